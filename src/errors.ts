@@ -1,0 +1,103 @@
+/**
+ * Node's dns error codes, as `dns.promises` uses them.
+ *
+ * @example
+ * ```ts
+ * import { DnsError, codes } from 'dnsgate';
+ * try { await resolver.resolveMx('nope.example'); }
+ * catch (err) { if (err instanceof DnsError && err.code === codes.NOTFOUND) console.log('no such domain'); }
+ * ```
+ */
+export const codes = {
+  NODATA: 'ENODATA',
+  FORMERR: 'EFORMERR',
+  SERVFAIL: 'ESERVFAIL',
+  NOTFOUND: 'ENOTFOUND',
+  NOTIMP: 'ENOTIMP',
+  REFUSED: 'EREFUSED',
+  BADQUERY: 'EBADQUERY',
+  BADNAME: 'EBADNAME',
+  BADFAMILY: 'EBADFAMILY',
+  BADRESP: 'EBADRESP',
+  CONNREFUSED: 'ECONNREFUSED',
+  TIMEOUT: 'ETIMEOUT',
+  EOF: 'EOF',
+  FILE: 'EFILE',
+  NOMEM: 'ENOMEM',
+  DESTRUCTION: 'EDESTRUCTION',
+  BADSTR: 'EBADSTR',
+  BADFLAGS: 'EBADFLAGS',
+  NONAME: 'ENONAME',
+  BADHINTS: 'EBADHINTS',
+  NOTINITIALIZED: 'ENOTINITIALIZED',
+  LOADIPHLPAPI: 'ELOADIPHLPAPI',
+  ADDRGETNETWORKPARAMS: 'EADDRGETNETWORKPARAMS',
+  CANCELLED: 'ECANCELLED',
+} as const;
+
+/** One of node's dns error codes (`'ENOTFOUND'`, `'ETIMEOUT'`, ...). */
+export type DnsErrorCode = (typeof codes)[keyof typeof codes];
+
+/** What {@link DnsError} takes besides its code. */
+export interface DnsErrorInit {
+  /** The node-style operation, e.g. `queryMx`, `queryTxt`, `getHostByAddr`. */
+  syscall: string;
+  /** The name that was asked for (or the address, for `reverse`). */
+  hostname: string;
+  /** What went wrong underneath (a socket error, or one error per server). */
+  cause?: unknown;
+  /** The server that gave this answer, as `host:port`, when one did. */
+  server?: string;
+}
+
+/**
+ * A DNS failure, shaped like node's: `code`, `syscall`, `hostname`, and the message
+ * `` `${syscall} ${code} ${hostname}` ``.
+ *
+ * @example
+ * ```ts
+ * import { DnsError } from 'dnsgate';
+ * const err = new DnsError('ENOTFOUND', { syscall: 'queryMx', hostname: 'nope.example' });
+ * err.message; // 'queryMx ENOTFOUND nope.example'
+ * ```
+ */
+export class DnsError extends Error {
+  override name = 'DnsError';
+  readonly code: DnsErrorCode;
+  readonly syscall: string;
+  readonly hostname: string;
+  readonly errno: undefined = undefined;
+  /** The server (`host:port`) whose answer or silence led here, when there was one. */
+  readonly server: string | undefined;
+
+  constructor(code: DnsErrorCode, init: DnsErrorInit) {
+    super(
+      `${init.syscall} ${code} ${init.hostname}`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
+    this.code = code;
+    this.syscall = init.syscall;
+    this.hostname = init.hostname;
+    this.server = init.server;
+  }
+}
+
+/** RFC 1035 §4.1.1 / RFC 6895 rcodes that end a query, mapped to node's codes. */
+export function rcodeToCode(rcode: number): DnsErrorCode | undefined {
+  switch (rcode) {
+    case 0:
+      return undefined;
+    case 1:
+      return codes.FORMERR;
+    case 2:
+      return codes.SERVFAIL;
+    case 3:
+      return codes.NOTFOUND;
+    case 4:
+      return codes.NOTIMP;
+    case 5:
+      return codes.REFUSED;
+    default:
+      return codes.BADRESP;
+  }
+}

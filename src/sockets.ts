@@ -1,0 +1,118 @@
+import { type Endpoint, UdpChannel } from './transport/udp.js';
+
+/** How long a socket may sit idle before it is closed. */
+const IDLE_MS = 2000;
+
+/** What the pool needs of the gate: its current limit. */
+export interface Limited {
+  readonly limit: number;
+}
+
+/**
+ * The sockets of one gate. Each permit of the gate owns at most one socket, so the pool
+ * never holds more open sockets (busy + idle) than the gate's limit: a permit holder that
+ * needs a socket for another server closes an idle one first. Sockets are reused by the
+ * next permit holder and retired after `reuse` exchanges or any anomaly, which keeps the
+ * number of source ports a home router's NAT table sees small.
+ */
+export class SocketPool {
+  #gate: Limited;
+  /** Idle sockets, oldest first. */
+  #idle: UdpChannel[] = [];
+  #open = 0;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(gate: Limited) {
+    this.#gate = gate;
+  }
+
+  /** Sockets open now, busy or idle. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** A socket connected to `endpoint`, reused when an idle one fits. Call only while holding a permit. */
+  take(endpoint: Endpoint): UdpChannel {
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const ch = idle[i]!;
+      const e = ch.endpoint;
+      if (e.port === endpoint.port && e.address === endpoint.address) {
+        idle.splice(i, 1);
+        if (ch.usable) return ch;
+        this.#close(ch);
+        break;
+      }
+    }
+    this.reserve();
+    return new UdpChannel(endpoint);
+  }
+
+  /**
+   * Counts one more open socket (a new UDP socket, or a TCP connection under a permit),
+   * closing the oldest idle one first when the pool is full.
+   */
+  reserve(): void {
+    if (this.#open >= this.#gate.limit) {
+      const oldest = this.#idle.shift();
+      if (oldest) this.#close(oldest);
+    }
+    this.#open++;
+  }
+
+  /** Gives back what {@link reserve} counted. */
+  unreserve(): void {
+    this.#open--;
+  }
+
+  /** Returns a socket after an exchange: kept for the next permit holder, or closed. */
+  give(ch: UdpChannel, reuse: number, clean: boolean): void {
+    ch.detach();
+    if (!clean || !ch.usable || ch.uses >= reuse || this.#open > this.#gate.limit) {
+      this.#close(ch);
+      return;
+    }
+    ch.idleSince = performance.now();
+    this.#idle.push(ch);
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), IDLE_MS);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Closes every idle socket now. */
+  closeIdle(): void {
+    for (const ch of this.#idle.splice(0)) this.#close(ch);
+    this.#stopSweeper();
+  }
+
+  #close(ch: UdpChannel): void {
+    ch.close();
+    this.#open--;
+  }
+
+  #sweep(): void {
+    const cutoff = performance.now() - IDLE_MS;
+    let n = 0;
+    while (n < this.#idle.length && this.#idle[n]!.idleSince <= cutoff) n++;
+    for (const ch of this.#idle.splice(0, n)) this.#close(ch);
+    if (this.#idle.length === 0) this.#stopSweeper();
+  }
+
+  #stopSweeper(): void {
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+}
+
+const pools = new WeakMap<Limited, SocketPool>();
+
+/** The pool that belongs to a gate, shared by every resolver that shares the gate. */
+export function poolFor(gate: Limited): SocketPool {
+  let pool = pools.get(gate);
+  if (!pool) {
+    pool = new SocketPool(gate);
+    pools.set(gate, pool);
+  }
+  return pool;
+}

@@ -1,0 +1,103 @@
+// Bytes in, bytes out: this module knows sockets, not DNS.
+import { createSocket, type Socket } from 'node:dgram';
+
+/** Where a channel sends: an IP address, port and family. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  family: 4 | 6;
+}
+
+/** Receives what arrives on a channel while someone listens. */
+export interface ChannelListener {
+  message(bytes: Buffer): void;
+  error(err: NodeJS.ErrnoException): void;
+}
+
+/**
+ * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the
+ * kernel drops datagrams from any other address or port (RFC 5452 §9.1) and reports ICMP
+ * port-unreachable as ECONNREFUSED. It carries one exchange at a time. It never keeps the
+ * process alive: whoever waits on it keeps a timer that does.
+ */
+export class UdpChannel {
+  readonly endpoint: Endpoint;
+  /** Exchanges this socket has carried (for rotation). */
+  uses = 0;
+  /** When it last went idle (for the idle sweep). */
+  idleSince = 0;
+  #socket: Socket;
+  #listener: ChannelListener | null = null;
+  #closed = false;
+  /** An error that arrived while nobody listened: the socket is unfit for reuse. */
+  #broken = false;
+  /** dgram refuses to send on a socket that is still connecting: hold the datagram until then. */
+  #connected = false;
+  #pending: Uint8Array | null = null;
+
+  constructor(endpoint: Endpoint) {
+    this.endpoint = endpoint;
+    const socket = createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4' });
+    this.#socket = socket;
+    socket.on('message', (bytes: Buffer) => this.#listener?.message(bytes));
+    // Without an 'error' listener a connected socket that gets ICMP unreachable, or a bind
+    // that fails with EMFILE, would crash the process.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.#listener) this.#listener.error(err);
+      else this.#broken = true;
+    });
+    try {
+      socket.connect(endpoint.port, endpoint.address, () => {
+        this.#connected = true;
+        const bytes = this.#pending;
+        this.#pending = null;
+        if (bytes && !this.#closed) this.send(bytes);
+      });
+    } catch (err) {
+      // connect() throws synchronously only for bad arguments or a closed socket.
+      this.#broken = true;
+      queueMicrotask(() => this.#listener?.error(err as NodeJS.ErrnoException));
+    }
+    socket.unref();
+  }
+
+  /** True when the socket may carry another exchange. */
+  get usable(): boolean {
+    return !this.#closed && !this.#broken;
+  }
+
+  /** Routes arriving datagrams and errors to `listener` until {@link detach}. */
+  attach(listener: ChannelListener): void {
+    this.#listener = listener;
+  }
+
+  detach(): void {
+    this.#listener = null;
+  }
+
+  /** Sends one datagram. Errors (EMFILE, ENOBUFS, ...) come to the listener, never as a throw. */
+  send(bytes: Uint8Array): void {
+    if (!this.#connected) {
+      this.#pending = bytes;
+      return;
+    }
+    try {
+      this.#socket.send(bytes);
+    } catch (err) {
+      this.#broken = true;
+      const listener = this.#listener;
+      queueMicrotask(() => listener?.error(err as NodeJS.ErrnoException));
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener = null;
+    try {
+      this.#socket.close();
+    } catch {
+      // Already closed by an error path: nothing left to free.
+    }
+  }
+}

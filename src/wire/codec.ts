@@ -1,0 +1,105 @@
+// The only module that imports dns-packet: everything above it sees plain objects and Buffers.
+import { randomFillSync } from 'node:crypto';
+import packet from 'dns-packet';
+import types from 'dns-packet/types.js';
+
+export type { Answer, Packet, Question, RecordType } from 'dns-packet';
+
+import type { Answer, Packet, Question, RecordType } from 'dns-packet';
+
+/** RFC 8020 / DNS Flag Day 2020: the EDNS0 UDP payload size that avoids IP fragmentation. */
+export const DEFAULT_UDP_PAYLOAD = 1232;
+
+/** RFC 1035 §4.2.1: without EDNS0 a UDP message is at most 512 octets. */
+export const CLASSIC_UDP_PAYLOAD = 512;
+
+/** The numeric code of a record type name, or 0 when dns-packet does not know it. */
+export function typeCode(type: string): number {
+  return types.toType(type);
+}
+
+/** The name of a numeric record type (`UNKNOWN_n` for those dns-packet lacks). */
+export function typeName(code: number): string {
+  return types.toString(code);
+}
+
+// RFC 5452 §4: IDs must be unpredictable. Draw them from the CSPRNG in blocks, so a query
+// costs an array read rather than a syscall.
+const idPool = new Uint16Array(1024);
+let idNext = idPool.length;
+
+/** A 16-bit query ID from `crypto`. */
+export function newQueryId(): number {
+  if (idNext === idPool.length) {
+    randomFillSync(idPool);
+    idNext = 0;
+  }
+  return idPool[idNext++]!;
+}
+
+/** What {@link encodeQuery} needs to build one question. */
+export interface QueryOptions {
+  id: number;
+  name: string;
+  type: RecordType;
+  /** EDNS0 UDP payload size to advertise; `0` sends no OPT record. */
+  udpPayload: number;
+  /** RD bit; a stub resolver asks for recursion (default true). */
+  recursionDesired?: boolean;
+}
+
+/** Encodes a standard query with one question of class IN (and an OPT record unless disabled). */
+export function encodeQuery(q: QueryOptions): Buffer {
+  return packet.encode({
+    id: q.id,
+    type: 'query',
+    flags: q.recursionDesired === false ? 0 : packet.RECURSION_DESIRED,
+    questions: [{ name: q.name, type: q.type, class: 'IN' }],
+    additionals: q.udpPayload > 0 ? [{ type: 'OPT', name: '.', udpPayloadSize: q.udpPayload } as Answer] : [],
+  });
+}
+
+/** Encodes any message (used by the test server). */
+export function encodeMessage(message: Packet): Buffer {
+  return packet.encode(message);
+}
+
+/** A decoded message: dns-packet's Packet with the fields its decoder always sets. */
+export type DecodedPacket = Packet & {
+  id: number;
+  flags: number;
+  rcode: string;
+  flag_qr: boolean;
+  flag_aa: boolean;
+  flag_tc: boolean;
+  flag_rd: boolean;
+  flag_ra: boolean;
+  flag_ad: boolean;
+  flag_cd: boolean;
+  questions: Question[];
+  answers: Answer[];
+  authorities: Answer[];
+  additionals: Answer[];
+};
+
+/** Thrown by {@link decodeMessage} when the bytes are not one well-formed message. */
+export class MalformedMessageError extends Error {
+  override name = 'MalformedMessageError';
+}
+
+/**
+ * Decodes a whole message. Rejects what dns-packet lets through (see ANCHORS.md):
+ * trailing bytes, and address records of the wrong length.
+ */
+export function decodeMessage(bytes: Buffer): DecodedPacket {
+  let message: DecodedPacket;
+  try {
+    message = packet.decode(bytes) as unknown as DecodedPacket;
+  } catch (err) {
+    throw new MalformedMessageError(`undecodable message: ${(err as Error).message}`);
+  }
+  if (packet.decode.bytes !== bytes.length) {
+    throw new MalformedMessageError(`message has ${bytes.length - packet.decode.bytes} trailing bytes`);
+  }
+  return message;
+}

@@ -1,0 +1,83 @@
+// The gate, seen from the server: never more queries in flight, nor UDP sockets open, than the limit.
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Resolver, Semaphore } from '../src/index.js';
+import { startTestServer, type TestServer } from '../src/testing/index.js';
+import { openUdpSockets } from './helpers/handles.js';
+
+const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
+const domains = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'twitter.com'];
+
+describe('the gate caps queries and sockets in flight', () => {
+  let server: TestServer;
+  let serverHandles = 0;
+  let peakSockets = 0;
+  let baseline = 0;
+
+  beforeAll(async () => {
+    baseline = openUdpSockets();
+    server = await startTestServer({
+      zoneFile,
+      delayMs: 20,
+      // Runs as each query arrives: count the UDP sockets this process holds right then.
+      handler: () => {
+        peakSockets = Math.max(peakSockets, openUdpSockets() - baseline - serverHandles);
+        return undefined;
+      },
+    });
+    serverHandles = openUdpSockets() - baseline;
+  });
+  afterAll(() => server.close());
+
+  it.each([1, 2, 16])('limit %i: 200 MX queries reach exactly the limit in flight', async (limit) => {
+    server.resetStats();
+    peakSockets = 0;
+    baseline = openUdpSockets() - serverHandles;
+    const resolver = new Resolver({ servers: [server.server], concurrency: limit });
+    const names = Array.from({ length: 200 }, (_, i) => domains[i % domains.length]!);
+    const results = await Promise.all(names.map((n) => resolver.resolveMx(n)));
+    expect(results.every((r) => r.length > 0)).toBe(true);
+    expect(server.stats.queries).toBe(200);
+    expect(server.stats.peakInFlight).toBe(limit);
+    expect(peakSockets).toBeGreaterThan(0);
+    expect(peakSockets).toBeLessThanOrEqual(limit);
+    // Reuse keeps the ports a router sees few: at most one per permit for 200 queries.
+    expect(server.stats.sourcePorts.size).toBeLessThanOrEqual(limit * 2);
+  });
+
+  it('resolvers sharing one Semaphore share one budget', async () => {
+    server.resetStats();
+    const semaphore = new Semaphore(3);
+    const a = new Resolver({ servers: [server.server], semaphore });
+    const b = new Resolver({ servers: [server.server], semaphore });
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).resolveMx(domains[i % domains.length]!)),
+    );
+    expect(server.stats.peakInFlight).toBe(3);
+    expect(semaphore.tokens).toBe(3);
+  });
+
+  it('socketReuse: 1 uses a fresh source port per query', async () => {
+    server.resetStats();
+    const resolver = new Resolver({ servers: [server.server], concurrency: 2, socketReuse: 1 });
+    for (let i = 0; i < 10; i++) await resolver.resolveMx('google.com');
+    expect(server.stats.sourcePorts.size).toBe(10);
+  });
+
+  it('reuses one socket for sequential queries on one permit', async () => {
+    server.resetStats();
+    const resolver = new Resolver({ servers: [server.server], concurrency: 4, socketReuse: 5 });
+    for (let i = 0; i < 10; i++) await resolver.resolveMx('google.com');
+    // 10 queries, rotated after 5 each: two ports.
+    expect(server.stats.sourcePorts.size).toBe(2);
+  });
+
+  it('idle sockets close on their own, leaving no UDP socket open', async () => {
+    const before = openUdpSockets();
+    const resolver = new Resolver({ servers: [server.server], concurrency: 8 });
+    await Promise.all(Array.from({ length: 40 }, () => resolver.resolveMx('google.com')));
+    expect(openUdpSockets()).toBeGreaterThan(before);
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(openUdpSockets()).toBeLessThanOrEqual(before);
+  });
+});

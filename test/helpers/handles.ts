@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+/** How many handles of one kind (e.g. 'UDPWrap') keep this process alive now (unref'd ones are not listed). */
+export function handleCount(kind: string): number {
+  return process.getActiveResourcesInfo().filter((r) => r === kind).length;
+}
+
+/**
+ * UDP sockets this process has open, from the kernel's view (Linux /proc): counts unref'd
+ * sockets too, which `getActiveResourcesInfo()` does not list.
+ */
+export function openUdpSockets(): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // The fd closed while we looked.
+    }
+  }
+  let count = 0;
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode !== undefined && inodes.has(inode)) count++;
+    }
+  }
+  return count;
+}
