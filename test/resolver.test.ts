@@ -102,7 +102,7 @@ describe('Resolver', () => {
     await s.close();
   });
 
-  it('rejects bad arguments with TypeError/RangeError', () => {
+  it('rejects bad arguments with TypeError/RangeError', async () => {
     expect(() => new Resolver({ concurrency: 0 })).toThrow(RangeError);
     expect(() => new Resolver({ concurrency: 0 })).toThrow(
       'Expected `concurrency` to be an integer >= 1, got 0',
@@ -114,7 +114,7 @@ describe('Resolver', () => {
     expect(() => new Resolver({ servers: ['nope'] })).toThrow('"nope"');
     expect(() => new Resolver({ concurrency: 2, semaphore: new Semaphore(2) })).toThrow(TypeError);
     // @ts-expect-error: wrong type on purpose
-    expect(resolver.query('x.com', 'BOGUS')).rejects.toThrow(TypeError);
+    await expect(resolver.query('x.com', 'BOGUS')).rejects.toThrow(TypeError);
   });
 
   it('a silent server gives ETIMEOUT after `tries` sends', async () => {
