@@ -1,8 +1,10 @@
 // The try loop: take a permit, ask servers in turn, give the permit back when the socket is closed.
 import { codes, DnsError, type DnsErrorCode, rcodeToCode } from './errors.js';
-import { type Attempt, udpAttempt, type Waiter } from './exchange.js';
+import { type Attempt, attempt, type Waiter } from './exchange.js';
 import type { ServerAddress } from './servers.js';
 import type { SocketPool } from './sockets.js';
+import { TcpChannel } from './transport/tcp.js';
+import type { Endpoint } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
 import { encodeQuery, newQueryId } from './wire/codec.js';
 import { questionEnd } from './wire/validate.js';
@@ -15,6 +17,9 @@ export interface Gate {
   release(): void;
 }
 
+/** When to use TCP: after a truncated UDP answer (default), for every query, or never. */
+export type TcpMode = 'fallback' | 'always' | 'never';
+
 /** Everything one query needs to know about its resolver, fixed when it starts. */
 export interface DispatchConfig {
   gate: Gate;
@@ -23,7 +28,11 @@ export interface DispatchConfig {
   timeout: number;
   tries: number;
   socketReuse: number;
+  /** EDNS0 UDP payload size to advertise; 0 sends no OPT record. */
   udpPayload: number;
+  tcp: TcpMode;
+  /** Local addresses to send from, by family (`setLocalAddress`). */
+  local: { 4?: string | undefined; 6?: string | undefined };
 }
 
 /** One query in flight: what it asks and how to stop it. */
@@ -32,7 +41,7 @@ export interface Job extends Waiter {
   type: RecordType;
   syscall: string;
   hostname: string;
-  /** Set once the query is cancelled; checked between steps. */
+  /** Set once the query is cancelled (or its deadline passed); checked between steps. */
   cancelled: unknown;
 }
 
@@ -48,8 +57,8 @@ const tryNext = new Set<DnsErrorCode>([codes.SERVFAIL, codes.REFUSED, codes.NOTI
 /**
  * Runs one query to completion under one permit: RFC 1035 §7.2 / c-ares order, every server
  * once per round, `tries` rounds, the timeout doubling each round. NOERROR and NXDOMAIN are
- * final; SERVFAIL, REFUSED and NOTIMP move on to the next server (and that server is not asked
- * again); timeouts are retried in the next round.
+ * final; SERVFAIL, REFUSED, NOTIMP and ECONNREFUSED move on to the next server (which is not
+ * asked again); timeouts are retried in the next round.
  */
 export async function dispatch(cfg: DispatchConfig, job: Job): Promise<Answered> {
   const { gate } = cfg;
@@ -79,56 +88,102 @@ async function tryServers(cfg: DispatchConfig, job: Job): Promise<Answered> {
   const servers = cfg.servers;
   if (servers.length === 0) throw fail(job, codes.CONNREFUSED, new Error('no nameservers configured'));
   const done = new Array<boolean>(servers.length).fill(false);
-  const causes: { server: string; code: DnsErrorCode; cause?: unknown }[] = [];
-  let last: DnsErrorCode = codes.TIMEOUT;
+  const failures: DnsError[] = [];
   for (let round = 0; round < cfg.tries; round++) {
     const timeout = cfg.timeout * 2 ** round;
     for (let s = 0; s < servers.length; s++) {
       if (done[s]) continue;
       const server = servers[s]!;
-      const attempt = await udpOnce(cfg, job, server, timeout);
-      if (attempt.ok) {
-        const code = rcodeToCode(rcodeNumber(attempt.message));
-        if (code === undefined || code === codes.NOTFOUND) return { message: attempt.message, server };
+      const result = await askServer(cfg, job, server, timeout);
+      if (result.ok) {
+        const code = rcodeToCode(result.message.flags & 0xf);
+        if (code === undefined || code === codes.NOTFOUND) return { message: result.message, server };
         if (!tryNext.has(code)) throw fail(job, code, undefined, server);
         done[s] = true;
-        last = code;
-        causes.push({ server: server.label, code });
+        failures.push(fail(job, code, undefined, server));
       } else {
-        last = attempt.code;
-        causes.push({ server: server.label, code: attempt.code, cause: attempt.cause });
-        if (attempt.code === codes.CONNREFUSED) done[s] = true;
+        failures.push(fail(job, result.code, result.cause, server));
+        if (result.code !== codes.TIMEOUT) done[s] = true;
       }
     }
     if (done.every(Boolean)) break;
   }
-  const error = fail(job, last, causes.length === 1 ? causes[0]!.cause : causes);
-  throw error;
+  // Every server failed: the last failure names the code; all of them ride along.
+  const last = failures[failures.length - 1]!;
+  throw new DnsError(last.code, {
+    syscall: job.syscall,
+    hostname: job.hostname,
+    cause: last.cause,
+    server: last.server,
+    errors: failures,
+  });
 }
 
-async function udpOnce(
+/**
+ * One server, one round: UDP (or TCP when told), then the fallbacks a stub owes a server:
+ * RFC 6891 §7, FORMERR to a query with OPT → ask once more without it; RFC 7766 §5 / RFC 1035
+ * §4.2.1, a truncated UDP answer → discard it and ask over TCP under the same permit.
+ */
+async function askServer(
   cfg: DispatchConfig,
   job: Job,
   server: ServerAddress,
   timeout: number,
 ): Promise<Attempt> {
-  if (job.cancelled !== undefined) throw job.cancelled;
-  const id = newQueryId();
-  const query = encodeQuery({ id, name: job.name, type: job.type, udpPayload: cfg.udpPayload });
-  const ch = cfg.pool.take(server);
-  let clean = false;
-  try {
-    const attempt = await udpAttempt(ch, query, questionEnd(query), timeout, job);
-    clean = attempt.ok;
-    return attempt;
-  } finally {
-    cfg.pool.give(ch, cfg.socketReuse, clean);
+  const endpoint: Endpoint = { ...server, local: cfg.local[server.family] };
+  const overTcp = cfg.tcp === 'always';
+  let payload = cfg.udpPayload;
+  let result = await once(cfg, job, endpoint, timeout, payload, overTcp);
+  if (result.ok && payload > 0 && (result.message.flags & 0xf) === 1) {
+    payload = 0;
+    result = await once(cfg, job, endpoint, timeout, payload, overTcp);
   }
+  if (result.ok && result.message.flag_tc && !overTcp) {
+    if (cfg.tcp === 'never') {
+      return {
+        ok: false,
+        code: codes.BADRESP,
+        cause: new Error('truncated answer and TCP is off'),
+        anomaly: false,
+      };
+    }
+    result = await once(cfg, job, endpoint, timeout, payload, true);
+  }
+  return result;
 }
 
-function rcodeNumber(message: DecodedPacket): number {
-  // dns-packet decodes rcode to its name; the numeric value is the low 4 bits of the flags.
-  return message.flags & 0xf;
+async function once(
+  cfg: DispatchConfig,
+  job: Job,
+  endpoint: Endpoint,
+  timeout: number,
+  udpPayload: number,
+  tcp: boolean,
+): Promise<Attempt> {
+  if (job.cancelled !== undefined) throw job.cancelled;
+  const query = encodeQuery({ id: newQueryId(), name: job.name, type: job.type, udpPayload });
+  const end = questionEnd(query);
+  const pool = cfg.pool;
+  if (tcp) {
+    // A TCP connection counts as a socket in flight, under the permit this query holds.
+    pool.reserve();
+    const ch = new TcpChannel(endpoint);
+    try {
+      return await attempt(ch, query, end, timeout, job);
+    } finally {
+      ch.close();
+      pool.unreserve();
+    }
+  }
+  const ch = pool.take(endpoint);
+  let clean = false;
+  try {
+    const result = await attempt(ch, query, end, timeout, job);
+    clean = result.ok;
+    return result;
+  } finally {
+    pool.give(ch, cfg.socketReuse, clean);
+  }
 }
 
 function fail(job: Job, code: DnsErrorCode, cause?: unknown, server?: ServerAddress): DnsError {

@@ -33,6 +33,8 @@ export const codes = {
   LOADIPHLPAPI: 'ELOADIPHLPAPI',
   ADDRGETNETWORKPARAMS: 'EADDRGETNETWORKPARAMS',
   CANCELLED: 'ECANCELLED',
+  /** Not a DNS code: node's `reverse()` rejects an invalid address with it. */
+  INVAL: 'EINVAL',
 } as const;
 
 /** One of node's dns error codes (`'ENOTFOUND'`, `'ETIMEOUT'`, ...). */
@@ -47,7 +49,9 @@ export interface DnsErrorInit {
   /** What went wrong underneath (a socket error, or one error per server). */
   cause?: unknown;
   /** The server that gave this answer, as `host:port`, when one did. */
-  server?: string;
+  server?: string | undefined;
+  /** When every server failed: each server's failure, in the order they came. */
+  errors?: DnsError[];
 }
 
 /**
@@ -69,6 +73,8 @@ export class DnsError extends Error {
   readonly errno: undefined = undefined;
   /** The server (`host:port`) whose answer or silence led here, when there was one. */
   readonly server: string | undefined;
+  /** When every server failed: one error per failed try, each naming its `server` and `cause`. */
+  readonly errors: DnsError[] | undefined;
 
   constructor(code: DnsErrorCode, init: DnsErrorInit) {
     super(
@@ -79,6 +85,7 @@ export class DnsError extends Error {
     this.syscall = init.syscall;
     this.hostname = init.hostname;
     this.server = init.server;
+    this.errors = init.errors;
   }
 }
 

@@ -1,6 +1,6 @@
 // One attempt: send one query on one socket and wait for the datagram that answers it.
 import { codes, type DnsErrorCode } from './errors.js';
-import type { UdpChannel } from './transport/udp.js';
+import type { Channel } from './transport/udp.js';
 import { type DecodedPacket, decodeMessage, MalformedMessageError } from './wire/codec.js';
 import { mismatch } from './wire/validate.js';
 
@@ -17,16 +17,14 @@ export interface Waiter {
   interrupt: ((reason: unknown) => void) | null;
 }
 
-const connectionRefused = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 /**
- * Sends `query` on `ch` and resolves with the first datagram that answers it (RFC 5452 §9.1:
- * ID, QR, opcode and question match; the kernel already dropped other senders since the
+ * Sends `query` on `ch` and resolves with the first message that answers it (RFC 5452 §9.1:
+ * ID, QR, opcode and question match; for UDP the kernel already dropped other senders since the
  * socket is connected) and decodes cleanly. Anything else is skipped and the wait goes on
  * until `timeoutMs`. Rejects only when `waiter.interrupt` is called.
  */
-export function udpAttempt(
-  ch: UdpChannel,
+export function attempt(
+  ch: Channel,
   query: Buffer,
   questionEnd: number,
   timeoutMs: number,
@@ -68,7 +66,9 @@ export function udpAttempt(
         if (skipped > 0) ch.uses = Number.POSITIVE_INFINITY; // retire a socket that saw forgeries
       },
       error(err) {
-        const code = connectionRefused.has(err.code ?? '') ? codes.CONNREFUSED : codes.TIMEOUT;
+        // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...) fails this try as c-ares
+        // does, with ECONNREFUSED; a TCP peer that hangs up without answering is a bad response.
+        const code = err.code === 'EOF' ? codes.BADRESP : codes.CONNREFUSED;
         finish({ ok: false, code, cause: err, anomaly: true });
       },
     });

@@ -1,12 +1,23 @@
 // Public surface only.
+
+export type { TcpMode } from './dispatcher.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
-export type { MxRecord } from './records.js';
+export type {
+  AnyRecord,
+  CaaRecord,
+  MxRecord,
+  NaptrRecord,
+  RecordWithTtl,
+  SoaRecord,
+  SrvRecord,
+} from './records.js';
 export {
   type CallOptions,
   type DnsMessage,
   type MessageFlags,
   Resolver,
   type ResolverOptions,
+  type TtlOptions,
 } from './resolver.js';
 export { DEFAULT_SHARED_LIMIT, Semaphore, type Settled, semMap, sharedSemaphore } from './semaphore.js';
 export type { Answer, Question, RecordType } from './wire/codec.js';

@@ -1,5 +1,6 @@
-import { type Answered, type DispatchConfig, dispatch, type Job } from './dispatcher.js';
-import { codes, DnsError } from './errors.js';
+import { isIP } from 'node:net';
+import { type Answered, type DispatchConfig, dispatch, type Job, type TcpMode } from './dispatcher.js';
+import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import {
   checkInteger,
   checkSignal,
@@ -8,12 +9,32 @@ import {
   DEFAULT_TIMEOUT,
   DEFAULT_TRIES,
 } from './options.js';
-import { type MxRecord, toMx } from './records.js';
+import {
+  type AnyRecord,
+  type CaaRecord,
+  type MxRecord,
+  type NaptrRecord,
+  type RecordWithTtl,
+  type SoaRecord,
+  type SrvRecord,
+  toAddresses,
+  toAddressesWithTtl,
+  toAny,
+  toCaa,
+  toCname,
+  toMx,
+  toNaptr,
+  toNs,
+  toPtr,
+  toSoa,
+  toSrv,
+  toTxt,
+} from './records.js';
 import { Semaphore } from './semaphore.js';
-import { formatServer, parseServers, type ServerAddress, systemServers } from './servers.js';
+import { formatServer, parseServers, systemServers } from './servers.js';
 import { poolFor } from './sockets.js';
 import { type Answer, DEFAULT_UDP_PAYLOAD, type Question, type RecordType, typeCode } from './wire/codec.js';
-import { toWireName } from './wire/names.js';
+import { reverseName, toWireName } from './wire/names.js';
 
 /** Options of {@link Resolver}. Every one is optional. */
 export interface ResolverOptions {
@@ -29,12 +50,48 @@ export interface ResolverOptions {
   tries?: number;
   /** Exchanges per UDP socket before a fresh port is used; 1 = a fresh port per query. Default 100. */
   socketReuse?: number;
+  /** An overall limit in ms for each call, across every try and server; none by default. */
+  deadline?: number;
+  /** TCP after a truncated UDP answer (`'fallback'`, default), for every query (`'always'`), or never (`'never'`: a truncated answer is an EBADRESP error). */
+  tcp?: TcpMode;
+  /** EDNS0 UDP payload size to advertise (512..65535, default 1232), or `false` to send no OPT record. */
+  edns?: number | false;
 }
 
 /** Per-call options. */
 export interface CallOptions {
   /** Aborting rejects the call with ECANCELLED and frees its permit. */
   signal?: AbortSignal;
+}
+
+/** Options of `resolve4` / `resolve6`. */
+export interface TtlOptions extends CallOptions {
+  /** Return `[{ address, ttl }]` instead of addresses. */
+  ttl?: boolean;
+}
+
+// Node's shape for each rrtype that resolve() takes.
+const SHAPES = {
+  A: toAddresses,
+  AAAA: toAddresses,
+  ANY: toAny,
+  CAA: toCaa,
+  CNAME: toCname,
+  MX: toMx,
+  NAPTR: toNaptr,
+  NS: toNs,
+  PTR: toPtr,
+  SOA: toSoa,
+  SRV: toSrv,
+  TXT: toTxt,
+} as const;
+
+const withTtl = (answers: Answer[]) => toAddressesWithTtl(answers);
+
+/** Node's `syscall` for a query of each type: `queryMx`, `queryAaaa`, ... */
+const SYSCALLS: Partial<Record<string, string>> = {};
+function syscallFor(type: string): string {
+  return (SYSCALLS[type] ??= `query${type[0]}${type.slice(1).toLowerCase()}`);
 }
 
 /** Header flags of a response. */
@@ -80,12 +137,11 @@ export interface DnsMessage {
  * ```
  */
 export class Resolver {
-  #servers: ServerAddress[];
   #gate: Semaphore;
-  #timeout: number;
-  #tries: number;
-  #socketReuse: number;
   #jobs = new Set<Job>();
+  #deadline: number | undefined;
+  /** What every query of this resolver is dispatched with; rebuilt when servers change. */
+  #config: DispatchConfig;
 
   constructor(options: ResolverOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -93,7 +149,7 @@ export class Resolver {
         `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
       );
     }
-    this.#servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
+    const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
     if (options.semaphore !== undefined && options.concurrency !== undefined) {
       throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
     }
@@ -104,9 +160,20 @@ export class Resolver {
     } else {
       this.#gate = new Semaphore(checkInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 1));
     }
-    this.#timeout = checkInteger('timeout', options.timeout ?? DEFAULT_TIMEOUT, 1, 2 ** 31 - 1);
-    this.#tries = checkInteger('tries', options.tries ?? DEFAULT_TRIES, 1, 100);
-    this.#socketReuse = checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1);
+    const edns = options.edns ?? DEFAULT_UDP_PAYLOAD;
+    this.#deadline =
+      options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
+    this.#config = {
+      gate: this.#gate,
+      pool: poolFor(this.#gate),
+      servers,
+      timeout: checkInteger('timeout', options.timeout ?? DEFAULT_TIMEOUT, 1, 2 ** 31 - 1),
+      tries: checkInteger('tries', options.tries ?? DEFAULT_TRIES, 1, 100),
+      socketReuse: checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1),
+      udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
+      tcp: checkTcpMode(options.tcp ?? 'fallback'),
+      local: {},
+    };
   }
 
   /** The gate this resolver's queries pass. */
@@ -123,7 +190,7 @@ export class Resolver {
    * ```
    */
   getServers(): string[] {
-    return this.#servers.map(formatServer);
+    return this.#config.servers.map(formatServer);
   }
 
   /**
@@ -135,7 +202,24 @@ export class Resolver {
    * ```
    */
   setServers(servers: string[]): void {
-    this.#servers = parseServers(servers);
+    this.#config = { ...this.#config, servers: parseServers(servers) };
+  }
+
+  /**
+   * Sends from these local addresses (node's `setLocalAddress`): `ipv4` for IPv4 servers,
+   * `ipv6` for IPv6 ones. TypeError unless each is an address of its family.
+   *
+   * @example
+   * ```ts
+   * resolver.setLocalAddress('127.0.0.2', '::1');
+   * ```
+   */
+  setLocalAddress(ipv4?: string, ipv6?: string): void {
+    if (ipv4 !== undefined && isIP(ipv4) !== 4)
+      throw new TypeError(`Invalid IPv4 address ${JSON.stringify(ipv4)}`);
+    if (ipv6 !== undefined && isIP(ipv6) !== 6)
+      throw new TypeError(`Invalid IPv6 address ${JSON.stringify(ipv6)}`);
+    this.#config = { ...this.#config, local: { 4: ipv4, 6: ipv6 } };
   }
 
   /**
@@ -165,12 +249,7 @@ export class Resolver {
     if (typeof type !== 'string' || typeCode(type) === 0) {
       throw new TypeError(`Invalid record type ${JSON.stringify(type)}`);
     }
-    const { message, server } = await this.#run(
-      name,
-      type,
-      `query${type[0]}${type.slice(1).toLowerCase()}`,
-      options,
-    );
+    const { message, server } = await this.#run(name, type, syscallFor(type), options);
     return {
       id: message.id,
       rcode: message.rcode,
@@ -191,6 +270,114 @@ export class Resolver {
   }
 
   /**
+   * Node's `resolve(hostname, rrtype)`: the records of one type in node's shape for that type.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolve('example.com', 'MX'); // [{ exchange, priority }]
+   * await resolver.resolve('example.com');       // A: ['93.184.215.14']
+   * ```
+   */
+  resolve(
+    name: string,
+    rrtype?: 'A' | 'AAAA' | 'CNAME' | 'NS' | 'PTR',
+    options?: CallOptions,
+  ): Promise<string[]>;
+  resolve(name: string, rrtype: 'ANY', options?: CallOptions): Promise<AnyRecord[]>;
+  resolve(name: string, rrtype: 'CAA', options?: CallOptions): Promise<CaaRecord[]>;
+  resolve(name: string, rrtype: 'MX', options?: CallOptions): Promise<MxRecord[]>;
+  resolve(name: string, rrtype: 'NAPTR', options?: CallOptions): Promise<NaptrRecord[]>;
+  resolve(name: string, rrtype: 'SOA', options?: CallOptions): Promise<SoaRecord>;
+  resolve(name: string, rrtype: 'SRV', options?: CallOptions): Promise<SrvRecord[]>;
+  resolve(name: string, rrtype: 'TXT', options?: CallOptions): Promise<string[][]>;
+  resolve(name: string, rrtype?: string, options?: CallOptions): Promise<unknown>;
+  resolve(name: string, rrtype: string = 'A', options?: CallOptions): Promise<unknown> {
+    const shape = SHAPES[rrtype as keyof typeof SHAPES];
+    if (shape === undefined) {
+      return Promise.reject(
+        new TypeError(`The argument 'rrtype' is invalid. Received ${JSON.stringify(rrtype)}`),
+      );
+    }
+    if (rrtype === 'SOA') return this.resolveSoa(name, options);
+    return this.#records(name, rrtype as RecordType, shape as (a: Answer[]) => unknown[], options);
+  }
+
+  /**
+   * IPv4 addresses; with `{ ttl: true }`, `[{ address, ttl }]`.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolve4('example.com');                // ['192.0.2.1']
+   * await resolver.resolve4('example.com', { ttl: true }); // [{ address: '192.0.2.1', ttl: 300 }]
+   * ```
+   */
+  resolve4(name: string, options: TtlOptions & { ttl: true }): Promise<RecordWithTtl[]>;
+  resolve4(name: string, options?: TtlOptions): Promise<string[]>;
+  resolve4(name: string, options?: TtlOptions): Promise<string[] | RecordWithTtl[]> {
+    return this.#records<string | RecordWithTtl>(
+      name,
+      'A',
+      options?.ttl ? withTtl : SHAPES.A,
+      options,
+    ) as Promise<string[] | RecordWithTtl[]>;
+  }
+
+  /**
+   * IPv6 addresses; with `{ ttl: true }`, `[{ address, ttl }]`.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolve6('example.com'); // ['2001:db8::1']
+   * ```
+   */
+  resolve6(name: string, options: TtlOptions & { ttl: true }): Promise<RecordWithTtl[]>;
+  resolve6(name: string, options?: TtlOptions): Promise<string[]>;
+  resolve6(name: string, options?: TtlOptions): Promise<string[] | RecordWithTtl[]> {
+    return this.#records<string | RecordWithTtl>(
+      name,
+      'AAAA',
+      options?.ttl ? withTtl : SHAPES.AAAA,
+      options,
+    ) as Promise<string[] | RecordWithTtl[]>;
+  }
+
+  /**
+   * Every record at the name (an ANY query), each tagged with its `type`, as node returns them.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveAny('example.com'); // [{ type: 'A', address, ttl }, { type: 'MX', exchange, priority }, ...]
+   * ```
+   */
+  resolveAny(name: string, options?: CallOptions): Promise<AnyRecord[]> {
+    return this.#records(name, 'ANY' as RecordType, SHAPES.ANY, options);
+  }
+
+  /**
+   * CAA records: `[{ critical, issue | issuewild | iodef | ... }]`.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveCaa('example.com'); // [{ critical: 0, issue: 'letsencrypt.org' }]
+   * ```
+   */
+  resolveCaa(name: string, options?: CallOptions): Promise<CaaRecord[]> {
+    return this.#records(name, 'CAA', SHAPES.CAA, options);
+  }
+
+  /**
+   * CNAME targets.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveCname('www.example.com'); // ['example.com']
+   * ```
+   */
+  resolveCname(name: string, options?: CallOptions): Promise<string[]> {
+    return this.#records(name, 'CNAME', SHAPES.CNAME, options);
+  }
+
+  /**
    * Mail exchangers, as node returns them: `[{ exchange, priority }]`.
    *
    * @example
@@ -199,18 +386,106 @@ export class Resolver {
    * ```
    */
   resolveMx(name: string, options?: CallOptions): Promise<MxRecord[]> {
-    return this.#records(name, 'MX', 'queryMx', options, toMx);
+    return this.#records(name, 'MX', SHAPES.MX, options);
+  }
+
+  /**
+   * NAPTR records: `[{ flags, service, regexp, replacement, order, preference }]`.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveNaptr('example.com');
+   * ```
+   */
+  resolveNaptr(name: string, options?: CallOptions): Promise<NaptrRecord[]> {
+    return this.#records(name, 'NAPTR', SHAPES.NAPTR, options);
+  }
+
+  /**
+   * Name servers.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveNs('example.com'); // ['a.iana-servers.net', 'b.iana-servers.net']
+   * ```
+   */
+  resolveNs(name: string, options?: CallOptions): Promise<string[]> {
+    return this.#records(name, 'NS', SHAPES.NS, options);
+  }
+
+  /**
+   * PTR targets.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolvePtr('1.2.0.192.in-addr.arpa'); // ['host.example.com']
+   * ```
+   */
+  resolvePtr(name: string, options?: CallOptions): Promise<string[]> {
+    return this.#records(name, 'PTR', SHAPES.PTR, options);
+  }
+
+  /**
+   * The SOA record: `{ nsname, hostmaster, serial, refresh, retry, expire, minttl }`.
+   *
+   * @example
+   * ```ts
+   * const { nsname, serial } = await resolver.resolveSoa('example.com');
+   * ```
+   */
+  async resolveSoa(name: string, options?: CallOptions): Promise<SoaRecord> {
+    const [soa] = await this.#records(name, 'SOA', SHAPES.SOA, options);
+    return soa!;
+  }
+
+  /**
+   * SRV records: `[{ priority, weight, port, name }]`.
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveSrv('_sip._tcp.example.com'); // [{ priority: 10, weight: 5, port: 5060, name: 'sip.example.com' }]
+   * ```
+   */
+  resolveSrv(name: string, options?: CallOptions): Promise<SrvRecord[]> {
+    return this.#records(name, 'SRV', SHAPES.SRV, options);
+  }
+
+  /**
+   * TXT records, each as its list of strings (chunks).
+   *
+   * @example
+   * ```ts
+   * await resolver.resolveTxt('example.com'); // [['v=spf1 -all']]
+   * ```
+   */
+  resolveTxt(name: string, options?: CallOptions): Promise<string[][]> {
+    return this.#records(name, 'TXT', SHAPES.TXT, options);
+  }
+
+  /**
+   * The host names of an IPv4 or IPv6 address (a PTR query on its reverse name).
+   *
+   * @example
+   * ```ts
+   * await resolver.reverse('192.0.2.1'); // ['host.example.com']
+   * ```
+   */
+  async reverse(ip: string, options?: CallOptions): Promise<string[]> {
+    if (typeof ip !== 'string') throw new TypeError(`Expected \`ip\` to be a string, got ${typeof ip}`);
+    const family = isIP(ip);
+    if (family === 0) throw new DnsError(codes.INVAL, { syscall: 'getHostByAddr', hostname: ip });
+    return this.#records(reverseName(ip, family as 4 | 6), 'PTR', SHAPES.PTR, options, 'getHostByAddr', ip);
   }
 
   async #records<T>(
     name: string,
     type: RecordType,
-    syscall: string,
-    options: CallOptions | undefined,
     shape: (answers: Answer[]) => T[],
+    options: CallOptions | undefined,
+    syscall = syscallFor(type),
+    hostname = name,
   ): Promise<T[]> {
-    const { message } = await this.#run(name, type, syscall, options);
-    const hostname = name;
+    const { message } = await this.#run(name, type, syscall, options, hostname);
     if (message.rcode === 'NXDOMAIN') throw new DnsError(codes.NOTFOUND, { syscall, hostname });
     const records = shape(message.answers);
     if (records.length === 0) throw new DnsError(codes.NODATA, { syscall, hostname });
@@ -222,38 +497,35 @@ export class Resolver {
     type: RecordType,
     syscall: string,
     options: CallOptions | undefined,
+    hostname = name,
   ): Promise<Answered> {
     if (typeof name !== 'string') {
       throw new TypeError(`Expected \`name\` to be a string, got ${name === null ? 'null' : typeof name}`);
     }
     const signal = checkSignal(options?.signal);
     const wireName = toWireName(name);
-    if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname: name });
-    if (signal?.aborted) throw cancelled(syscall, name, signal.reason);
-    const job: Job = { name: wireName, type, syscall, hostname: name, cancelled: undefined, interrupt: null };
+    if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
+    if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
+    const job: Job = { name: wireName, type, syscall, hostname, cancelled: undefined, interrupt: null };
     const onAbort = () => this.#abort(job, signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
+    const deadline =
+      this.#deadline === undefined
+        ? undefined
+        : setTimeout(() => this.#abort(job, undefined, codes.TIMEOUT), this.#deadline);
     this.#jobs.add(job);
-    const config: DispatchConfig = {
-      gate: this.#gate,
-      pool: poolFor(this.#gate),
-      servers: this.#servers,
-      timeout: this.#timeout,
-      tries: this.#tries,
-      socketReuse: this.#socketReuse,
-      udpPayload: DEFAULT_UDP_PAYLOAD,
-    };
     try {
-      return await dispatch(config, job);
+      return await dispatch(this.#config, job);
     } finally {
       this.#jobs.delete(job);
       signal?.removeEventListener('abort', onAbort);
+      clearTimeout(deadline);
     }
   }
 
-  #abort(job: Job, reason: unknown): void {
+  #abort(job: Job, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
     if (job.cancelled !== undefined) return;
-    job.cancelled = cancelled(job.syscall, job.hostname, reason);
+    job.cancelled = new DnsError(code, { syscall: job.syscall, hostname: job.hostname, cause: reason });
     job.interrupt?.(job.cancelled);
   }
 }
@@ -272,4 +544,9 @@ function isGate(value: unknown): value is Semaphore {
 
 function cancelled(syscall: string, hostname: string, reason: unknown): DnsError {
   return new DnsError(codes.CANCELLED, { syscall, hostname, cause: reason });
+}
+
+function checkTcpMode(value: unknown): TcpMode {
+  if (value === 'fallback' || value === 'always' || value === 'never') return value;
+  throw new TypeError(`Expected \`tcp\` to be 'fallback', 'always' or 'never', got ${JSON.stringify(value)}`);
 }

@@ -37,7 +37,7 @@ export class SocketPool {
     for (let i = idle.length - 1; i >= 0; i--) {
       const ch = idle[i]!;
       const e = ch.endpoint;
-      if (e.port === endpoint.port && e.address === endpoint.address) {
+      if (e.port === endpoint.port && e.address === endpoint.address && e.local === endpoint.local) {
         idle.splice(i, 1);
         if (ch.usable) return ch;
         this.#close(ch);

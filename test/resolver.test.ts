@@ -146,4 +146,25 @@ describe('Resolver', () => {
     ]);
     await s.close();
   });
+
+  it('setLocalAddress sends from the given address', async () => {
+    const from: string[] = [];
+    const s = await startTestServer({
+      zoneFile,
+      handler: (_q, ctx) => {
+        from.push(ctx.rinfo.address);
+        return undefined;
+      },
+    });
+    const r = new Resolver({ servers: [s.server], tcp: 'always' });
+    r.setLocalAddress('127.0.0.2');
+    await r.resolveMx('google.com');
+    const u = new Resolver({ servers: [s.server] });
+    u.setLocalAddress('127.0.0.3', '::1');
+    await u.resolveMx('google.com');
+    expect(from).toEqual(['127.0.0.2', '127.0.0.3']);
+    expect(() => r.setLocalAddress('::1')).toThrow(TypeError);
+    expect(() => r.setLocalAddress('127.0.0.1', '127.0.0.1')).toThrow(TypeError);
+    await s.close();
+  });
 });

@@ -6,6 +6,16 @@ export interface Endpoint {
   address: string;
   port: number;
   family: 4 | 6;
+  /** The local address to send from (`setLocalAddress`); the OS picks when absent. */
+  local?: string | undefined;
+}
+
+/** What an exchange needs of a channel, UDP or TCP. */
+export interface Channel {
+  uses: number;
+  attach(listener: ChannelListener): void;
+  detach(): void;
+  send(bytes: Uint8Array): void;
 }
 
 /** Receives what arrives on a channel while someone listens. */
@@ -20,7 +30,7 @@ export interface ChannelListener {
  * port-unreachable as ECONNREFUSED. It carries one exchange at a time. It never keeps the
  * process alive: whoever waits on it keeps a timer that does.
  */
-export class UdpChannel {
+export class UdpChannel implements Channel {
   readonly endpoint: Endpoint;
   /** Exchanges this socket has carried (for rotation). */
   uses = 0;
@@ -47,6 +57,8 @@ export class UdpChannel {
       else this.#broken = true;
     });
     try {
+      // An OS-chosen port (RFC 5452 §9.2), on the local address if one was set.
+      if (endpoint.local !== undefined) socket.bind({ address: endpoint.local, port: 0, exclusive: true });
       socket.connect(endpoint.port, endpoint.address, () => {
         this.#connected = true;
         const bytes = this.#pending;

@@ -31,14 +31,24 @@ export function toWireName(name: string): string | undefined {
   }
 }
 
-/** RFC 1035 §3.5 / RFC 3596 §2.5: the PTR name for an IPv4 or IPv6 address. */
+/** RFC 1035 §3.5 / RFC 3596 §2.5: the PTR name for a valid IPv4 or IPv6 address. */
 export function reverseName(ip: string, family: 4 | 6): string {
   if (family === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-  // Expand '::' so every one of the 32 nibbles is present.
-  const [head = '', tail = ''] = ip.includes('::') ? ip.split('::') : [ip, ''];
+  // Expand to 8 groups: '::' stands for the missing zero groups, and a trailing dotted quad
+  // (`::ffff:192.0.2.1`) for the last two.
+  let text = ip.split('%')[0]!;
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail = ''] = text.includes('::') ? text.split('::') : [text, ''];
   const h = head === '' ? [] : head.split(':');
   const t = tail === '' ? [] : tail.split(':');
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const nibbles = groups.map((g: string) => g.padStart(4, '0')).join('');
+  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  const nibbles = groups
+    .map((g) => g.padStart(4, '0'))
+    .join('')
+    .toLowerCase();
   return `${[...nibbles].reverse().join('.')}.ip6.arpa`;
 }

@@ -16,10 +16,11 @@ function fold(b: number): number {
  * a label never passes for a label boundary, and letters compare without case.
  */
 export function mismatch(datagram: Uint8Array, query: Uint8Array, questionEnd: number): Mismatch | undefined {
-  if (datagram.length < questionEnd)
-    return datagram.length < 12 ? 'short' : (checkHeader(datagram, query) ?? 'short');
+  if (datagram.length < 12) return 'short';
   const header = checkHeader(datagram, query);
   if (header) return header;
+  if (datagram[5] === 0) return undefined; // the question-less FORMERR checkHeader let through
+  if (datagram.length < questionEnd) return 'short';
   // Name: walk the labels of the query; the response must hold the same length bytes.
   let i = 12;
   for (;;) {
@@ -40,7 +41,12 @@ function checkHeader(d: Uint8Array, q: Uint8Array): Mismatch | undefined {
   const flags = d[2]!;
   if ((flags & 0x80) === 0) return 'not-response';
   if ((flags & 0x78) !== (q[2]! & 0x78)) return 'opcode';
-  if (d[4] !== 0 || d[5] !== 1) return 'question-count';
+  if (d[4] !== 0 || d[5] !== 1) {
+    // RFC 6891 §7: a server that knows no EDNS may answer FORMERR without echoing the question.
+    // Accept that one case (ID and QR already match) so the caller can retry without OPT.
+    if (d[4] === 0 && d[5] === 0 && (d[3]! & 0x0f) === 1) return undefined;
+    return 'question-count';
+  }
   return undefined;
 }
 
