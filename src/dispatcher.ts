@@ -1,12 +1,12 @@
 // The try loop: take a permit, ask servers in turn, give the permit back when the socket is closed.
 import { codes, DnsError, type DnsErrorCode, rcodeToCode } from './errors.js';
-import { type Attempt, attempt, type Waiter } from './exchange.js';
+import { type Attempt, attempt, type ExchangeCounters, type Waiter } from './exchange.js';
 import type { ServerAddress } from './servers.js';
 import type { SocketPool } from './sockets.js';
 import { TcpChannel } from './transport/tcp.js';
 import type { Endpoint } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
-import { encodeQuery, newQueryId } from './wire/codec.js';
+import { CLASSIC_UDP_PAYLOAD, encodeQuery, newQueryId } from './wire/codec.js';
 import { questionEnd } from './wire/validate.js';
 
 /** The gate as the dispatcher uses it. */
@@ -33,6 +33,9 @@ export interface DispatchConfig {
   tcp: TcpMode;
   /** Local addresses to send from, by family (`setLocalAddress`). */
   local: { 4?: string | undefined; 6?: string | undefined };
+  /** The largest response accepted; UDP answers are also held to the size we advertised. */
+  maxResponseSize: number;
+  counters: ExchangeCounters;
 }
 
 /** One query in flight: what it asks and how to stop it. */
@@ -169,7 +172,7 @@ async function once(
     pool.reserve();
     const ch = new TcpChannel(endpoint);
     try {
-      return await attempt(ch, query, end, timeout, job);
+      return await attempt(ch, query, end, timeout, cfg.maxResponseSize, cfg.counters, job);
     } finally {
       ch.close();
       pool.unreserve();
@@ -178,7 +181,9 @@ async function once(
   const ch = pool.take(endpoint);
   let clean = false;
   try {
-    const result = await attempt(ch, query, end, timeout, job);
+    // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).
+    const maxSize = Math.min(cfg.maxResponseSize, Math.max(udpPayload, CLASSIC_UDP_PAYLOAD));
+    const result = await attempt(ch, query, end, timeout, maxSize, cfg.counters, job);
     clean = result.ok;
     return result;
   } finally {

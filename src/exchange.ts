@@ -1,13 +1,27 @@
 // One attempt: send one query on one socket and wait for the datagram that answers it.
 import { codes, type DnsErrorCode } from './errors.js';
 import type { Channel } from './transport/udp.js';
-import { type DecodedPacket, decodeMessage, MalformedMessageError } from './wire/codec.js';
-import { mismatch } from './wire/validate.js';
+import { accept } from './wire/accept.js';
+import type { DecodedPacket } from './wire/codec.js';
 
 /** What one attempt came to. A failure carries the node code the try failed with. */
 export type Attempt =
   | { ok: true; message: DecodedPacket }
   | { ok: false; code: DnsErrorCode; cause?: unknown; anomaly: boolean };
+
+/** What a resolver counts about its exchanges (see `Resolver#stats`). */
+export interface ExchangeCounters {
+  /** Queries sent (UDP datagrams and TCP messages). */
+  sent: number;
+  /** Answers accepted. */
+  answers: number;
+  /** Messages that did not answer the query (wrong ID, question, QR, or too large): skipped. */
+  skipped: number;
+  /** Messages that matched the query but were not well-formed: skipped, EBADRESP if nothing better came. */
+  malformed: number;
+  /** Tries that ended without an answer in time. */
+  timeouts: number;
+}
 
 /**
  * A cancellable wait: the dispatcher sets `cancel` to end the wait at once. Exchanges
@@ -28,6 +42,8 @@ export function attempt(
   query: Buffer,
   questionEnd: number,
   timeoutMs: number,
+  maxSize: number,
+  counters: ExchangeCounters,
   waiter: Waiter,
 ): Promise<Attempt> {
   return new Promise<Attempt>((resolve, reject) => {
@@ -41,6 +57,7 @@ export function attempt(
       else reject(error);
     };
     const timer = setTimeout(() => {
+      counters.timeouts++;
       finish(
         badResponse === undefined
           ? { ok: false, code: codes.TIMEOUT, anomaly: true }
@@ -50,20 +67,19 @@ export function attempt(
     waiter.interrupt = (reason) => finish(undefined, reason);
     ch.attach({
       message(bytes) {
-        if (mismatch(bytes, query, questionEnd) !== undefined) {
+        const verdict = accept(bytes, query, questionEnd, maxSize);
+        if (verdict.kind === 'answer') {
+          counters.answers++;
+          finish({ ok: true, message: verdict.message });
+          // A socket that saw forgeries or garbage is retired: its port may be known to someone.
+          if (skipped > 0 || badResponse !== undefined) ch.uses = Number.POSITIVE_INFINITY;
+        } else if (verdict.kind === 'skip') {
+          counters.skipped++;
           skipped++;
-          return;
+        } else {
+          counters.malformed++;
+          badResponse = new Error(verdict.reason);
         }
-        let message: DecodedPacket;
-        try {
-          message = decodeMessage(bytes);
-        } catch (err) {
-          if (!(err instanceof MalformedMessageError)) throw err;
-          badResponse = err;
-          return;
-        }
-        finish({ ok: true, message }, undefined);
-        if (skipped > 0) ch.uses = Number.POSITIVE_INFINITY; // retire a socket that saw forgeries
       },
       error(err) {
         // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...) fails this try as c-ares
@@ -73,6 +89,7 @@ export function attempt(
       },
     });
     ch.uses++;
+    counters.sent++;
     ch.send(query);
   });
 }

@@ -17,6 +17,7 @@ export {
   type MessageFlags,
   Resolver,
   type ResolverOptions,
+  type ResolverStats,
   type TtlOptions,
 } from './resolver.js';
 export { DEFAULT_SHARED_LIMIT, Semaphore, type Settled, semMap, sharedSemaphore } from './semaphore.js';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { type Answered, type DispatchConfig, dispatch, type Job, type TcpMode } from './dispatcher.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
+import type { ExchangeCounters } from './exchange.js';
 import {
   checkInteger,
   checkSignal,
@@ -56,7 +57,12 @@ export interface ResolverOptions {
   tcp?: TcpMode;
   /** EDNS0 UDP payload size to advertise (512..65535, default 1232), or `false` to send no OPT record. */
   edns?: number | false;
+  /** The largest response accepted, in bytes (512..65535, default 65535); UDP answers are also held to the EDNS size. */
+  maxResponseSize?: number;
 }
+
+/** What a resolver has counted since it was made (see {@link Resolver.stats}). */
+export type ResolverStats = Readonly<ExchangeCounters>;
 
 /** Per-call options. */
 export interface CallOptions {
@@ -173,7 +179,22 @@ export class Resolver {
       udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
       tcp: checkTcpMode(options.tcp ?? 'fallback'),
       local: {},
+      maxResponseSize: checkInteger('maxResponseSize', options.maxResponseSize ?? 65535, 512, 65535),
+      counters: { sent: 0, answers: 0, skipped: 0, malformed: 0, timeouts: 0 },
     };
+  }
+
+  /**
+   * Counts since this resolver was made: queries sent, answers accepted, messages skipped
+   * (forged or mismatched: wrong ID, question or QR), malformed ones, and tries timed out.
+   *
+   * @example
+   * ```ts
+   * const { sent, skipped, malformed } = resolver.stats;
+   * ```
+   */
+  get stats(): ResolverStats {
+    return { ...this.#config.counters };
   }
 
   /** The gate this resolver's queries pass. */

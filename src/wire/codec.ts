@@ -2,6 +2,7 @@
 import { randomFillSync } from 'node:crypto';
 import packet from 'dns-packet';
 import types from 'dns-packet/types.js';
+import { walk } from './walk.js';
 
 export type { Answer, Packet, Question, RecordType } from 'dns-packet';
 
@@ -88,18 +89,22 @@ export class MalformedMessageError extends Error {
 }
 
 /**
- * Decodes a whole message. Rejects what dns-packet lets through (see ANCHORS.md):
- * trailing bytes, and address records of the wrong length.
+ * Decodes a whole message, after a structural walk that rejects what dns-packet lets through
+ * (see ANCHORS.md): trailing bytes, impossible counts, address records of the wrong length,
+ * names over 255 octets or behind more than 128 pointers. Throws {@link MalformedMessageError}.
  */
 export function decodeMessage(bytes: Buffer): DecodedPacket {
   let message: DecodedPacket;
   try {
+    walk(bytes);
     message = packet.decode(bytes) as unknown as DecodedPacket;
   } catch (err) {
-    throw new MalformedMessageError(`undecodable message: ${(err as Error).message}`);
+    throw new MalformedMessageError(`malformed message: ${(err as Error).message}`);
   }
   if (packet.decode.bytes !== bytes.length) {
-    throw new MalformedMessageError(`message has ${bytes.length - packet.decode.bytes} trailing bytes`);
+    throw new MalformedMessageError(
+      `malformed message: ${bytes.length - packet.decode.bytes} bytes not decoded`,
+    );
   }
   return message;
 }
