@@ -1,6 +1,7 @@
 // The try loop: take a permit, ask servers in turn, give the permit back when the socket is closed.
 import { codes, DnsError, type DnsErrorCode, rcodeToCode } from './errors.js';
 import { type Attempt, attempt, type ExchangeCounters, type Waiter } from './exchange.js';
+import type { Pace } from './rate.js';
 import type { ServerAddress } from './servers.js';
 import type { SocketPool } from './sockets.js';
 import { TcpChannel } from './transport/tcp.js';
@@ -36,6 +37,8 @@ export interface DispatchConfig {
   /** The largest response accepted; UDP answers are also held to the size we advertised. */
   maxResponseSize: number;
   counters: ExchangeCounters;
+  /** Starts per second, when a pace is set. */
+  pace: Pace | undefined;
 }
 
 /** One query in flight: what it asks and how to stop it. */
@@ -63,14 +66,38 @@ const tryNext = new Set<DnsErrorCode>([codes.SERVFAIL, codes.REFUSED, codes.NOTI
  * final; SERVFAIL, REFUSED, NOTIMP and ECONNREFUSED move on to the next server (which is not
  * asked again); timeouts are retried in the next round.
  */
-export async function dispatch(cfg: DispatchConfig, job: Job): Promise<Answered> {
+export async function dispatch(cfg: DispatchConfig, job: Job, held = false): Promise<Answered> {
+  // `held`: the caller (a bulk run) already took this query's permit and gives it back itself.
+  if (held) return paced(cfg, job);
   const { gate } = cfg;
   if (!gate.tryAcquire()) await acquireSlow(gate, job);
   try {
-    return await tryServers(cfg, job);
+    return await paced(cfg, job);
   } finally {
     gate.release();
   }
+}
+
+async function paced(cfg: DispatchConfig, job: Job): Promise<Answered> {
+  const wait = cfg.pace?.reserve() ?? 0;
+  if (wait > 0) await sleep(wait, job);
+  return tryServers(cfg, job);
+}
+
+/** Waits `ms` under the permit; cancellable like any other wait of the job. */
+function sleep(ms: number, job: Job): Promise<void> {
+  if (job.cancelled !== undefined) return Promise.reject(job.cancelled);
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      job.interrupt = null;
+      resolve();
+    }, ms);
+    job.interrupt = (reason) => {
+      clearTimeout(timer);
+      job.interrupt = null;
+      reject(reason);
+    };
+  });
 }
 
 async function acquireSlow(gate: Gate, job: Job): Promise<void> {

@@ -1,7 +1,9 @@
 // Public surface only.
 
 export type { TcpMode } from './dispatcher.js';
+export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './each.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
+export type { ResolverOptions } from './options.js';
 export type {
   AnyRecord,
   CaaRecord,
@@ -16,8 +18,8 @@ export {
   type DnsMessage,
   type MessageFlags,
   Resolver,
-  type ResolverOptions,
   type ResolverStats,
+  type ResultByType,
   type TtlOptions,
 } from './resolver.js';
 export { DEFAULT_SHARED_LIMIT, Semaphore, type Settled, semMap, sharedSemaphore } from './semaphore.js';

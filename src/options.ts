@@ -1,4 +1,10 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
+import type { DispatchConfig, TcpMode } from './dispatcher.js';
+import { Pace } from './rate.js';
+import { Semaphore } from './semaphore.js';
+import { parseServers, systemServers } from './servers.js';
+import { poolFor } from './sockets.js';
+import { DEFAULT_UDP_PAYLOAD } from './wire/codec.js';
 
 /**
  * Sockets in flight per resolver unless told otherwise: far below what a home router's
@@ -37,4 +43,93 @@ export function checkSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (value instanceof AbortSignal) return value;
   throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${typeof value}`);
+}
+
+/** Options of {@link Resolver}. Every one is optional. */
+export interface ResolverOptions {
+  /** Nameservers, `'1.2.3.4'`, `'1.2.3.4:5353'`, `'::1'`, `'[::1]:5353'`. Default: /etc/resolv.conf, else 127.0.0.1. */
+  servers?: string[];
+  /** Give this resolver its own gate of this many sockets in flight. Default 16. */
+  concurrency?: number;
+  /** Share a gate (for example {@link sharedSemaphore}) with other resolvers instead. */
+  semaphore?: Semaphore;
+  /** First-try timeout in ms; doubles each round, as in node (c-ares). Default 2000. */
+  timeout?: number;
+  /** Tries per server, as in node. Default 4. */
+  tries?: number;
+  /** Exchanges per UDP socket before a fresh port is used; 1 = a fresh port per query. Default 100. */
+  socketReuse?: number;
+  /** An overall limit in ms for each call, across every try and server; none by default. */
+  deadline?: number;
+  /** TCP after a truncated UDP answer (`'fallback'`, default), for every query (`'always'`), or never (`'never'`: a truncated answer is an EBADRESP error). */
+  tcp?: TcpMode;
+  /** EDNS0 UDP payload size to advertise (512..65535, default 1232), or `false` to send no OPT record. */
+  edns?: number | false;
+  /** At most this many queries started per second, evenly spaced (on top of the in-flight cap); none by default. */
+  rate?: number;
+  /** The largest response accepted, in bytes (512..65535, default 65535); UDP answers are also held to the EDNS size. */
+  maxResponseSize?: number;
+}
+
+/** Checks every option once and builds what each query is dispatched with. */
+export function buildConfig(options: ResolverOptions): {
+  config: DispatchConfig;
+  deadline: number | undefined;
+} {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(
+      `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
+    );
+  }
+  const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
+  if (options.semaphore !== undefined && options.concurrency !== undefined) {
+    throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
+  }
+  let gate: Semaphore;
+  if (options.semaphore !== undefined) {
+    // By shape, not instanceof: the shared gate may come from another copy of this package (ESM vs CJS).
+    if (!isGate(options.semaphore)) throw new TypeError('Expected `semaphore` to be a Semaphore');
+    gate = options.semaphore;
+  } else {
+    gate = new Semaphore(checkInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 1));
+  }
+  const edns = options.edns ?? DEFAULT_UDP_PAYLOAD;
+  const rate = options.rate;
+  if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
+    throw new RangeError(`Expected \`rate\` to be a number > 0 (queries per second), got ${String(rate)}`);
+  }
+  const config: DispatchConfig = {
+    gate,
+    pool: poolFor(gate),
+    servers,
+    timeout: checkInteger('timeout', options.timeout ?? DEFAULT_TIMEOUT, 1, 2 ** 31 - 1),
+    tries: checkInteger('tries', options.tries ?? DEFAULT_TRIES, 1, 100),
+    socketReuse: checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1),
+    udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
+    tcp: checkTcpMode(options.tcp ?? 'fallback'),
+    local: {},
+    maxResponseSize: checkInteger('maxResponseSize', options.maxResponseSize ?? 65535, 512, 65535),
+    counters: { sent: 0, answers: 0, skipped: 0, malformed: 0, timeouts: 0 },
+    pace: rate === undefined ? undefined : new Pace(rate),
+  };
+  const deadline =
+    options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
+  return { config, deadline };
+}
+
+function isGate(value: unknown): value is Semaphore {
+  const g = value as Semaphore | null;
+  return (
+    typeof g === 'object' &&
+    g !== null &&
+    typeof g.acquire === 'function' &&
+    typeof g.release === 'function' &&
+    typeof g.tryAcquire === 'function' &&
+    typeof g.limit === 'number'
+  );
+}
+
+function checkTcpMode(value: unknown): TcpMode {
+  if (value === 'fallback' || value === 'always' || value === 'never') return value;
+  throw new TypeError(`Expected \`tcp\` to be 'fallback', 'always' or 'never', got ${JSON.stringify(value)}`);
 }

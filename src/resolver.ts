@@ -1,15 +1,9 @@
 import { isIP } from 'node:net';
-import { type Answered, type DispatchConfig, dispatch, type Job, type TcpMode } from './dispatcher.js';
+import { type Answered, type DispatchConfig, dispatch, type Job } from './dispatcher.js';
+import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
-import {
-  checkInteger,
-  checkSignal,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_SOCKET_REUSE,
-  DEFAULT_TIMEOUT,
-  DEFAULT_TRIES,
-} from './options.js';
+import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
 import {
   type AnyRecord,
   type CaaRecord,
@@ -31,35 +25,10 @@ import {
   toSrv,
   toTxt,
 } from './records.js';
-import { Semaphore } from './semaphore.js';
-import { formatServer, parseServers, systemServers } from './servers.js';
-import { poolFor } from './sockets.js';
-import { type Answer, DEFAULT_UDP_PAYLOAD, type Question, type RecordType, typeCode } from './wire/codec.js';
+import type { Semaphore } from './semaphore.js';
+import { formatServer, parseServers } from './servers.js';
+import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
 import { reverseName, toWireName } from './wire/names.js';
-
-/** Options of {@link Resolver}. Every one is optional. */
-export interface ResolverOptions {
-  /** Nameservers, `'1.2.3.4'`, `'1.2.3.4:5353'`, `'::1'`, `'[::1]:5353'`. Default: /etc/resolv.conf, else 127.0.0.1. */
-  servers?: string[];
-  /** Give this resolver its own gate of this many sockets in flight. Default 16. */
-  concurrency?: number;
-  /** Share a gate (for example {@link sharedSemaphore}) with other resolvers instead. */
-  semaphore?: Semaphore;
-  /** First-try timeout in ms; doubles each round, as in node (c-ares). Default 2000. */
-  timeout?: number;
-  /** Tries per server, as in node. Default 4. */
-  tries?: number;
-  /** Exchanges per UDP socket before a fresh port is used; 1 = a fresh port per query. Default 100. */
-  socketReuse?: number;
-  /** An overall limit in ms for each call, across every try and server; none by default. */
-  deadline?: number;
-  /** TCP after a truncated UDP answer (`'fallback'`, default), for every query (`'always'`), or never (`'never'`: a truncated answer is an EBADRESP error). */
-  tcp?: TcpMode;
-  /** EDNS0 UDP payload size to advertise (512..65535, default 1232), or `false` to send no OPT record. */
-  edns?: number | false;
-  /** The largest response accepted, in bytes (512..65535, default 65535); UDP answers are also held to the EDNS size. */
-  maxResponseSize?: number;
-}
 
 /** What a resolver has counted since it was made (see {@link Resolver.stats}). */
 export type ResolverStats = Readonly<ExchangeCounters>;
@@ -95,9 +64,30 @@ const SHAPES = {
 const withTtl = (answers: Answer[]) => toAddressesWithTtl(answers);
 
 /** Node's `syscall` for a query of each type: `queryMx`, `queryAaaa`, ... */
-const SYSCALLS: Partial<Record<string, string>> = {};
+const SYSCALLS = new Map<string, string>();
 function syscallFor(type: string): string {
-  return (SYSCALLS[type] ??= `query${type[0]}${type.slice(1).toLowerCase()}`);
+  let syscall = SYSCALLS.get(type);
+  if (syscall === undefined) {
+    syscall = `query${type[0]}${type.slice(1).toLowerCase()}`;
+    SYSCALLS.set(type, syscall);
+  }
+  return syscall;
+}
+
+/** What `resolve(name, rrtype)` and `resolveEach(names, rrtype)` give for each rrtype. */
+export interface ResultByType {
+  A: string[];
+  AAAA: string[];
+  ANY: AnyRecord[];
+  CAA: CaaRecord[];
+  CNAME: string[];
+  MX: MxRecord[];
+  NAPTR: NaptrRecord[];
+  NS: string[];
+  PTR: string[];
+  SOA: SoaRecord;
+  SRV: SrvRecord[];
+  TXT: string[][];
 }
 
 /** Header flags of a response. */
@@ -150,38 +140,10 @@ export class Resolver {
   #config: DispatchConfig;
 
   constructor(options: ResolverOptions = {}) {
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError(
-        `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
-      );
-    }
-    const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
-    if (options.semaphore !== undefined && options.concurrency !== undefined) {
-      throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
-    }
-    if (options.semaphore !== undefined) {
-      // By shape, not instanceof: the shared gate may come from another copy of this package (ESM vs CJS).
-      if (!isGate(options.semaphore)) throw new TypeError('Expected `semaphore` to be a Semaphore');
-      this.#gate = options.semaphore;
-    } else {
-      this.#gate = new Semaphore(checkInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 1));
-    }
-    const edns = options.edns ?? DEFAULT_UDP_PAYLOAD;
-    this.#deadline =
-      options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
-    this.#config = {
-      gate: this.#gate,
-      pool: poolFor(this.#gate),
-      servers,
-      timeout: checkInteger('timeout', options.timeout ?? DEFAULT_TIMEOUT, 1, 2 ** 31 - 1),
-      tries: checkInteger('tries', options.tries ?? DEFAULT_TRIES, 1, 100),
-      socketReuse: checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1),
-      udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
-      tcp: checkTcpMode(options.tcp ?? 'fallback'),
-      local: {},
-      maxResponseSize: checkInteger('maxResponseSize', options.maxResponseSize ?? 65535, 512, 65535),
-      counters: { sent: 0, answers: 0, skipped: 0, malformed: 0, timeouts: 0 },
-    };
+    const { config, deadline } = buildConfig(options);
+    this.#config = config;
+    this.#gate = config.gate as Semaphore;
+    this.#deadline = deadline;
   }
 
   /**
@@ -498,6 +460,54 @@ export class Resolver {
     return this.#records(reverseName(ip, family as 4 | 6), 'PTR', SHAPES.PTR, options, 'getHostByAddr', ip);
   }
 
+  /**
+   * Resolves many names, lazily: takes the next name only when the gate has a free token (and
+   * the consumer keeps up), and yields one settled result per name, exactly once —
+   * `{ index, name, ok: true, value }` or `{ index, name, ok: false, error }` — in completion
+   * order, or input order with `ordered`. Memory stays bounded by the gate, not the input, so a
+   * stream of millions of names is fine. Values have node's shape for `rrtype` (default `'A'`).
+   *
+   * @example
+   * ```ts
+   * const run = resolver.resolveEach(readLines('domains.txt'), 'MX', { ordered: true });
+   * for await (const r of run) {
+   *   if (r.ok) for (const mx of r.value) console.log(r.name.padEnd(15), mx.exchange);
+   *   else console.error(r.name, r.error.code);
+   * }
+   * console.error(run.progress); // { started, settled, ok, failed, inFlight }
+   * ```
+   */
+  resolveEach<K extends keyof ResultByType = 'A'>(
+    names: Iterable<string> | AsyncIterable<string>,
+    rrtype?: K,
+    options?: ResolveEachOptions,
+  ): BulkRun<ResultByType[K]> {
+    const type = (rrtype ?? 'A') as keyof ResultByType;
+    const shape = SHAPES[type];
+    if (shape === undefined) {
+      throw new TypeError(`The argument 'rrtype' is invalid. Received ${JSON.stringify(rrtype)}`);
+    }
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError('Expected `options` to be an object');
+    }
+    checkSignal(options?.signal);
+    const syscall = syscallFor(type);
+    // The bulk run holds this query's permit already: the query must not take a second one.
+    const lookup = (name: string, signal: AbortSignal | undefined) => {
+      const records = this.#records(
+        name,
+        type as RecordType,
+        shape as (a: Answer[]) => unknown[],
+        { signal },
+        syscall,
+        name,
+        true,
+      );
+      return (type === 'SOA' ? records.then((r) => r[0]) : records) as Promise<ResultByType[K]>;
+    };
+    return new BulkRun(this.#gate, names, lookup, options);
+  }
+
   async #records<T>(
     name: string,
     type: RecordType,
@@ -505,8 +515,9 @@ export class Resolver {
     options: CallOptions | undefined,
     syscall = syscallFor(type),
     hostname = name,
+    held = false,
   ): Promise<T[]> {
-    const { message } = await this.#run(name, type, syscall, options, hostname);
+    const { message } = await this.#run(name, type, syscall, options, hostname, held);
     if (message.rcode === 'NXDOMAIN') throw new DnsError(codes.NOTFOUND, { syscall, hostname });
     const records = shape(message.answers);
     if (records.length === 0) throw new DnsError(codes.NODATA, { syscall, hostname });
@@ -519,6 +530,7 @@ export class Resolver {
     syscall: string,
     options: CallOptions | undefined,
     hostname = name,
+    held = false,
   ): Promise<Answered> {
     if (typeof name !== 'string') {
       throw new TypeError(`Expected \`name\` to be a string, got ${name === null ? 'null' : typeof name}`);
@@ -536,7 +548,7 @@ export class Resolver {
         : setTimeout(() => this.#abort(job, undefined, codes.TIMEOUT), this.#deadline);
     this.#jobs.add(job);
     try {
-      return await dispatch(this.#config, job);
+      return await dispatch(this.#config, job, held);
     } finally {
       this.#jobs.delete(job);
       signal?.removeEventListener('abort', onAbort);
@@ -551,23 +563,6 @@ export class Resolver {
   }
 }
 
-function isGate(value: unknown): value is Semaphore {
-  const g = value as Semaphore | null;
-  return (
-    typeof g === 'object' &&
-    g !== null &&
-    typeof g.acquire === 'function' &&
-    typeof g.release === 'function' &&
-    typeof g.tryAcquire === 'function' &&
-    typeof g.limit === 'number'
-  );
-}
-
 function cancelled(syscall: string, hostname: string, reason: unknown): DnsError {
   return new DnsError(codes.CANCELLED, { syscall, hostname, cause: reason });
-}
-
-function checkTcpMode(value: unknown): TcpMode {
-  if (value === 'fallback' || value === 'always' || value === 'never') return value;
-  throw new TypeError(`Expected \`tcp\` to be 'fallback', 'always' or 'never', got ${JSON.stringify(value)}`);
 }

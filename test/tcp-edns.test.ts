@@ -111,7 +111,6 @@ describe('EDNS0', () => {
   });
 
   it.each([511, 65536, 1.5, '1232'])('edns: %j is a RangeError', (edns) => {
-    // @ts-expect-error: wrong types on purpose
-    expect(() => new Resolver({ edns })).toThrow(RangeError);
+    expect(() => new Resolver({ edns: edns as number })).toThrow(RangeError);
   });
 });

@@ -1,0 +1,125 @@
+// A bulk run over many names: the lazy engine of bulk.ts, plus live progress counts.
+import { type Gate, type SettledItem, settleEach } from './bulk.js';
+
+/** Live counts of a bulk run. */
+export interface Progress {
+  /** Names taken from the input and started. */
+  started: number;
+  /** Lookups finished, either way. */
+  settled: number;
+  ok: number;
+  failed: number;
+  /** Started and not yet settled (never more than the gate's limit). */
+  inFlight: number;
+}
+
+/** One name's outcome, tagged with its position in the input. */
+export type BulkResult<V> =
+  | { index: number; name: string; ok: true; value: V }
+  | { index: number; name: string; ok: false; error: unknown };
+
+/** Options of `Resolver#resolveEach`. */
+export interface ResolveEachOptions {
+  /** Yield in input order (holding at most a bounded window of early results). Default false. */
+  ordered?: boolean;
+  /**
+   * Stop: no more names are pulled, lookups in flight are cancelled and yielded as ECANCELLED
+   * failures, then the iteration throws `signal.reason`.
+   */
+  signal?: AbortSignal;
+}
+
+type Listener = (progress: Readonly<Progress>) => void;
+
+/**
+ * The results of `Resolver#resolveEach`, as an async iterator, with its live {@link Progress}.
+ *
+ * @example
+ * ```ts
+ * const run = resolver.resolveEach(names, 'MX');
+ * const timer = setInterval(() => console.error(run.progress), 1000);
+ * for await (const r of run) if (r.ok) console.log(r.name, r.value);
+ * clearInterval(timer);
+ * ```
+ */
+export class BulkRun<V> implements AsyncIterableIterator<BulkResult<V>> {
+  readonly #progress: Progress = { started: 0, settled: 0, ok: 0, failed: 0, inFlight: 0 };
+  readonly #inner: AsyncIterableIterator<SettledItem<string, V>>;
+  #listeners: Listener[] = [];
+
+  constructor(
+    gate: Gate,
+    names: Iterable<string> | AsyncIterable<string>,
+    lookup: (name: string, signal: AbortSignal | undefined) => Promise<V>,
+    options: ResolveEachOptions = {},
+  ) {
+    const p = this.#progress;
+    const { signal } = options;
+    // Counting happens on the lookup's own promise: two increments and a null check per name.
+    const done = (ok: boolean) => {
+      p.inFlight--;
+      p.settled++;
+      if (ok) p.ok++;
+      else p.failed++;
+      if (this.#listeners.length !== 0) for (const l of this.#listeners) l(p);
+    };
+    const onOk = (value: V) => {
+      done(true);
+      return value;
+    };
+    const onError = (error: unknown): never => {
+      done(false);
+      throw error;
+    };
+    const run = (name: string) => {
+      p.started++;
+      p.inFlight++;
+      return lookup(name, signal).then(onOk, onError);
+    };
+    this.#inner = settleEach(gate, run, names, {
+      ...(options.ordered === undefined ? {} : { ordered: options.ordered }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+  }
+
+  /** Live counts: read them any time (the object is updated in place). */
+  get progress(): Readonly<Progress> {
+    return this.#progress;
+  }
+
+  /**
+   * Calls `listener` after each lookup settles; returns a function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * const stop = run.subscribe((p) => bar.update(p.settled));
+   * ```
+   */
+  subscribe(listener: Listener): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  async next(): Promise<IteratorResult<BulkResult<V>, undefined>> {
+    const step = await this.#inner.next();
+    if (step.done) return step;
+    const r = step.value;
+    return {
+      done: false,
+      value: r.ok
+        ? { index: r.index, name: r.item, ok: true, value: r.value }
+        : { index: r.index, name: r.item, ok: false, error: r.error },
+    };
+  }
+
+  async return(): Promise<IteratorResult<BulkResult<V>, undefined>> {
+    await this.#inner.return?.();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
