@@ -15,7 +15,7 @@ export class Pace {
   /** Reserves the next slot and returns how many ms to wait for it (0: go now). */
   reserve(): number {
     const now = performance.now();
-    const at = this.#next > now ? this.#next : now;
+    const at = Math.max(this.#next, now);
     this.#next = at + this.#interval;
     return at - now;
   }
