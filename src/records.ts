@@ -1,17 +1,44 @@
-// Decoded answers -> node's result shapes. (Placeholder shapes; completed with the parity tests.)
+// Decoded answers -> exactly what node's dns.promises.Resolver (c-ares 1.34) gives for the same
+// response. Every rule here was settled by asking node itself (see test/parity.test.ts): c-ares
+// never filters by owner name, prints names in its escaped presentation form, and reads text as
+// Latin-1 (node's OneByteString), so these functions do the same.
 import type { Answer } from './wire/codec.js';
 
-/** Node's `MxRecord`. */
+/**
+ * Node's `MxRecord`.
+ *
+ * @example
+ * ```ts
+ * const mx: MxRecord = { exchange: 'mx1.example.test', priority: 10 };
+ * ```
+ */
 export interface MxRecord {
   exchange: string;
   priority: number;
 }
-/** Node's `RecordWithTtl` (`resolve4`/`resolve6` with `{ ttl: true }`). */
+
+/**
+ * Node's `RecordWithTtl` (`resolve4`/`resolve6` with `{ ttl: true }`).
+ *
+ * @example
+ * ```ts
+ * const a: RecordWithTtl = { address: '192.0.2.1', ttl: 300 };
+ * ```
+ */
 export interface RecordWithTtl {
   address: string;
   ttl: number;
 }
-/** Node's `SoaRecord`. */
+
+/**
+ * Node's `SoaRecord`.
+ *
+ * @example
+ * ```ts
+ * const soa: SoaRecord = { nsname: 'ns1.example.test', hostmaster: 'hostmaster.example.test',
+ *   serial: 1, refresh: 7200, retry: 900, expire: 1209600, minttl: 300 };
+ * ```
+ */
 export interface SoaRecord {
   nsname: string;
   hostmaster: string;
@@ -21,14 +48,31 @@ export interface SoaRecord {
   expire: number;
   minttl: number;
 }
-/** Node's `SrvRecord`. */
+
+/**
+ * Node's `SrvRecord`.
+ *
+ * @example
+ * ```ts
+ * const srv: SrvRecord = { name: 'sip.example.test', port: 5060, priority: 10, weight: 60 };
+ * ```
+ */
 export interface SrvRecord {
   priority: number;
   weight: number;
   port: number;
   name: string;
 }
-/** Node's `NaptrRecord`. */
+
+/**
+ * Node's `NaptrRecord`.
+ *
+ * @example
+ * ```ts
+ * const naptr: NaptrRecord = { flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.example.test',
+ *   order: 100, preference: 10 };
+ * ```
+ */
 export interface NaptrRecord {
   flags: string;
   service: string;
@@ -37,7 +81,16 @@ export interface NaptrRecord {
   order: number;
   preference: number;
 }
-/** Node's `CaaRecord`: `critical` plus one of `issue`, `issuewild`, `iodef`, `contactemail`, `contactphone`. */
+
+/**
+ * Node's `CaaRecord`: `critical` is the whole flags octet (0, or 128 with the issuer-critical bit),
+ * and the tag, case kept, is the key of the value: `issue`, `issuewild`, `iodef`, or any other.
+ *
+ * @example
+ * ```ts
+ * const caa: CaaRecord = { critical: 0, issue: 'letsencrypt.org' };
+ * ```
+ */
 export interface CaaRecord {
   critical: number;
   issue?: string;
@@ -46,44 +99,357 @@ export interface CaaRecord {
   contactemail?: string;
   contactphone?: string;
 }
-/** One record of `resolveAny`, tagged with its type. */
-export type AnyRecord = { type: string } & Record<string, unknown>;
 
-type Data<T> = Answer & { data: T; ttl?: number };
+/**
+ * One record of `resolveAny`: node's record shape of that type with its `type` added (last).
+ *
+ * @example
+ * ```ts
+ * const rr: AnyRecord = { exchange: 'mx1.example.test', priority: 10, type: 'MX' };
+ * if (rr.type === 'A') console.log(rr.address, rr.ttl);
+ * ```
+ */
+export type AnyRecord =
+  | (RecordWithTtl & { type: 'A' | 'AAAA' })
+  | { value: string; type: 'CNAME' | 'NS' | 'PTR' }
+  | (MxRecord & { type: 'MX' })
+  | { entries: string[]; type: 'TXT' }
+  | (SrvRecord & { type: 'SRV' })
+  | (NaptrRecord & { type: 'NAPTR' })
+  | (SoaRecord & { type: 'SOA' })
+  | (CaaRecord & { type: 'CAA' });
 
-function ofType<T>(answers: readonly Answer[], type: string): Data<T>[] {
-  return answers.filter((a) => a.type === type) as Data<T>[];
+/**
+ * The question a response answers; only `resolveCname` and the address shapes look at it.
+ *
+ * @example
+ * ```ts
+ * const q: AskedQuestion = { name: 'www.example.test', type: 'A' };
+ * ```
+ */
+export interface AskedQuestion {
+  name: string;
+  type: string;
 }
 
-/** Node returns the root as '' (RFC 7505 null MX: `0 .`); dns-packet decodes it as '.'. */
-export function hostName(name: string): string {
-  return name === '.' ? '' : name;
+// The decoded `data` of each type this module reads (dns-packet's forms).
+interface Rdata {
+  A: string;
+  AAAA: string;
+  CNAME: string;
+  NS: string;
+  PTR: string;
+  MX: Extract<Answer, { type: 'MX' }>['data'];
+  TXT: Extract<Answer, { type: 'TXT' }>['data'];
+  SOA: Extract<Answer, { type: 'SOA' }>['data'];
+  SRV: Extract<Answer, { type: 'SRV' }>['data'];
+  NAPTR: Extract<Answer, { type: 'NAPTR' }>['data'];
+  CAA: Extract<Answer, { type: 'CAA' }>['data'];
 }
 
-export function toAddresses(answers: readonly Answer[]): string[] {
-  return answers.filter((a) => a.type === 'A' || a.type === 'AAAA').map((a) => (a as Data<string>).data);
+// Records of one type, in answer order, whatever their owner: c-ares 1.34 never checks owners.
+function of<T extends keyof Rdata>(answers: readonly Answer[], type: T): { ttl?: number; data: Rdata[T] }[] {
+  return answers.filter((a) => a.type === type) as never;
 }
-export function toAddressesWithTtl(answers: readonly Answer[]): RecordWithTtl[] {
-  return answers
-    .filter((a) => a.type === 'A' || a.type === 'AAAA')
-    .map((a) => ({ address: (a as Data<string>).data, ttl: (a as Data<string>).ttl ?? 0 }));
+
+/**
+ * A name as c-ares prints it: the root is `''`, no trailing dot, case kept, and in labels the
+ * octets `" . ; \ ( ) @ $` get a backslash while those outside 0x20-0x7e become `\DDD`.
+ * `mail` is for an SOA rname, where dns-packet already writes a dot inside a label as `\.`.
+ *
+ * @example
+ * ```ts
+ * hostName('.');             // '' (the null MX `0 .`, RFC 7505)
+ * hostName('mx1.Example.test'); // 'mx1.Example.test'
+ * hostName('caf\u00e9.test');   // 'caf\\195\\169.test'
+ * ```
+ */
+export function hostName(name: string, mail = false): string {
+  if (name === '.') return '';
+  return name.replace(/\\\.|[^ -~]|["\\;()@$]/gu, (c) => {
+    if (c === '\\.') return mail ? c : '\\\\.';
+    if (c.length === 1 && c < '\x7f' && c >= ' ') return `\\${c}`;
+    let out = '';
+    for (const byte of Buffer.from(c)) out += `\\${String(byte).padStart(3, '0')}`;
+    return out;
+  });
 }
-export function toMx(answers: readonly Answer[]): MxRecord[] {
-  return ofType<{ exchange: string; preference?: number }>(answers, 'MX').map((a) => ({
-    exchange: hostName(a.data.exchange),
-    priority: a.data.preference ?? 0,
+
+// Node turns C strings into JS with OneByteString: Latin-1, cut at the first NUL.
+function cString(text: string): string {
+  const bytes = Buffer.from(text);
+  const nul = bytes.indexOf(0);
+  return (nul < 0 ? bytes : bytes.subarray(0, nul)).toString('latin1');
+}
+
+// libuv's inet_ntop: the first longest run of two or more zero groups becomes `::`, and
+// `::a.b.c.d` / `::ffff:a.b.c.d` keep the dotted quad. dns-packet compresses the first run instead.
+function ipv6(text: string): string {
+  const groups = (part: string) =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [Number.parseInt(g, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = text.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const w = [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  let base = -1;
+  let len = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > len) [base, len] = [i, j - i];
+    i = Math.max(j, i + 1);
+  }
+  if (base === 0 && (len === 6 || (len === 5 && w[5] === 0xffff))) {
+    return `::${len === 5 ? 'ffff:' : ''}${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`;
+  }
+  const hex = w.map((g) => g.toString(16));
+  return base < 0 ? hex.join(':') : `${hex.slice(0, base).join(':')}::${hex.slice(base + len).join(':')}`;
+}
+
+/**
+ * Addresses with their TTLs, as c-ares gives them: every A (or AAAA) record of the answer, in order,
+ * each TTL capped at the lowest CNAME TTL of the answer. Pass the question so only its type is
+ * kept; without it both A and AAAA are.
+ *
+ * @example
+ * ```ts
+ * toAddressesWithTtl(message.answers, { name: 'www.example.test', type: 'A' }); // [{ address: '192.0.2.30', ttl: 3600 }]
+ * ```
+ */
+export function toAddressesWithTtl(answers: readonly Answer[], question?: AskedQuestion): RecordWithTtl[] {
+  const cap = Math.min(...of(answers, 'CNAME').map((a) => a.ttl ?? 0));
+  const types = question?.type === 'A' || question?.type === 'AAAA' ? [question.type] : ['A', 'AAAA'];
+  return (
+    answers.filter((a) => types.includes(a.type)) as { type: string; ttl?: number; data: string }[]
+  ).map((a) => ({
+    address: a.type === 'AAAA' ? ipv6(a.data) : a.data,
+    ttl: Math.min(a.ttl ?? 0, cap),
   }));
 }
-export const toCname = (answers: readonly Answer[]): string[] =>
-  ofType<string>(answers, 'CNAME').map((a) => a.data);
-export const toNs = (answers: readonly Answer[]): string[] =>
-  ofType<string>(answers, 'NS').map((a) => a.data);
+
+/**
+ * The addresses of `resolve4`/`resolve6` (see {@link toAddressesWithTtl}).
+ *
+ * @example
+ * ```ts
+ * toAddresses(message.answers, { name: 'example.test', type: 'AAAA' }); // ['2001:db8::10', '2001:db8::11']
+ * ```
+ */
+export function toAddresses(answers: readonly Answer[], question?: AskedQuestion): string[] {
+  return toAddressesWithTtl(answers, question).map((r) => r.address);
+}
+
+/**
+ * `resolveCname`: one name, the target of the first CNAME of the answer (not the end of the chain).
+ * With no CNAME but A records, node gives the asked name (lower-cased, as node sends it).
+ *
+ * @example
+ * ```ts
+ * toCname(answersOf('www.example.test', 'CNAME')); // ['alias.example.test']
+ * ```
+ */
+export function toCname(answers: readonly Answer[], question?: AskedQuestion): string[] {
+  const [first] = of(answers, 'CNAME');
+  if (first) return [hostName(first.data)];
+  if (question && of(answers, 'A').length > 0)
+    return [hostName(question.name.replace(/\.$/, '').toLowerCase())];
+  return [];
+}
+
+/**
+ * `resolveNs`: every NS target of the answer.
+ *
+ * @example
+ * ```ts
+ * toNs(message.answers); // ['ns1.example.test', 'ns2.example.test']
+ * ```
+ */
+export const toNs = (answers: readonly Answer[]): string[] => of(answers, 'NS').map((a) => hostName(a.data));
+
+/**
+ * `resolvePtr` and `reverse`: every PTR target of the answer (a CNAME before them is skipped).
+ *
+ * @example
+ * ```ts
+ * toPtr(message.answers); // ['ns1.example.test']
+ * ```
+ */
 export const toPtr = (answers: readonly Answer[]): string[] =>
-  ofType<string>(answers, 'PTR').map((a) => a.data);
+  of(answers, 'PTR').map((a) => hostName(a.data));
+
+/**
+ * `resolveMx`; the null MX `0 .` (RFC 7505) has the exchange `''`.
+ *
+ * @example
+ * ```ts
+ * toMx(message.answers); // [{ exchange: 'mx1.example.test', priority: 10 }]
+ * ```
+ */
+export const toMx = (answers: readonly Answer[]): MxRecord[] =>
+  of(answers, 'MX').map(({ data }) => ({
+    exchange: hostName(data.exchange),
+    priority: data.preference ?? 0,
+  }));
+
+/**
+ * `resolveTxt`: each record as its list of character-strings, read as Latin-1 like node (so UTF-8
+ * text comes out as its bytes, `'é'` as `'Ã©'`), NULs kept.
+ *
+ * @example
+ * ```ts
+ * toTxt(message.answers); // [['v=spf1', '-all']]
+ * ```
+ */
 export const toTxt = (answers: readonly Answer[]): string[][] =>
-  ofType<Buffer[]>(answers, 'TXT').map((a) => a.data.map((b) => b.toString()));
-export const toSoa = (_answers: readonly Answer[]): SoaRecord[] => [];
-export const toSrv = (_answers: readonly Answer[]): SrvRecord[] => [];
-export const toNaptr = (_answers: readonly Answer[]): NaptrRecord[] => [];
-export const toCaa = (_answers: readonly Answer[]): CaaRecord[] => [];
-export const toAny = (_answers: readonly Answer[]): AnyRecord[] => [];
+  of(answers, 'TXT').map(({ data }) =>
+    [data].flat().map((chunk) => (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).toString('latin1')),
+  );
+
+/**
+ * `resolveSoa`: the first SOA of the answer, whatever its owner, as a 0- or 1-element array.
+ *
+ * @example
+ * ```ts
+ * const [soa] = toSoa(message.answers); // { nsname, hostmaster, serial, refresh, retry, expire, minttl }
+ * ```
+ */
+export function toSoa(answers: readonly Answer[]): SoaRecord[] {
+  return of(answers, 'SOA')
+    .slice(0, 1)
+    .map(({ data }) => ({
+      nsname: hostName(data.mname),
+      hostmaster: hostName(data.rname, true),
+      serial: data.serial ?? 0,
+      refresh: data.refresh ?? 0,
+      retry: data.retry ?? 0,
+      expire: data.expire ?? 0,
+      minttl: data.minimum ?? 0,
+    }));
+}
+
+/**
+ * `resolveSrv`, with node's key order `name, port, priority, weight`.
+ *
+ * @example
+ * ```ts
+ * toSrv(message.answers); // [{ name: 'sip.example.test', port: 5060, priority: 10, weight: 60 }]
+ * ```
+ */
+export const toSrv = (answers: readonly Answer[]): SrvRecord[] =>
+  of(answers, 'SRV').map(({ data }) => ({
+    name: hostName(data.target),
+    port: data.port,
+    priority: data.priority ?? 0,
+    weight: data.weight ?? 0,
+  }));
+
+/**
+ * `resolveNaptr` (dns-packet's `services` is node's `service`).
+ *
+ * @example
+ * ```ts
+ * toNaptr(message.answers); // [{ flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.example.test', order: 100, preference: 10 }]
+ * ```
+ */
+export const toNaptr = (answers: readonly Answer[]): NaptrRecord[] =>
+  of(answers, 'NAPTR').map(({ data }) => ({
+    flags: data.flags,
+    service: data.services,
+    regexp: data.regexp,
+    replacement: hostName(data.replacement),
+    order: data.order,
+    preference: data.preference,
+  }));
+
+/**
+ * `resolveCaa`: `{ critical: <flags octet>, [tag]: value }`. Set by plain assignment, as node does,
+ * so a tag `critical` replaces the flags and a tag `__proto__` is dropped.
+ *
+ * @example
+ * ```ts
+ * toCaa(message.answers); // [{ critical: 0, issue: 'letsencrypt.org' }, { critical: 128, iodef: 'mailto:security@example.test' }]
+ * ```
+ */
+export const toCaa = (answers: readonly Answer[]): CaaRecord[] =>
+  of(answers, 'CAA').map(({ data }) => {
+    const record: Record<string, string | number> = {
+      critical: data.flags ?? (data.issuerCritical ? 128 : 0),
+    };
+    record[cString(data.tag)] = cString(data.value);
+    return record as unknown as CaaRecord;
+  });
+
+/**
+ * `resolveAny`, in node's order: one CNAME (its first) in place of every A record when the answer
+ * has a CNAME, else the A records; then AAAA, MX, NS, TXT, SRV, PTR, NAPTR, the first SOA, CAA.
+ *
+ * @example
+ * ```ts
+ * toAny(message.answers); // [{ address: '192.0.2.10', ttl: 3600, type: 'A' }, ..., { exchange: 'mx1.example.test', priority: 10, type: 'MX' }, ...]
+ * ```
+ */
+export function toAny(answers: readonly Answer[]): AnyRecord[] {
+  const tag =
+    <T extends AnyRecord['type']>(type: T) =>
+    <R extends object>(r: R) => ({ ...r, type });
+  const value =
+    <T extends 'CNAME' | 'NS' | 'PTR'>(type: T) =>
+    (v: string) => ({ value: v, type });
+  const cname = toCname(answers);
+  return [
+    ...(cname.length > 0
+      ? cname.map(value('CNAME'))
+      : toAddressesWithTtl(answers, { name: '', type: 'A' }).map(tag('A'))),
+    ...toAddressesWithTtl(answers, { name: '', type: 'AAAA' }).map(tag('AAAA')),
+    ...toMx(answers).map(tag('MX')),
+    ...toNs(answers).map(value('NS')),
+    ...toTxt(answers).map((entries) => ({ entries, type: 'TXT' as const })),
+    ...toSrv(answers).map(tag('SRV')),
+    ...toPtr(answers).map(value('PTR')),
+    ...toNaptr(answers).map(tag('NAPTR')),
+    ...toSoa(answers).map(tag('SOA')),
+    ...toCaa(answers).map(tag('CAA')),
+  ];
+}
+
+/**
+ * What node does when a shape above gives `[]`: the error code it rejects with, or `undefined`
+ * when it resolves to `[]`. An empty answer section is always ENODATA. Otherwise c-ares's parsers
+ * differ: A/AAAA resolve to `[]` if a CNAME came back (the chain ends without an address), MX, TXT,
+ * SRV, NAPTR, CAA and ANY resolve to `[]`, SOA is EBADRESP, and the rest ENODATA.
+ *
+ * @example
+ * ```ts
+ * const records = shape(message.answers, question);
+ * const code = records.length === 0 ? emptyResultCode('MX', message.answers) : undefined;
+ * if (code) throw new DnsError(code, { syscall, hostname });
+ * ```
+ */
+export function emptyResultCode(
+  type: string,
+  answers: readonly Answer[],
+): 'ENODATA' | 'EBADRESP' | undefined {
+  if (answers.length === 0) return 'ENODATA';
+  switch (type) {
+    case 'A':
+    case 'AAAA':
+      return answers.some((a) => a.type === 'CNAME') ? undefined : 'ENODATA';
+    case 'MX':
+    case 'TXT':
+    case 'SRV':
+    case 'NAPTR':
+    case 'CAA':
+    case 'ANY':
+      return undefined;
+    case 'SOA':
+      return 'EBADRESP';
+    default:
+      return 'ENODATA';
+  }
+}

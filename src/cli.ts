@@ -1,0 +1,231 @@
+// The command line: `dnsgate mx|resolve|query|demo ...`. Thin: parse, build a Resolver, print.
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo.js';
+import type { Progress } from './each.js';
+import { formatMessage, formatValue, jsonReplacer } from './format.js';
+import { Resolver, type ResultByType } from './resolver.js';
+
+const USAGE = `Usage:
+  dnsgate mx NAME...              mail exchangers of each name
+  dnsgate resolve TYPE NAME...    records of TYPE (A AAAA ANY CAA CNAME MX NAPTR NS PTR SOA SRV TXT)
+  dnsgate query NAME [TYPE]       the whole response (answer, authority, additional)
+  dnsgate demo                    the seed's MX job against the built-in test server
+
+Names come from the arguments, --file PATH, or standard input: one a line; blank lines
+and lines starting with # are skipped.
+
+Options:
+  -s, --server HOST[:PORT]  nameserver, repeatable ('1.2.3.4:53', '[::1]:5353');
+                            default: /etc/resolv.conf
+  -c, --concurrency N       sockets in flight at most (default 16)
+  -r, --rate N              queries started per second at most (default: no limit)
+  -t, --timeout MS          first-try timeout (default 2000; doubles each try)
+      --tries N             tries per server (default 4)
+  -f, --file PATH           read names from PATH ('-' for standard input)
+      --json                one JSON object per line, errors included
+      --ordered             print in input order (default: as answers come)
+  -h, --help                this text
+
+Exit status: 0 all succeeded, 1 some failed, 2 bad usage, 130 interrupted.`;
+
+/** Where the command line reads and writes: the process's streams, or test doubles. */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+class UsageError extends Error {}
+
+function count(flag: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${flag} expects an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+async function* lines(input: NodeJS.ReadableStream): AsyncGenerator<string> {
+  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+    const name = line.trim();
+    if (name !== '' && !name.startsWith('#')) yield name;
+  }
+}
+
+function progressLine(p: Readonly<Progress>, total: number | undefined, started: number): string {
+  const rate = (p.settled / Math.max((performance.now() - started) / 1000, 0.001)).toFixed(0);
+  const counts = `${p.settled}${total === undefined ? '' : `/${total}`} ok ${p.ok} failed ${p.failed} in flight ${p.inFlight} ${rate} q/s`;
+  if (total === undefined || total === 0) return counts;
+  const filled = Math.round((p.settled / total) * 20);
+  return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${counts}`;
+}
+
+/** Runs the command line; resolves to the exit status. */
+export async function main(argv: string[], io: Io = process): Promise<number> {
+  const out = (line: string) => io.stdout.write(`${line}\n`);
+  const err = (line: string) => io.stderr.write(`${line}\n`);
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    err(`dnsgate: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  try {
+    const [command, ...rest] = positionals;
+    if (command === 'demo') {
+      await runDemo(out);
+      return 0;
+    }
+    const resolver = new Resolver({
+      ...(values.server === undefined ? {} : { servers: values.server }),
+      ...(values.concurrency === undefined
+        ? {}
+        : { concurrency: count('concurrency', values.concurrency, 1) }),
+      ...(values.timeout === undefined ? {} : { timeout: count('timeout', values.timeout, 1) }),
+      ...(values.tries === undefined ? {} : { tries: count('tries', values.tries, 1) }),
+      ...(values.rate === undefined ? {} : { rate: count('rate', values.rate, 1) }),
+    });
+    if (command === 'query') {
+      if (rest.length < 1 || rest.length > 2) throw new UsageError('query takes NAME [TYPE]');
+      const message = await resolver.query(rest[0]!, (rest[1] ?? 'A').toUpperCase() as 'A');
+      if (values.json) out(JSON.stringify(message, jsonReplacer));
+      else for (const line of formatMessage(message)) out(line);
+      return message.rcode === 'NOERROR' ? 0 : 1;
+    }
+    let type: keyof ResultByType;
+    let names: string[];
+    if (command === 'mx') [type, names] = ['MX', rest];
+    else if (command === 'resolve' && rest.length > 0)
+      [type, names] = [rest[0]!.toUpperCase() as 'A', rest.slice(1)];
+    else
+      throw new UsageError(
+        command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}`,
+      );
+    return await bulk(resolver, type, command === 'mx', names, values, io, out, err);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof TypeError || e instanceof RangeError) {
+      err(`dnsgate: ${e.message}`);
+      return 2;
+    }
+    const code = (e as { code?: string }).code;
+    err(`dnsgate: ${code === undefined ? String(e) : `${code} (${(e as Error).message})`}`);
+    return 1;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      server: { type: 'string', short: 's', multiple: true },
+      concurrency: { type: 'string', short: 'c' },
+      rate: { type: 'string', short: 'r' },
+      timeout: { type: 'string', short: 't' },
+      tries: { type: 'string' },
+      file: { type: 'string', short: 'f' },
+      json: { type: 'boolean' },
+      ordered: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+async function bulk(
+  resolver: Resolver,
+  type: keyof ResultByType,
+  seedStyle: boolean,
+  names: string[],
+  values: ReturnType<typeof parse>['values'],
+  io: Io,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  let input: Iterable<string> | AsyncIterable<string> = names;
+  let total: number | undefined = names.length;
+  if (values.file !== undefined) {
+    if (names.length > 0) throw new UsageError('give names as arguments or with --file, not both');
+    input = lines(values.file === '-' ? io.stdin : createReadStream(values.file));
+    total = undefined;
+  } else if (names.length === 0) {
+    if (io.stdin.isTTY) throw new UsageError('no names given (arguments, --file, or standard input)');
+    input = lines(io.stdin);
+    total = undefined;
+  }
+  // Ctrl-C: stop pulling, cancel what is in flight, report, exit 130.
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  const run = resolver.resolveEach(input, type, {
+    ordered: values.ordered === true,
+    signal: controller.signal,
+  });
+  const started = performance.now();
+  const tty = io.stderr.isTTY === true;
+  const bar = tty
+    ? setInterval(() => io.stderr.write(`\r${progressLine(run.progress, total, started)}\x1b[K`), 100)
+    : undefined;
+  bar?.unref();
+  const clearBar = () => tty && io.stderr.write('\r\x1b[K');
+  try {
+    for await (const r of run) {
+      if (r.ok && values.json)
+        out(JSON.stringify({ name: r.name, type, ok: true, value: r.value }, jsonReplacer));
+      else if (r.ok) {
+        const list = (Array.isArray(r.value) ? r.value : [r.value]) as unknown[];
+        if (seedStyle) {
+          const mx = (list as { exchange: string; priority: number }[]).sort(
+            (a, b) => a.priority - b.priority,
+          );
+          for (const m of mx) out(`${r.name.padEnd(15)} ${m.exchange || '.'}`);
+        } else for (const v of list) out(`${r.name.padEnd(15)} ${formatValue(type, v)}`);
+      } else {
+        const e = r.error as { code?: string; message?: string };
+        if (values.json)
+          out(JSON.stringify({ name: r.name, type, ok: false, code: e.code, message: e.message }));
+        else {
+          clearBar();
+          err(`${r.name.padEnd(15)} ${e.code ?? 'ERROR'} ${e.message ?? String(r.error)}`);
+        }
+      }
+    }
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+    clearBar();
+    const p = run.progress;
+    err(
+      `dnsgate: interrupted after ${p.settled} lookups: ${p.ok} ok, ${p.failed} failed (in-flight ones cancelled)`,
+    );
+    return 130;
+  } finally {
+    clearInterval(bar);
+    process.removeListener('SIGINT', onSigint);
+  }
+  clearBar();
+  const p = run.progress;
+  if (tty) err(`dnsgate: ${p.settled} lookups, ${p.ok} ok, ${p.failed} failed`);
+  return p.failed > 0 ? 1 : 0;
+}
+
+// Run when executed (dist/cli.js as the `dnsgate` bin, or `tsx src/cli.ts`), not when imported.
+const entry = process.argv[1] ?? '';
+if (/(?:^|[\\/])cli\.(?:ts|js|mjs)$/.test(entry) || entry.endsWith('/dnsgate')) {
+  main(process.argv.slice(2)).then(
+    (status) => {
+      process.exitCode = status;
+    },
+    (e: unknown) => {
+      process.stderr.write(`dnsgate: ${String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
