@@ -155,7 +155,8 @@ function of<T extends keyof Rdata>(answers: readonly Answer[], type: T): { ttl?:
 /**
  * A name as c-ares prints it: the root is `''`, no trailing dot, case kept, and in labels the
  * octets `" . ; \ ( ) @ $` get a backslash while those outside 0x20-0x7e become `\DDD`.
- * `mail` is for an SOA rname, where dns-packet already writes a dot inside a label as `\.`.
+ * dns-packet joins labels with dots, so a dot inside a label is lost, except in an SOA rname
+ * (`mail`), where dns-packet already writes it as `\.`, the form c-ares gives too.
  *
  * @example
  * ```ts
@@ -168,7 +169,7 @@ export function hostName(name: string, mail = false): string {
   if (name === '.') return '';
   return name.replace(/\\\.|[^ -~]|["\\;()@$]/gu, (c) => {
     if (c === '\\.') return mail ? c : '\\\\.';
-    if (c.length === 1 && c < '\x7f' && c >= ' ') return `\\${c}`;
+    if ('"\\;()@$'.includes(c)) return `\\${c}`;
     let out = '';
     for (const byte of Buffer.from(c)) out += `\\${String(byte).padStart(3, '0')}`;
     return out;
@@ -196,6 +197,7 @@ function ipv6(text: string): string {
   const [head = '', tail] = text.split('::');
   const h = groups(head);
   const t = tail === undefined ? [] : groups(tail);
+  if (h.length + t.length > 8) return text; // not an address dns-packet could have decoded
   const w = [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
   let base = -1;
   let len = 1;

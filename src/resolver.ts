@@ -6,7 +6,9 @@ import type { ExchangeCounters } from './exchange.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
 import {
   type AnyRecord,
+  type AskedQuestion,
   type CaaRecord,
+  emptyResultCode,
   type MxRecord,
   type NaptrRecord,
   type RecordWithTtl,
@@ -61,7 +63,7 @@ const SHAPES = {
   TXT: toTxt,
 } as const;
 
-const withTtl = (answers: Answer[]) => toAddressesWithTtl(answers);
+const withTtl = (answers: Answer[], question?: AskedQuestion) => toAddressesWithTtl(answers, question);
 
 /** Node's `syscall` for a query of each type: `queryMx`, `queryAaaa`, ... */
 const SYSCALLS = new Map<string, string>();
@@ -184,7 +186,7 @@ export class Resolver {
    * resolver.setServers(['127.0.0.1:5353', '[::1]:5353']);
    * ```
    */
-  setServers(servers: string[]): void {
+  setServers(servers: readonly string[]): void {
     this.#config = { ...this.#config, servers: parseServers(servers) };
   }
 
@@ -228,11 +230,11 @@ export class Resolver {
    * const { rcode, answers, authorities, additionals } = await resolver.query('example.com', 'MX');
    * ```
    */
-  async query(name: string, type: RecordType = 'A', options?: CallOptions): Promise<DnsMessage> {
+  async query(name: string, type: RecordType | 'ANY' = 'A', options?: CallOptions): Promise<DnsMessage> {
     if (typeof type !== 'string' || typeCode(type) === 0) {
       throw new TypeError(`Invalid record type ${JSON.stringify(type)}`);
     }
-    const { message, server } = await this.#run(name, type, syscallFor(type), options);
+    const { message, server } = await this.#run(name, type as RecordType, syscallFor(type), options);
     return {
       id: message.id,
       rcode: message.rcode,
@@ -273,16 +275,19 @@ export class Resolver {
   resolve(name: string, rrtype: 'SOA', options?: CallOptions): Promise<SoaRecord>;
   resolve(name: string, rrtype: 'SRV', options?: CallOptions): Promise<SrvRecord[]>;
   resolve(name: string, rrtype: 'TXT', options?: CallOptions): Promise<string[][]>;
-  resolve(name: string, rrtype?: string, options?: CallOptions): Promise<unknown>;
-  resolve(name: string, rrtype: string = 'A', options?: CallOptions): Promise<unknown> {
+  resolve(name: string, rrtype?: string, options?: CallOptions): Promise<ResultByType[keyof ResultByType]>;
+  resolve(
+    name: string,
+    rrtype: string = 'A',
+    options?: CallOptions,
+  ): Promise<ResultByType[keyof ResultByType]> {
     const shape = SHAPES[rrtype as keyof typeof SHAPES];
-    if (shape === undefined) {
-      return Promise.reject(
-        new TypeError(`The argument 'rrtype' is invalid. Received ${JSON.stringify(rrtype)}`),
-      );
-    }
+    // As node: an unknown rrtype throws at once, not as a rejection.
+    if (shape === undefined) throw invalidRrtype(rrtype);
     if (rrtype === 'SOA') return this.resolveSoa(name, options);
-    return this.#records(name, rrtype as RecordType, shape as (a: Answer[]) => unknown[], options);
+    return this.#records(name, rrtype as RecordType, shape as (a: Answer[]) => unknown[], options) as Promise<
+      ResultByType[keyof ResultByType]
+    >;
   }
 
   /**
@@ -484,9 +489,7 @@ export class Resolver {
   ): BulkRun<ResultByType[K]> {
     const type = (rrtype ?? 'A') as keyof ResultByType;
     const shape = SHAPES[type];
-    if (shape === undefined) {
-      throw new TypeError(`The argument 'rrtype' is invalid. Received ${JSON.stringify(rrtype)}`);
-    }
+    if (shape === undefined) throw invalidRrtype(rrtype);
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError('Expected `options` to be an object');
     }
@@ -511,7 +514,7 @@ export class Resolver {
   async #records<T>(
     name: string,
     type: RecordType,
-    shape: (answers: Answer[]) => T[],
+    shape: (answers: Answer[], question?: AskedQuestion) => T[],
     options: CallOptions | undefined,
     syscall = syscallFor(type),
     hostname = name,
@@ -519,8 +522,10 @@ export class Resolver {
   ): Promise<T[]> {
     const { message } = await this.#run(name, type, syscall, options, hostname, held);
     if (message.rcode === 'NXDOMAIN') throw new DnsError(codes.NOTFOUND, { syscall, hostname });
-    const records = shape(message.answers);
-    if (records.length === 0) throw new DnsError(codes.NODATA, { syscall, hostname });
+    const records = shape(message.answers, message.questions[0] ?? { name, type });
+    // Node's rule for an answer with nothing of the type (e.g. only a CNAME): [] or an error.
+    const code = records.length === 0 ? emptyResultCode(type, message.answers) : undefined;
+    if (code !== undefined) throw new DnsError(code, { syscall, hostname });
     return records;
   }
 
@@ -561,6 +566,14 @@ export class Resolver {
     job.cancelled = new DnsError(code, { syscall: job.syscall, hostname: job.hostname, cause: reason });
     job.interrupt?.(job.cancelled);
   }
+}
+
+/** Node's error for an rrtype it does not know (ERR_INVALID_ARG_VALUE). */
+function invalidRrtype(rrtype: unknown): TypeError {
+  const shown = typeof rrtype === 'string' ? `'${rrtype}'` : String(rrtype);
+  return Object.assign(new TypeError(`The argument 'rrtype' is invalid. Received ${shown}`), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  });
 }
 
 function cancelled(syscall: string, hostname: string, reason: unknown): DnsError {

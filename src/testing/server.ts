@@ -3,14 +3,10 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
-import {
-  type Answer,
-  DEFAULT_UDP_PAYLOAD,
-  decodeMessage,
-  encodeMessage,
-  type Packet,
-} from '../wire/codec.js';
-import { parseZone, Zone, type ZoneAnswer } from './zone.js';
+import { type Answer, decodeMessage, encodeMessage, type Packet } from '../wire/codec.js';
+import { type Action, type From, runScript, type Script } from './faults.js';
+import { formErr, rcodeReply, zoneAnswer } from './reply.js';
+import { parseZone, Zone } from './zone.js';
 
 /**
  * Where a query came from, as given to {@link TestServerOptions.handler}.
@@ -62,6 +58,12 @@ export interface TestServerOptions {
   delayMs?: number;
   /** Runs first for every decodable query: a reply to send verbatim, `null` for silence, `undefined` for the zone. */
   handler?: (query: Packet, ctx: QueryContext) => HandlerResult | Promise<HandlerResult>;
+  /**
+   * What to do with each query the handler leaves to the zone (see `faults.ts`): one step per
+   * query, the last repeating. Steps count only the queries that reach them, so a handler that
+   * answers a query does not use up a step. Undecodable queries get their FORMERR unscripted.
+   */
+  script?: Script;
 }
 
 /**
@@ -101,70 +103,23 @@ export interface TestServer {
   /** `'127.0.0.1:5353'`, or `'[::1]:5353'` for IPv6. */
   server: string;
   stats: TestServerStats;
+  /** What went wrong inside the server: a step or handler that threw, a socket that would not open. */
+  errors: Error[];
   /** Zeroes the counters; `inFlight` stays true and `peakInFlight` restarts from it. */
   resetStats(): void;
   /** Closes both sockets, drops replies still held, and resolves when no handle is left. */
   close(): Promise<void>;
 }
 
-// Header bits (RFC 1035 §4.1.1); dns-packet keeps the opcode and rcode inside `flags`.
-const AA = 1 << 10;
-const TC = 1 << 9;
-const RD = 1 << 8;
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
-
-type OptRecord = Extract<Answer, { type: 'OPT' }>;
 type Transport = QueryContext['transport'];
-type Send = (out: Buffer | Buffer[] | null) => void;
 
-function reply(query: Packet, rcode: number, extra: Packet = {}): Packet {
-  const flags = query.flags ?? 0;
-  return {
-    id: query.id,
-    type: 'response',
-    // Keep the opcode (bits 11-14) and RD. AA only where the zone answered: a REFUSED or NOTIMP
-    // comes from no authority (RFC 1035 §4.1.1).
-    flags:
-      (flags & 0x7800) | (flags & RD) | (rcode === 0 || rcode === 3 ? AA : 0) | rcode | (extra.flags ?? 0),
-    questions: query.questions ?? [],
-    answers: extra.answers ?? [],
-    authorities: extra.authorities ?? [],
-    additionals: extra.additionals ?? [],
-  };
+/** Where a reply goes: each datagram in turn, then `end` once when the query is done with. */
+interface Outlet {
+  send(bytes: Buffer, from: From): void;
+  end(): void;
 }
 
-/** Builds the zone's reply to one decoded query: pure, no sockets. */
-function answer(zone: Zone, query: Packet, transport: Transport): Buffer {
-  const opt = query.additionals?.find((r): r is OptRecord => r.type === 'OPT');
-  const additionals: Answer[] = opt
-    ? [{ type: 'OPT', name: '.', udpPayloadSize: DEFAULT_UDP_PAYLOAD } as Answer]
-    : [];
-  const opcode = ((query.flags ?? 0) >> 11) & 0xf;
-  const question = query.questions?.[0];
-  if (opcode !== 0) return encodeMessage(reply(query, RCODE.NOTIMP, { additionals }));
-  // RFC 9619: a query carries exactly one question.
-  if (!question || query.questions!.length !== 1)
-    return encodeMessage(reply(query, RCODE.FORMERR, { additionals }));
-  const cls = question.class ?? 'IN';
-  const found: ZoneAnswer =
-    cls === 'IN' || cls === 'ANY'
-      ? zone.lookup(question.name, question.type)
-      : { rcode: 'REFUSED', answers: [], authorities: [] };
-  const full = encodeMessage(reply(query, RCODE[found.rcode], { ...found, additionals }));
-  // RFC 1035 §4.2.1 and RFC 6891 §6.2.5: over UDP the client's advertised size rules, never below 512.
-  const limit = opt ? Math.max(512, opt.udpPayloadSize ?? 0) : 512;
-  if (transport === 'tcp' || full.length <= limit) return full;
-  // RFC 2181 §9: a truncated reply keeps the question and drops the records that did not fit.
-  return encodeMessage(reply(query, RCODE[found.rcode], { flags: TC, additionals }));
-}
-
-// The FORMERR for bytes that do not decode: only the ID and opcode can be trusted (RFC 1035 §4.1.1).
-function formErr(bytes: Buffer): Buffer {
-  const header = Buffer.alloc(12);
-  bytes.copy(header, 0, 0, 2);
-  header.writeUInt16BE(0x8000 | (bytes.readUInt16BE(2) & 0x7800) | RCODE.FORMERR, 2);
-  return header;
-}
+const now = (bytes: Buffer): Action => ({ bytes });
 
 class LoopbackServer implements TestServer {
   address: string;
@@ -178,17 +133,23 @@ class LoopbackServer implements TestServer {
     peakInFlight: 0,
     sourcePorts: new Set(),
   };
+  errors: Error[] = [];
   #zone: Zone;
   #options: TestServerOptions;
+  #script: ReturnType<typeof runScript> | undefined;
   #udp: dgram.Socket | undefined;
   #tcp: net.Server | undefined;
+  /** The extra UDP sockets of `from: 'otherPort' | 'otherAddress'`, opened on first use. */
+  #others = new Map<From, Promise<dgram.Socket | undefined>>();
   #sockets = new Set<net.Socket>();
+  /** One timer per query that still has something to send. */
   #timers = new Set<NodeJS.Timeout>();
   #closing: Promise<void> | undefined;
 
   constructor(zone: Zone, options: TestServerOptions) {
     this.#zone = zone;
     this.#options = options;
+    this.#script = options.script === undefined ? undefined : runScript(options.script);
     this.address = options.address ?? '127.0.0.1';
   }
 
@@ -197,7 +158,10 @@ class LoopbackServer implements TestServer {
     // With port 0 the OS picks a free UDP port, but the same TCP port may be taken: try again.
     for (let attempt = 0; ; attempt++) {
       const udp = dgram.createSocket(net.isIPv6(this.address) ? 'udp6' : 'udp4', (msg, rinfo) =>
-        this.#receive('udp', msg, rinfo, (out) => this.#sendUdp(out, rinfo)),
+        this.#receive('udp', msg, rinfo, {
+          send: (bytes, from) => this.#sendUdp(bytes, from, rinfo),
+          end: () => {},
+        }),
       );
       const tcp = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
       try {
@@ -226,12 +190,11 @@ class LoopbackServer implements TestServer {
     s.sourcePorts.clear();
   }
 
-  // `send` is called exactly once per message, with null when there is nothing (more) to send.
   async #receive(
     transport: Transport,
     bytes: Buffer,
     rinfo: QueryContext['rinfo'],
-    send: Send,
+    out: Outlet,
   ): Promise<void> {
     const s = this.stats;
     s.queries++;
@@ -240,65 +203,108 @@ class LoopbackServer implements TestServer {
       s.sourcePorts.add(rinfo.port);
     } else s.tcpQueries++;
     s.peakInFlight = Math.max(s.peakInFlight, ++s.inFlight);
-    const out = await this.#respond(transport, bytes, rinfo).catch(() => null);
-    const finish = () => {
-      s.inFlight--;
-      send(this.#closing ? null : out);
-    };
-    const delay = this.#options.delayMs ?? 0;
-    if (delay <= 0 || !out || this.#closing) return finish();
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      finish();
-    }, delay);
-    this.#timers.add(timer);
+    const actions = await this.#respond(transport, bytes, { address: rinfo.address, port: rinfo.port });
+    this.#schedule(actions, out);
   }
 
-  async #respond(
-    transport: Transport,
-    bytes: Buffer,
-    rinfo: QueryContext['rinfo'],
-  ): Promise<Buffer | Buffer[] | null> {
+  // Sends each action at its time, earliest first (a stable sort keeps same-time ones in order),
+  // holding one timer at a time so close() can count and cancel what is still held.
+  #schedule(actions: Action[], out: Outlet): void {
+    const held = this.#options.delayMs ?? 0;
+    const queue = actions
+      .map((a) => ({ ...a, at: Math.max(0, (a.afterMs ?? 0) + held) }))
+      .sort((a, b) => a.at - b.at);
+    let clock = 0;
+    const run = () => {
+      while (queue.length > 0 && queue[0]!.at <= clock && !this.#closing) {
+        const next = queue.shift()!;
+        out.send(next.bytes, next.from ?? 'server');
+      }
+      if (queue.length === 0 || this.#closing) {
+        this.stats.inFlight--;
+        return out.end();
+      }
+      const wait = queue[0]!.at - clock;
+      clock = queue[0]!.at;
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        run();
+      }, wait);
+      this.#timers.add(timer);
+    };
+    run();
+  }
+
+  async #respond(transport: Transport, bytes: Buffer, rinfo: QueryContext['rinfo']): Promise<Action[]> {
     let query: Packet;
     try {
       query = decodeMessage(bytes);
     } catch {
-      return bytes.length >= 12 ? formErr(bytes) : null;
+      return bytes.length >= 12 ? [now(formErr(bytes))] : [];
     }
     // Never answer a response: two test servers pointed at each other would loop forever.
-    if (query.type === 'response') return null;
+    if (query.type === 'response') return [];
+    const ctx: QueryContext = { transport, rinfo };
     const { handler } = this.#options;
-    if (handler) {
-      try {
-        const result = await handler(query, {
-          transport,
-          rinfo: { address: rinfo.address, port: rinfo.port },
-        });
-        if (Array.isArray(result)) {
-          // Several datagrams, in order: undefined stands for the zone's own answer.
-          const parts = result.map((r) =>
-            r === undefined ? answer(this.#zone, query, transport) : r === null ? null : toBytes(r),
-          );
-          return parts.filter((b): b is Buffer => b !== null);
-        }
-        if (result === null) return null;
-        if (result !== undefined) return toBytes(result);
-      } catch {
-        return encodeMessage(reply(query, RCODE.SERVFAIL));
-      }
-    }
     try {
-      return answer(this.#zone, query, transport);
-    } catch {
-      // A record given in code that dns-packet cannot encode: tell the client rather than go silent.
-      return encodeMessage(reply(query, RCODE.SERVFAIL));
+      const result = handler ? await handler(query, ctx) : undefined;
+      // Several datagrams, in order: undefined stands for the zone's own answer.
+      if (Array.isArray(result)) {
+        return result
+          .filter((r) => r !== null)
+          .map((r) => now(r === undefined ? zoneAnswer(this.#zone, query, transport) : toBytes(r)));
+      }
+      if (result === null) return [];
+      if (result !== undefined) return [now(toBytes(result))];
+      const answer = zoneAnswer(this.#zone, query, transport);
+      return this.#script ? this.#script(query, answer, ctx) : [now(answer)];
+    } catch (err) {
+      // A handler or step that throws, or a record given in code that dns-packet cannot encode:
+      // tell the client rather than go silent, and keep the error for the test to see.
+      this.errors.push(err instanceof Error ? err : new Error(String(err)));
+      return [now(rcodeReply(query, 'SERVFAIL'))];
     }
   }
 
-  #sendUdp(out: Buffer | Buffer[] | null, rinfo: dgram.RemoteInfo): void {
-    for (const bytes of out === null ? [] : Array.isArray(out) ? out : [out]) {
+  #sendUdp(bytes: Buffer, from: From, rinfo: dgram.RemoteInfo): void {
+    if (from === 'server') {
       this.#udp?.send(bytes, rinfo.port, rinfo.address, () => {});
+      return;
     }
+    void this.#other(from).then((socket) => {
+      // close() may have shut the socket while it was opening: dgram throws on a closed socket.
+      if (!this.#closing) socket?.send(bytes, rinfo.port, rinfo.address, () => {});
+    });
+  }
+
+  // A second socket on this address (any port), or on 127.0.0.2 with this port number when it is
+  // free: the two off-path senders RFC 5452 §9.1 says a client must not believe.
+  #other(from: Exclude<From, 'server'>): Promise<dgram.Socket | undefined> {
+    let opened = this.#others.get(from);
+    if (!opened) {
+      opened = (async () => {
+        const v6 = net.isIPv6(this.address);
+        if (from === 'otherAddress' && v6) throw new Error('no other loopback address for IPv6 (only ::1)');
+        const address = from === 'otherPort' ? this.address : '127.0.0.2';
+        const ports = from === 'otherPort' ? [0] : [this.port, 0];
+        for (const port of ports) {
+          const socket = dgram.createSocket(v6 ? 'udp6' : 'udp4');
+          socket.on('error', () => {});
+          try {
+            await once(socket.bind(port, address), 'listening');
+            return socket;
+          } catch (err) {
+            socket.close();
+            if (port === 0) throw err;
+          }
+        }
+      })().catch((err: Error) => {
+        this.errors.push(new Error(`cannot send from ${from}: ${err.message}`));
+        return undefined;
+      });
+      this.#others.set(from, opened);
+    }
+    return opened;
   }
 
   // RFC 7766 §8: every message on a TCP stream is preceded by its 2-byte length, and one connection
@@ -309,15 +315,18 @@ class LoopbackServer implements TestServer {
     let pending = Buffer.alloc(0);
     let waiting = 0;
     let ended = false;
-    const send: Send = (out) => {
-      waiting--;
-      for (const bytes of out === null ? [] : Array.isArray(out) ? out : [out]) {
-        if (socket.destroyed || bytes.length > 0xffff) continue;
+    const out: Outlet = {
+      // One stream, one sender: `from` has no meaning here.
+      send(bytes) {
+        if (socket.destroyed || bytes.length > 0xffff) return;
         const length = Buffer.alloc(2);
         length.writeUInt16BE(bytes.length);
         socket.write(Buffer.concat([length, bytes]));
-      }
-      if (ended && waiting === 0) socket.end();
+      },
+      end() {
+        waiting--;
+        if (ended && waiting === 0) socket.end();
+      },
     };
     socket.on('data', (chunk) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -325,7 +334,7 @@ class LoopbackServer implements TestServer {
         const message = pending.subarray(2, 2 + pending.readUInt16BE(0));
         pending = pending.subarray(2 + message.length);
         waiting++;
-        void this.#receive('tcp', message, rinfo, send);
+        void this.#receive('tcp', message, rinfo, out);
       }
     });
     // A client that half-closes after its queries still gets every answer, then the close.
@@ -343,8 +352,9 @@ class LoopbackServer implements TestServer {
       this.stats.inFlight -= this.#timers.size;
       this.#timers.clear();
       for (const socket of this.#sockets) socket.destroy();
+      const others = (await Promise.all(this.#others.values())).filter((s) => s !== undefined);
       await Promise.all([
-        new Promise<void>((resolve) => this.#udp!.close(() => resolve())),
+        ...[this.#udp!, ...others].map((u) => new Promise<void>((resolve) => u.close(() => resolve()))),
         new Promise((resolve) => this.#tcp!.close(resolve)),
       ]);
       // 'close' is emitted before libuv frees the handle (in the loop's close phase): wait two turns so

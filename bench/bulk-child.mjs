@@ -1,0 +1,41 @@
+// One mode of bench/bulk.ts, in plain node against the built package (no TypeScript loader in
+// the process, so its peak RSS is the library's and node's own). Prints one JSON line.
+import pLimit from 'p-limit';
+import { Resolver } from '../dist/index.js';
+
+const [mode, server, namesArg, concurrencyArg] = process.argv.slice(2);
+const NAMES = Number(namesArg);
+const CONCURRENCY = Number(concurrencyArg);
+const domains = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'twitter.com'];
+
+function* names(n) {
+  for (let i = 0; i < n; i++) yield domains[i % domains.length];
+}
+
+let peak = 0;
+const sampler = setInterval(() => {
+  peak = Math.max(peak, process.memoryUsage().rss);
+}, 50);
+const t0 = performance.now();
+let ok = 0;
+let failed = 0;
+if (mode === 'stream') {
+  const resolver = new Resolver({ servers: [server], concurrency: CONCURRENCY, timeout: 2000, tries: 3 });
+  for await (const r of resolver.resolveEach(names(NAMES), 'MX')) {
+    if (r.ok) ok++;
+    else failed++;
+  }
+} else {
+  // The usual way: every promise up front, p-limit holding all but `concurrency` of them back.
+  const limit = pLimit(CONCURRENCY);
+  const resolver = new Resolver({ servers: [server], concurrency: CONCURRENCY, timeout: 2000, tries: 3 });
+  const all = await Promise.allSettled(Array.from(names(NAMES), (n) => limit(() => resolver.resolveMx(n))));
+  for (const r of all) {
+    if (r.status === 'fulfilled') ok++;
+    else failed++;
+  }
+}
+const seconds = (performance.now() - t0) / 1000;
+clearInterval(sampler);
+peak = Math.max(peak, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+console.log(JSON.stringify({ mode, ok, failed, seconds, qps: NAMES / seconds, peakRss: peak }));
