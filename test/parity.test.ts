@@ -128,15 +128,6 @@ const NAMES: [string, string][] = [
   ['example.org', 'outside every zone: REFUSED'],
 ];
 
-// Names whose answer for most types is only a CNAME chain that ends without a record of that type.
-const CHAINS = new Set([
-  'www.example.test',
-  'alias.example.test',
-  'WWW.Example.TEST.',
-  'short.example.test',
-  'out.example.test',
-]);
-
 /**
  * Where dnsgate's resolver.ts, not records.ts, still differs from node: node's answer, or undefined.
  * #records throws ENODATA whenever the shape gives [], but c-ares decides per type once the answer

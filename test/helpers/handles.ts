@@ -34,3 +34,28 @@ export function openUdpSockets(): number {
   }
   return count;
 }
+
+/** `process.getActiveResourcesInfo()` tallied by kind ('UDPWrap', 'Timeout', 'TCPServerWrap', ...). */
+export function activeResources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const kind of process.getActiveResourcesInfo()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  return counts;
+}
+
+/** The kinds of which `after` holds more active resources than `before`, with both counts. */
+export function resourceGrowth(
+  before: Map<string, number>,
+  after: Map<string, number>,
+): Record<string, { before: number; after: number }> {
+  const grown: Record<string, { before: number; after: number }> = {};
+  for (const [kind, n] of after) {
+    const was = before.get(kind) ?? 0;
+    if (n > was) grown[kind] = { before: was, after: n };
+  }
+  return grown;
+}
+
+/** File descriptors this process has open now (Linux /proc). */
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
