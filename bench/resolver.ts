@@ -1,10 +1,15 @@
-// Queries per second, dnsgate vs node's dns.promises.Resolver, same server, same names, same gate.
-// Usage: npm run bench [-- --queries 20000 --rounds 3]
-import { spawn } from 'node:child_process';
-import { promises as dns } from 'node:dns';
+// Question: how fast is dnsgate against the other Node DNS clients, at the concurrency a user
+// would pick? MX queries against knotd on loopback (the built-in test server when knot is
+// missing), every client in a fresh process per run, rounds interleaved so machine drift hits
+// every client alike. Prints one markdown table. Run: npm run bench [-- --queries 20000 --rounds 3]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Resolver } from '../src/index.js';
+import { findBinary } from '../test/helpers/bin.js';
+import { startKnot } from '../test/helpers/knot.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -13,68 +18,171 @@ const arg = (name: string, fallback: number) => {
 const QUERIES = arg('queries', 20_000);
 const WARMUP = arg('warmup', 1_000);
 const ROUNDS = arg('rounds', 3);
+const NAMES = 10_000;
 const LEVELS = [2, 16, 128];
-const domains = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'twitter.com'];
+const CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2'] as const;
+const LABEL: Record<string, string> = {
+  dnsgate: 'dnsgate',
+  node: "node's dns.promises.Resolver",
+  'dns-socket': 'dns-socket',
+  dns2: 'dns2',
+};
 
-type Lookup = (name: string) => Promise<unknown>;
+/** ~10,000 names with 2 MX each, plus A, AAAA and TXT. */
+function zone(): string {
+  const lines = [
+    '$ORIGIN bench.test.',
+    '$TTL 3600',
+    '@ SOA ns hostmaster 1 3600 600 86400 60',
+    '@ NS ns',
+    'ns A 127.0.0.1',
+  ];
+  for (let i = 0; i < NAMES; i++) {
+    lines.push(`d${i} MX 10 mx1.d${i}`, `d${i} MX 20 mx2.d${i}`, `d${i} A 192.0.2.${i % 250}`);
+    lines.push(`d${i} AAAA 2001:db8::${(i % 65535).toString(16)}`, `d${i} TXT "v=spf1 -all"`);
+  }
+  return `${lines.join('\n')}\n`;
+}
 
-/** N workers pull names until `count` lookups are done: a lazy gate, the same for every client. */
-async function drive(
-  lookup: Lookup,
-  concurrency: number,
-  count: number,
-): Promise<{ qps: number; lost: number }> {
-  let next = 0;
-  let lost = 0;
-  const start = performance.now();
-  const worker = async () => {
-    while (next < count) {
-      const name = domains[next++ % domains.length]!;
-      await lookup(name).catch(() => lost++);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { qps: count / ((performance.now() - start) / 1000), lost };
+interface Row {
+  client: string;
+  concurrency: number;
+  qps: number;
+  lost: number;
+  cpuUs: number;
+  peakRss: number;
+  ports: number;
+}
+
+function measure(client: string, server: string, concurrency: number): Promise<Row> {
+  const child = spawn(
+    process.execPath,
+    [
+      new URL('./client-child.mjs', import.meta.url).pathname,
+      client,
+      server,
+      String(concurrency),
+      String(QUERIES),
+      String(WARMUP),
+      String(NAMES),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return once(createInterface({ input: child.stdout! }), 'line').then(([line]) => JSON.parse(line as string));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const child = spawn(process.execPath, ['--import', 'tsx', new URL('./serve.ts', import.meta.url).pathname], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
-const [server] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+// The server: knotd if installed, else the built-in test server in its own process.
+let server: string;
+let stop: () => Promise<void>;
+let serverLabel: string;
+if (findBinary('knotd')) {
+  const knot = await startKnot({ zones: { 'bench.test.': zone() } });
+  server = knot.server;
+  stop = () => knot.stop();
+  serverLabel = `knotd (${execFileSync(findBinary('knotd')!, ['--version']).toString().trim()})`;
+} else {
+  console.log(
+    'NOTE: knotd not found (apt-get install -y knot knot-dnsutils dnsperf): using the built-in test server, which is far slower.\n',
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'dnsgate-bench-'));
+  writeFileSync(join(dir, 'bench.zone'), zone());
+  const serve = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('./serve.ts', import.meta.url).pathname, join(dir, 'bench.zone')],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  [server] = (await once(createInterface({ input: serve.stdout! }), 'line')) as [string];
+  stop = async () => {
+    serve.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  serverLabel = 'the built-in test server';
+}
 
-const clients: Record<string, (c: number) => Lookup> = {
-  dnsgate: (c) => {
-    const r = new Resolver({ servers: [server], concurrency: c, timeout: 2000, tries: 2 });
-    return (name) => r.resolveMx(name);
+const results: Row[] = [];
+for (const c of LEVELS) {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const client of CLIENTS) results.push(await measure(client, server, c));
+  }
+}
+
+// dnsperf: the machine's ceiling for this server, at the largest concurrency.
+let dnsperf = 'not installed (apt-get install -y dnsperf)';
+const dnsperfBin = findBinary('dnsperf');
+if (dnsperfBin) {
+  const dir = mkdtempSync(join(tmpdir(), 'dnsgate-dnsperf-'));
+  const file = join(dir, 'queries');
+  writeFileSync(file, Array.from({ length: NAMES }, (_, i) => `d${i}.bench.test MX`).join('\n'));
+  const [host, port] = server.split(':');
+  const out = spawnSync(
+    dnsperfBin,
+    [
+      '-s',
+      host!,
+      '-p',
+      port!,
+      '-d',
+      file,
+      '-c',
+      '1',
+      '-q',
+      '128',
+      '-n',
+      String(Math.ceil(QUERIES / NAMES) * 2),
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const m = /Queries per second:\s+([\d.]+)/.exec(out.stdout);
+  dnsperf = m
+    ? `${Number(m[1]).toFixed(0)} q/s (1 client, 128 outstanding)`
+    : `failed: ${out.stderr.trim() || out.stdout.trim()}`;
+  rmSync(dir, { recursive: true, force: true });
+}
+await stop();
+
+const semaphore = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', new URL('./semaphore.ts', import.meta.url).pathname],
+  {
+    encoding: 'utf8',
   },
-  'node Resolver': () => {
-    const r = new dns.Resolver({ timeout: 2000, tries: 2 });
-    r.setServers([server]);
-    return (name) => r.resolveMx(name);
-  },
-};
+).stdout;
 
 console.log(
-  `server: built-in test server at ${server}, ${QUERIES} MX queries per run, ${ROUNDS} rounds, node ${process.version}\n`,
+  `${QUERIES.toLocaleString('en')} MX queries per run after ${WARMUP.toLocaleString('en')} warm-up, ${ROUNDS} rounds interleaved, medians; server: ${serverLabel} on loopback.`,
 );
-console.log('| concurrency | dnsgate q/s | node Resolver q/s | ratio | lost |');
-console.log('|---:|---:|---:|---:|---:|');
+console.log(
+  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}. dnsperf ceiling: ${dnsperf}.\n`,
+);
+console.log(
+  '| c | client | q/s | × node | × best peer | lost | CPU µs/query | peak RSS | ports / 1,000 queries |',
+);
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const c of LEVELS) {
-  const qps: Record<string, number[]> = {};
-  let lost = 0;
-  for (const make of Object.values(clients)) await drive(make(c), c, WARMUP);
-  for (let round = 0; round < ROUNDS; round++) {
-    // Interleaved, so drift of the machine hits every client alike.
-    for (const [name, make] of Object.entries(clients)) {
-      const run = await drive(make(c), c, QUERIES);
-      qps[name] = [...(qps[name] ?? []), run.qps];
-      lost += run.lost;
-    }
+  const stat = (client: string) => {
+    const rows = results.filter((r) => r.client === client && r.concurrency === c);
+    return {
+      qps: median(rows.map((r) => r.qps)),
+      cpu: median(rows.map((r) => r.cpuUs)),
+      rss: Math.max(...rows.map((r) => r.peakRss)),
+      lost: rows.reduce((n, r) => n + r.lost, 0),
+      ports: median(rows.map((r) => r.ports)),
+    };
+  };
+  const node = stat('node').qps;
+  const bestPeer = Math.max(...CLIENTS.filter((x) => x !== 'dnsgate').map((x) => stat(x).qps));
+  for (const client of CLIENTS) {
+    const s = stat(client);
+    const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
+    console.log(
+      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MB | ${s.ports} |`,
+    );
   }
-  const ours = median(qps.dnsgate!);
-  const node = median(qps['node Resolver']!);
-  console.log(`| ${c} | ${ours.toFixed(0)} | ${node.toFixed(0)} | ${(ours / node).toFixed(2)}× | ${lost} |`);
 }
-child.kill('SIGTERM');
+console.log(`\n${semaphore.trim()}`);

@@ -1,0 +1,99 @@
+// One measurement of bench/resolver.ts, in a fresh plain-node process against the built package:
+// `node bench/client-child.mjs CLIENT HOST:PORT CONCURRENCY QUERIES WARMUP`. Prints one JSON line.
+// Every client is driven the same way: N workers pulling the next name (a lazy gate), MX queries.
+import { promises as dns } from 'node:dns';
+import { createRequire } from 'node:module';
+import { Resolver } from '../dist/index.js';
+import { startTestServer } from '../dist/testing/index.js';
+
+const require = createRequire(import.meta.url);
+const [client, server, concurrencyArg, queriesArg, warmupArg, namesArg] = process.argv.slice(2);
+const CONCURRENCY = Number(concurrencyArg);
+const QUERIES = Number(queriesArg);
+const WARMUP = Number(warmupArg);
+const NAMES = Number(namesArg);
+const name = (i) => `d${i % NAMES}.bench.test`;
+
+/** A lookup function for each client, pointed at `host:port`. */
+function make(kind, target) {
+  const [host, portText] = target.split(/:(?=\d+$)/);
+  const port = Number(portText);
+  switch (kind) {
+    case 'dnsgate': {
+      const r = new Resolver({ servers: [target], concurrency: CONCURRENCY, timeout: 1000, tries: 3 });
+      return { lookup: (n) => r.resolveMx(n), close() {} };
+    }
+    case 'node': {
+      const r = new dns.Resolver({ timeout: 1000, tries: 3 });
+      r.setServers([target]);
+      return { lookup: (n) => r.resolveMx(n), close() {} };
+    }
+    case 'dns-socket': {
+      const socket = require('dns-socket')({ timeout: 3000, retries: 3 });
+      const lookup = (n) =>
+        new Promise((resolve, reject) =>
+          socket.query({ questions: [{ type: 'MX', name: n }] }, port, host, (err, res) =>
+            err ? reject(err) : resolve(res),
+          ),
+        );
+      return { lookup, close: () => socket.destroy() };
+    }
+    case 'dns2': {
+      const { UDPClient } = require('dns2');
+      const resolve = UDPClient({ dns: host, port, timeout: 3000 });
+      return { lookup: (n) => resolve(n, 'MX'), close() {} };
+    }
+    default:
+      throw new Error(`unknown client ${kind}`);
+  }
+}
+
+async function drive(lookup, count, offset) {
+  let next = 0;
+  let lost = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      await lookup(name(offset + i)).catch(() => lost++);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return lost;
+}
+
+const c = make(client, server);
+await drive(c.lookup, WARMUP, 0);
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const lost = await drive(c.lookup, QUERIES, WARMUP);
+const seconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+c.close();
+
+// Source ports a NAT table would see: 1,000 more queries against a test server that records them.
+const counter = await startTestServer({
+  records: Array.from({ length: 10 }, (_, i) => ({
+    type: 'MX',
+    name: `d${i}.bench.test`,
+    ttl: 60,
+    data: { preference: 10, exchange: 'mx.bench.test' },
+  })),
+});
+const p = make(client, counter.server);
+await drive((n) => p.lookup(n.replace(/^d\d+/, (d) => `d${Number(d.slice(1)) % 10}`)), 1000, 0);
+p.close();
+const ports = counter.stats.sourcePorts.size;
+await counter.close();
+
+console.log(
+  JSON.stringify({
+    client,
+    concurrency: CONCURRENCY,
+    qps: QUERIES / seconds,
+    lost,
+    cpuUs: (cpu.user + cpu.system) / QUERIES,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    ports,
+  }),
+);
+process.exit(0);
