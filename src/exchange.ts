@@ -17,7 +17,7 @@ export interface ExchangeCounters {
   answers: number;
   /** Messages that did not answer the query (wrong ID, question, QR, or too large): skipped. */
   skipped: number;
-  /** Messages that matched the query but were not well-formed: skipped, EBADRESP if nothing better came. */
+  /** Messages that matched the query but were not well-formed: skipped like silence. */
   malformed: number;
   /** Tries that ended without an answer in time. */
   timeouts: number;
@@ -35,7 +35,7 @@ export interface Waiter {
  * Sends `query` on `ch` and resolves with the first message that answers it (RFC 5452 §9.1:
  * ID, QR, opcode and question match; for UDP the kernel already dropped other senders since the
  * socket is connected) and decodes cleanly. Anything else is skipped and the wait goes on
- * until `timeoutMs`. Rejects only when `waiter.interrupt` is called.
+ * until `timeoutMs` (a malformed reply is no answer). Rejects only when `waiter.interrupt` is called.
  */
 export function attempt(
   ch: Channel,
@@ -58,11 +58,8 @@ export function attempt(
     };
     const timer = setTimeout(() => {
       counters.timeouts++;
-      finish(
-        badResponse === undefined
-          ? { ok: false, code: codes.TIMEOUT, anomaly: true }
-          : { ok: false, code: codes.BADRESP, cause: badResponse, anomaly: true },
-      );
+      // Malformed replies count for nothing (as in c-ares): the try timed out, with the last one as cause.
+      finish({ ok: false, code: codes.TIMEOUT, cause: badResponse, anomaly: true });
     }, timeoutMs);
     waiter.interrupt = (reason) => finish(undefined, reason);
     ch.attach({

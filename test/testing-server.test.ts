@@ -4,7 +4,29 @@ import { promises as dns } from 'node:dns';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseZone, startTestServer, type TestServer } from '../src/testing/index.js';
+import {
+  answer,
+  badIdThenGood,
+  delay,
+  drop,
+  dropFirst,
+  duplicate,
+  fromOtherAddressThenGood,
+  fromOtherPortThenGood,
+  jitter,
+  malformed,
+  malformedThenGood,
+  parseZone,
+  RCODE,
+  type RcodeName,
+  rcode,
+  runScript,
+  type StepContext,
+  seeded,
+  silent,
+  startTestServer,
+  type TestServer,
+} from '../src/testing/index.js';
 import {
   type Answer,
   decodeMessage,
@@ -84,6 +106,13 @@ function tcpAsk(
 }
 
 const handles = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+
+/** Waits until the UDP handle count holds still: node's own Resolver closes c-ares sockets lazily. */
+async function settledUdp(): Promise<void> {
+  for (let last = -1, now = handles('UDPWrap'); now !== last; last = now, now = handles('UDPWrap')) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('parseZone', () => {
   it('reads $ORIGIN, $TTL, @, relative and blank owners, parentheses, units and comments', () => {
@@ -411,6 +440,7 @@ describe('options, stats and lifecycle', () => {
 
   it('close() drops held replies and leaves no UDP, TCP or timer handle behind', async () => {
     const kinds = ['UDPWrap', 'TCPServerWrap', 'TCPSocketWrap'];
+    await settledUdp();
     const before = kinds.map(handles);
     const server = await startTestServer({ zoneFile: zoneFile('example'), delayMs: 10_000 });
     expect(handles('UDPWrap')).toBe(before[0]! + 1);
@@ -433,5 +463,163 @@ describe('options, stats and lifecycle', () => {
     for (let turn = 0; turn < 2; turn++) await new Promise((r) => setImmediate(r));
     expect(kinds.map(handles)).toEqual(before);
     await server.close(); // idempotent
+  });
+});
+
+/** The first `count` datagrams that come back (fewer after `maxMs`), on an unconnected socket that hears any sender. */
+function udpCollect(server: TestServer, bytes: Buffer, count: number, maxMs = 1000) {
+  const socket = dgram.createSocket('udp4');
+  const got: Array<{ msg: Buffer; address: string; port: number; at: number }> = [];
+  const start = performance.now();
+  return new Promise<typeof got>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.close(() => resolve(got));
+    };
+    const timer = setTimeout(done, maxMs);
+    socket.on('message', (msg, rinfo) => {
+      got.push({ msg, ...rinfo, at: performance.now() - start });
+      if (got.length === count) done();
+    });
+    socket.send(bytes, server.port, server.address);
+  });
+}
+
+describe('scripted faults', () => {
+  const records: Answer[] = [{ name: 'ok.test', type: 'A', ttl: 5, data: '192.0.2.9' }];
+
+  it('one step per query, the last repeating; the handler goes first and uses no step', async () => {
+    const server = await startTestServer({
+      records,
+      handler: (q) => (q.questions![0]!.name === 'h.test' ? [undefined] : undefined),
+      script: [dropFirst(1), rcode('REFUSED'), answer()],
+    });
+    const ask = () => udpAsk(server, query('ok.test', 'A'), 150);
+    expect(await ask()).toBeNull();
+    expect(rcodeOf(decodeMessage((await udpAsk(server, query('h.test', 'A')))!))).toBe(3);
+    expect(rcodeOf(decodeMessage((await ask())!))).toBe(0); // dropFirst's own answer()
+    expect(rcodeOf(decodeMessage((await ask())!))).toBe(5);
+    for (let i = 0; i < 2; i++) expect(decodeMessage((await ask())!).answers).toHaveLength(1);
+    expect(server.stats).toMatchObject({ queries: 6, inFlight: 0 });
+    expect(server.errors).toEqual([]);
+    await server.close();
+  });
+
+  it('sends each datagram at its time and in order, holding inFlight until the last', async () => {
+    const server = await startTestServer({ records, script: [duplicate(3), delay(80), badIdThenGood()] });
+    const dups = await udpCollect(server, query('ok.test', 'A', { id: 1 }), 3);
+    expect(dups.map((d) => d.msg.readUInt16BE(0))).toEqual([1, 1, 1]);
+    const late = udpCollect(server, query('ok.test', 'A', { id: 2 }), 1);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(server.stats.inFlight).toBe(1);
+    const [held] = await late;
+    expect(held!.at).toBeGreaterThanOrEqual(70);
+    const pair = await udpCollect(server, query('ok.test', 'A', { id: 3 }), 2);
+    expect(pair.map((d) => d.msg.readUInt16BE(0))).toEqual([4, 3]); // the bad ID first, then the real
+    expect(server.stats.inFlight).toBe(0);
+    await server.close();
+  });
+
+  it('malformed kinds keep the ID and question of the real answer', async () => {
+    const server = await startTestServer({ records, script: malformedThenGood('trailingJunk') });
+    const [bad, good] = await udpCollect(server, query('ok.test', 'A', { id: 77 }), 2);
+    expect(bad!.msg.subarray(0, 2)).toEqual(good!.msg.subarray(0, 2));
+    expect(bad!.msg.subarray(12, 29)).toEqual(good!.msg.subarray(12, 29));
+    expect(bad!.msg.length).toBe(good!.msg.length + 1); // the real answer has no OPT to drop here
+    expect(() => decodeMessage(bad!.msg)).toThrow(/after the last record/);
+    await server.close();
+  });
+
+  it('sends from another port and from 127.0.0.2, and close() closes those sockets too', async () => {
+    await settledUdp();
+    const before = handles('UDPWrap');
+    const server = await startTestServer({
+      records,
+      script: [fromOtherPortThenGood(10), fromOtherAddressThenGood(10)],
+    });
+    const [otherPort, main] = await udpCollect(server, query('ok.test', 'A'), 2);
+    expect([otherPort!.address, main!.address, main!.port]).toEqual(['127.0.0.1', '127.0.0.1', server.port]);
+    expect(otherPort!.port).not.toBe(server.port);
+    expect(otherPort!.msg).toEqual(main!.msg);
+    const [otherAddress, main2] = await udpCollect(server, query('ok.test', 'A'), 2);
+    expect(otherAddress!.address).toBe('127.0.0.2');
+    expect(main2!.address).toBe('127.0.0.1');
+    await settledUdp(); // the collecting sockets are freed a loop turn after they close
+    expect(handles('UDPWrap')).toBe(before + 3);
+    expect(server.errors).toEqual([]);
+    await server.close();
+    expect(handles('UDPWrap')).toBe(before);
+  });
+
+  it('an IPv6 server has no other address: the error is kept, the real answer still goes', async () => {
+    const server = await startTestServer({ records, address: '::1', script: fromOtherAddressThenGood(5) });
+    expect(decodeMessage((await udpAsk(server, query('ok.test', 'A')))!).answers).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(server.errors.map((e) => e.message)).toEqual([
+      'cannot send from otherAddress: no other loopback address for IPv6 (only ::1)',
+    ]);
+    await server.close();
+  });
+
+  it('a step that throws is a SERVFAIL, and the error is kept', async () => {
+    const server = await startTestServer({
+      records,
+      script: () => {
+        throw new Error('broken step');
+      },
+    });
+    expect(rcodeOf(decodeMessage((await udpAsk(server, query('ok.test', 'A')))!))).toBe(2);
+    expect(server.errors.map((e) => e.message)).toEqual(['broken step']);
+    await server.close();
+  });
+
+  describe('steps without sockets', () => {
+    const q = decodeMessage(query('ok.test', 'A', { id: 5, udpPayload: 1232 }));
+    const real = Buffer.from('real');
+    const ctx = (index: number): StepContext => ({
+      transport: 'udp',
+      rinfo: { address: '127.0.0.1', port: 1 },
+      index,
+    });
+
+    it('drop and jitter with a seeded rng repeat exactly, and stay in bounds', () => {
+      const pattern = (rng: () => number) => {
+        const next = runScript(drop(0.5, rng));
+        return Array.from({ length: 40 }, (_, i) => next(q, real, ctx(i)).length).join('');
+      };
+      expect(pattern(seeded(7))).toBe(pattern(seeded(7)));
+      expect(pattern(seeded(7))).not.toBe(pattern(seeded(8)));
+      expect(pattern(seeded(7))).toMatch(/^(?=.*0)(?=.*1)[01]+$/);
+      const delays = Array.from(
+        { length: 200 },
+        (_, i) => jitter(5, 50, seeded(3))(q, real, ctx(i))[0]!.afterMs!,
+      );
+      expect(Math.min(...delays)).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...delays)).toBeLessThan(50);
+      expect(silent()(q, real, ctx(0))).toEqual([]);
+    });
+
+    it.each(['FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'] as RcodeName[])(
+      'rcode(%s) echoes ID, question and OPT, and sets only that rcode',
+      (name) => {
+        const [{ bytes }] = rcode(name)(q, real, ctx(0)) as [{ bytes: Buffer }];
+        const reply = decodeMessage(bytes);
+        expect([reply.id, rcodeOf(reply), reply.type, reply.answers]).toEqual([
+          5,
+          RCODE[name],
+          'response',
+          [],
+        ]);
+        expect(reply.questions).toEqual(q.questions);
+        expect(reply.additionals).toMatchObject([{ type: 'OPT' }]);
+      },
+    );
+
+    it('an empty script is refused; lists nest one level', () => {
+      expect(() => runScript([])).toThrow(RangeError);
+      const next = runScript([dropFirst(2), malformedThenGood('empty', 3)]);
+      expect([0, 1, 2, 3, 4].map((i) => next(q, real, ctx(i)).length)).toEqual([0, 0, 1, 2, 2]);
+      expect(malformed.empty()).toHaveLength(0);
+    });
   });
 });

@@ -121,6 +121,12 @@ interface Outlet {
 
 const now = (bytes: Buffer): Action => ({ bytes });
 
+// 'close' is emitted before libuv frees the handle (in the loop's close phase): wait two turns so
+// process.getActiveResourcesInfo() no longer lists a socket we closed.
+async function freed(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 class LoopbackServer implements TestServer {
   address: string;
   port = 0;
@@ -169,6 +175,7 @@ class LoopbackServer implements TestServer {
         await once(tcp.listen(udp.address().port, this.address), 'listening');
       } catch (err) {
         await new Promise<void>((resolve) => udp.close(() => resolve()));
+        await freed();
         if (wanted !== 0 || attempt >= 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
         continue;
       }
@@ -204,6 +211,12 @@ class LoopbackServer implements TestServer {
     } else s.tcpQueries++;
     s.peakInFlight = Math.max(s.peakInFlight, ++s.inFlight);
     const actions = await this.#respond(transport, bytes, { address: rinfo.address, port: rinfo.port });
+    // Open the off-path sockets before the clock starts, so "bad first, good 10 ms later" holds.
+    if (transport === 'udp') {
+      const senders = new Set(actions.map((a) => a.from ?? 'server'));
+      senders.delete('server');
+      await Promise.all([...senders].map((from) => this.#other(from as Exclude<From, 'server'>)));
+    }
     this.#schedule(actions, out);
   }
 
@@ -357,9 +370,7 @@ class LoopbackServer implements TestServer {
         ...[this.#udp!, ...others].map((u) => new Promise<void>((resolve) => u.close(() => resolve()))),
         new Promise((resolve) => this.#tcp!.close(resolve)),
       ]);
-      // 'close' is emitted before libuv frees the handle (in the loop's close phase): wait two turns so
-      // process.getActiveResourcesInfo() no longer lists it when this promise settles.
-      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      await freed();
     })();
     return this.#closing;
   }

@@ -1,6 +1,8 @@
 // The only module that imports dns-packet: everything above it sees plain objects and Buffers.
 import { randomFillSync } from 'node:crypto';
 import packet from 'dns-packet';
+import opcodes from 'dns-packet/opcodes.js';
+import rcodes from 'dns-packet/rcodes.js';
 import types from 'dns-packet/types.js';
 import { walk } from './walk.js';
 
@@ -83,6 +85,12 @@ export type DecodedPacket = Packet & {
   additionals: Answer[];
 };
 
+// dns-packet's per-part decoders, which its type definitions leave out.
+interface Coder<T> {
+  decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
+}
+const coders = packet as unknown as { question: Coder<Question>; answer: Coder<Answer> };
+
 /** Thrown by {@link decodeMessage} when the bytes are not one well-formed message. */
 export class MalformedMessageError extends Error {
   override name = 'MalformedMessageError';
@@ -91,20 +99,55 @@ export class MalformedMessageError extends Error {
 /**
  * Decodes a whole message, after a structural walk that rejects what dns-packet lets through
  * (see ANCHORS.md): trailing bytes, impossible counts, address records of the wrong length,
- * names over 255 octets or behind more than 128 pointers. Throws {@link MalformedMessageError}.
+ * names over 255 octets or behind more than 128 pointers. Records are then decoded one by one
+ * at the offsets the walk found, and each must fill exactly its rdlength: dns-packet reads most
+ * rdata by its contents, so a record whose contents and rdlength disagree could otherwise make
+ * the two readers see different records in the same bytes. Throws {@link MalformedMessageError}.
  */
 export function decodeMessage(bytes: Buffer): DecodedPacket {
-  let message: DecodedPacket;
   try {
-    walk(bytes);
-    message = packet.decode(bytes) as unknown as DecodedPacket;
+    const layout = walk(bytes);
+    const message = decodeHeader(bytes);
+    // The acceptance check allows one question, or none on a FORMERR (RFC 6891 §7).
+    if (layout.answers > 12) message.questions = [coders.question.decode(bytes, 12)];
+    const counts = [bytes.readUInt16BE(6), bytes.readUInt16BE(8), bytes.readUInt16BE(10)];
+    const sections = [message.answers, message.authorities, message.additionals];
+    const offsets = layout.records;
+    let r = 0;
+    for (let s = 0; s < 3; s++) {
+      for (let i = 0; i < counts[s]!; i++, r++) {
+        const at = offsets[r]!;
+        sections[s]!.push(coders.answer.decode(bytes, at));
+        if (coders.answer.decode.bytes !== offsets[r + 1]! - at)
+          throw new Error('rdata length does not match its contents');
+      }
+    }
+    return message;
   } catch (err) {
     throw new MalformedMessageError(`malformed message: ${(err as Error).message}`);
   }
-  if (packet.decode.bytes !== bytes.length) {
-    throw new MalformedMessageError(
-      `malformed message: ${bytes.length - packet.decode.bytes} bytes not decoded`,
-    );
-  }
-  return message;
+}
+
+/** The 12-byte header in dns-packet's decoded form (RFC 1035 §4.1.1). */
+function decodeHeader(b: Buffer): DecodedPacket {
+  const flags = b.readUInt16BE(2);
+  return {
+    id: b.readUInt16BE(0),
+    type: flags & 0x8000 ? 'response' : 'query',
+    flags: flags & 0x7fff,
+    flag_qr: (flags & 0x8000) !== 0,
+    opcode: opcodes.toString((flags >> 11) & 0xf),
+    flag_aa: (flags & 0x400) !== 0,
+    flag_tc: (flags & 0x200) !== 0,
+    flag_rd: (flags & 0x100) !== 0,
+    flag_ra: (flags & 0x80) !== 0,
+    flag_z: (flags & 0x40) !== 0,
+    flag_ad: (flags & 0x20) !== 0,
+    flag_cd: (flags & 0x10) !== 0,
+    rcode: rcodes.toString(flags & 0xf),
+    questions: [],
+    answers: [],
+    authorities: [],
+    additionals: [],
+  } as DecodedPacket;
 }

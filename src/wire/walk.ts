@@ -23,6 +23,8 @@ export interface Layout {
   answers: number;
   authorities: number;
   additionals: number;
+  /** Where each record (answer, authority, additional, in order) starts, then where the last one ends. */
+  records: number[];
 }
 
 /** Thrown (and caught by the caller) when the bytes are not one well-formed message. */
@@ -108,12 +110,13 @@ export function walk(buf: Uint8Array): Layout {
     pos = skipName(buf, pos) + 4;
     if (pos > buf.length) bad('question runs past the end');
   }
-  const layout: Layout = { answers: pos, authorities: 0, additionals: 0 };
+  const layout: Layout = { answers: pos, authorities: 0, additionals: 0, records: [] };
   const sections = [an, ns, ar];
   for (let s = 0; s < 3; s++) {
     if (s === 1) layout.authorities = pos;
     if (s === 2) layout.additionals = pos;
     for (let i = 0; i < sections[s]!; i++) {
+      layout.records.push(pos);
       pos = skipName(buf, pos);
       if (pos + 10 > buf.length) bad('record header runs past the end');
       const type = (buf[pos]! << 8) | buf[pos + 1]!;
@@ -128,5 +131,6 @@ export function walk(buf: Uint8Array): Layout {
     }
   }
   if (pos !== buf.length) bad(`${buf.length - pos} bytes after the last record`);
+  layout.records.push(pos);
   return layout;
 }
