@@ -56,7 +56,7 @@ async function* lines(input: NodeJS.ReadableStream): AsyncGenerator<string> {
 
 function progressLine(p: Readonly<Progress>, total: number | undefined, started: number): string {
   const rate = (p.settled / Math.max((performance.now() - started) / 1000, 0.001)).toFixed(0);
-  const counts = `${p.settled}${total === undefined ? '' : `/${total}`} ok ${p.ok} failed ${p.failed} in flight ${p.inFlight} ${rate} q/s`;
+  const counts = `${p.settled}${total === undefined ? '' : `/${total}`} done: ${p.ok} ok, ${p.failed} failed, ${p.inFlight} in flight, ${rate} q/s`;
   if (total === undefined || total === 0) return counts;
   const filled = Math.round((p.settled / total) * 20);
   return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${counts}`;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import { type Answered, type DispatchConfig, dispatch, type Job } from './dispatcher.js';
 import { BulkRun, type ResolveEachOptions } from './each.js';
@@ -493,7 +494,17 @@ export class Resolver {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError('Expected `options` to be an object');
     }
-    checkSignal(options?.signal);
+    const userSignal = checkSignal(options?.signal);
+    let runOptions = options;
+    if (userSignal !== undefined) {
+      // Every lookup in flight listens for the abort: relay it through a signal of our own with no
+      // listener cap, rather than trip node's MaxListenersExceededWarning on the caller's signal.
+      const relay = new AbortController();
+      setMaxListeners(0, relay.signal);
+      if (userSignal.aborted) relay.abort(userSignal.reason);
+      else userSignal.addEventListener('abort', () => relay.abort(userSignal.reason), { once: true });
+      runOptions = { ...options, signal: relay.signal };
+    }
     const syscall = syscallFor(type);
     // The bulk run holds this query's permit already: the query must not take a second one.
     const lookup = (name: string, signal: AbortSignal | undefined) => {
@@ -508,7 +519,7 @@ export class Resolver {
       );
       return (type === 'SOA' ? records.then((r) => r[0]) : records) as Promise<ResultByType[K]>;
     };
-    return new BulkRun(this.#gate, names, lookup, options);
+    return new BulkRun(this.#gate, names, lookup, runOptions);
   }
 
   async #records<T>(

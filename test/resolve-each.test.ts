@@ -155,6 +155,24 @@ describe('resolveEach', () => {
     await slow.close();
   });
 
+  it('one signal for a whole run: no listener per lookup, so no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const r = new Resolver({ servers: [server.server], concurrency: 32 });
+    const controller = new AbortController();
+    await collect(
+      r.resolveEach(
+        Array.from({ length: 200 }, (_, i) => name(i)),
+        'MX',
+        { signal: controller.signal },
+      ),
+    );
+    await new Promise((res) => setImmediate(res));
+    process.off('warning', onWarning);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
   it('rate: starts are evenly spaced at the server, at most `rate` per second', async () => {
     const r = new Resolver({ servers: [server.server], concurrency: 16, rate: 100 });
     arrivals = [];
