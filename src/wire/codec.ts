@@ -4,7 +4,7 @@ import packet from 'dns-packet';
 import opcodes from 'dns-packet/opcodes.js';
 import rcodes from 'dns-packet/rcodes.js';
 import types from 'dns-packet/types.js';
-import { walk } from './walk.js';
+import { type Agree, walk } from './walk.js';
 
 export type { Answer, Packet, Question, RecordType } from 'dns-packet';
 
@@ -91,6 +91,48 @@ interface Coder<T> {
 }
 const coders = packet as unknown as { question: Coder<Question>; answer: Coder<Answer> };
 
+/**
+ * The walk's hook for record types it does not model: dns-packet must read the record at `at`
+ * as exactly the bytes up to `end`, without throwing (see {@link Agree}).
+ */
+export const agree: Agree = (buf, at, end) => {
+  try {
+    coders.answer.decode(buf as Buffer, at);
+    return at + coders.answer.decode.bytes === end;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Decodes `count` records from `from` into `out`, in a message the walk (with {@link agree}) has
+ * accepted: every record then reads as exactly its bytes, so nothing here can throw or drift.
+ * Returns where the last record ended.
+ */
+export function decodeRecords(buf: Buffer, from: number, count: number, out: Answer[]): number {
+  let pos = from;
+  for (let i = 0; i < count; i++) {
+    out.push(coders.answer.decode(buf, pos));
+    pos += coders.answer.decode.bytes;
+  }
+  return pos;
+}
+
+/** The question at offset 12 of a walked message. */
+export function decodeQuestion(buf: Buffer): Question {
+  return coders.question.decode(buf, 12);
+}
+
+/** dns-packet's name of an rcode (`'NOERROR'`, `'NXDOMAIN'`, ...). */
+export function rcodeName(rcode: number): string {
+  return rcodes.toString(rcode);
+}
+
+/** dns-packet's name of an opcode (`'QUERY'`, ...). */
+export function opcodeName(opcode: number): string {
+  return opcodes.toString(opcode);
+}
+
 /** Thrown by {@link decodeMessage} when the bytes are not one well-formed message. */
 export class MalformedMessageError extends Error {
   override name = 'MalformedMessageError';
@@ -106,7 +148,7 @@ export class MalformedMessageError extends Error {
  */
 export function decodeMessage(bytes: Buffer): DecodedPacket {
   try {
-    const layout = walk(bytes);
+    const layout = walk(bytes, agree);
     const message = decodeHeader(bytes);
     // The acceptance check allows one question, or none on a FORMERR (RFC 6891 §7).
     if (layout.answers > 12) message.questions = [coders.question.decode(bytes, 12)];

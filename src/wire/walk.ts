@@ -1,5 +1,7 @@
 // A structural walk over a DNS message, before anyone decodes it: dns-packet accepts trailing
-// junk, address records of the wrong length, and pointer chains of any depth (ANCHORS.md).
+// junk, address records of the wrong length, and pointer chains of any depth (ANCHORS.md). With
+// an `Agree` hook, the walk also proves that the decoder will read every record as exactly its
+// rdlength, so a section may be decoded later (or never) without changing the verdict.
 
 /** RFC 1035 §3.1: a name is at most 255 octets on the wire, length bytes and root included. */
 const MAX_NAME = 255;
@@ -11,11 +13,23 @@ const TYPE_NS = 2;
 const TYPE_CNAME = 5;
 const TYPE_SOA = 6;
 const TYPE_PTR = 12;
+const TYPE_HINFO = 13;
 const TYPE_MX = 15;
+const TYPE_TXT = 16;
+const TYPE_RP = 17;
 const TYPE_AAAA = 28;
 const TYPE_SRV = 33;
+const TYPE_NAPTR = 35;
 const TYPE_DNAME = 39;
-const CLASS_IN = 1;
+const TYPE_OPT = 41;
+const TYPE_DS = 43;
+const TYPE_SSHFP = 44;
+const TYPE_RRSIG = 46;
+const TYPE_NSEC = 47;
+const TYPE_DNSKEY = 48;
+const TYPE_NSEC3 = 50;
+const TYPE_TLSA = 52;
+const TYPE_CAA = 257;
 
 /** Where each section of a well-formed message starts. */
 export interface Layout {
@@ -27,6 +41,13 @@ export interface Layout {
   records: number[];
 }
 
+/**
+ * Whether the decoder reads the record starting at `at` as exactly the bytes up to `end`, without
+ * failing. The walk asks only for the types whose rdata the decoder parses in ways the walk does
+ * not model (HINFO, CAA, NAPTR, DNSSEC types, OPT with options, ...): rare, so asking costs little.
+ */
+export type Agree = (buf: Uint8Array, at: number, end: number) => boolean;
+
 /** Thrown (and caught by the caller) when the bytes are not one well-formed message. */
 export class MalformedError extends Error {
   override name = 'MalformedError';
@@ -37,12 +58,14 @@ function bad(why: string): never {
 }
 
 /**
- * Walks the name at `offset` and returns the offset just past it in place. Pointers must point
- * backwards (RFC 1035 §4.1.4, so no loop), at most {@link MAX_HOPS} of them, and the name as
- * read must fit in {@link MAX_NAME} octets.
+ * Walks the name at `offset` and returns the offset just past it in place. A pointer must point
+ * before the start of the labels it continues (RFC 1035 §4.1.4: "a prior occurrence of the same
+ * name"), so every hop goes strictly backwards and no loop is possible; at most {@link MAX_HOPS}
+ * hops, and the name as read must fit in {@link MAX_NAME} octets.
  */
 export function skipName(buf: Uint8Array, offset: number): number {
   let pos = offset;
+  let start = offset;
   let end = -1;
   let hops = 0;
   let length = 1;
@@ -54,10 +77,10 @@ export function skipName(buf: Uint8Array, offset: number): number {
     if (kind === 0xc0) {
       if (pos + 1 >= buf.length) bad('pointer runs past the end');
       const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
-      if (target >= pos) bad('compression pointer does not point backwards');
+      if (target >= start) bad('compression pointer does not point backwards');
       if (++hops > MAX_HOPS) bad('too many compression pointers');
       if (end < 0) end = pos + 2;
-      pos = target;
+      pos = start = target;
       continue;
     }
     if (kind !== 0) bad('unknown label type');
@@ -67,37 +90,86 @@ export function skipName(buf: Uint8Array, offset: number): number {
   }
 }
 
-/** Checks the names inside rdata of the types that carry them, each within the rdata. */
-function checkRdataNames(buf: Uint8Array, type: number, start: number, end: number): void {
-  let at: number;
+/** The name at `at` must end exactly at `end`. */
+function nameFills(buf: Uint8Array, at: number, end: number): void {
+  if (skipName(buf, at) !== end) bad('rdata length does not match its contents');
+}
+
+/**
+ * Checks that the rdata of the record at `at` (rdata from `start` to `end`) reads as exactly its
+ * rdlength: fixed sizes, names that fill it, TXT strings that tile it (RFC 1035 §3.3).
+ */
+function checkRdata(
+  buf: Uint8Array,
+  type: number,
+  at: number,
+  start: number,
+  end: number,
+  agree?: Agree,
+): void {
   switch (type) {
+    case TYPE_A:
+      if (end - start !== 4) bad('A record is not 4 bytes');
+      return;
+    case TYPE_AAAA:
+      if (end - start !== 16) bad('AAAA record is not 16 bytes');
+      return;
     case TYPE_NS:
     case TYPE_CNAME:
     case TYPE_PTR:
     case TYPE_DNAME:
-      at = skipName(buf, start);
-      break;
+      nameFills(buf, start, end);
+      return;
     case TYPE_MX:
-      at = skipName(buf, start + 2);
-      break;
+      nameFills(buf, start + 2, end);
+      return;
     case TYPE_SRV:
-      at = skipName(buf, start + 6);
-      break;
+      nameFills(buf, start + 6, end);
+      return;
     case TYPE_SOA:
-      at = skipName(buf, skipName(buf, start)) + 20;
+      if (skipName(buf, skipName(buf, start)) + 20 !== end) bad('rdata length does not match its contents');
+      return;
+    case TYPE_TXT: {
+      let p = start;
+      while (p < end) p += buf[p]! + 1;
+      if (p !== end) bad('TXT strings do not fill the rdata');
+      return;
+    }
+    case TYPE_OPT:
+      if (end === start) return; // no options: nothing to parse
+      break;
+    case TYPE_HINFO:
+    case TYPE_RP:
+    case TYPE_NAPTR:
+    case TYPE_DS:
+    case TYPE_SSHFP:
+    case TYPE_RRSIG:
+    case TYPE_NSEC:
+    case TYPE_DNSKEY:
+    case TYPE_NSEC3:
+    case TYPE_TLSA:
+    case TYPE_CAA:
       break;
     default:
-      return;
+      return; // opaque rdata: read by its length
   }
-  if (at !== end) bad('rdata length does not match its contents');
+  if (agree !== undefined && !agree(buf, at, end)) bad('rdata length does not match its contents');
 }
 
 /**
  * Walks every record of `buf` without decoding it: counts that the bytes cannot hold, names
- * that loop or overflow, rdata that runs past the end, A/AAAA of the wrong length, and any
- * bytes left over after the last record all throw {@link MalformedError}.
+ * that loop or overflow, rdata that runs past the end, A/AAAA of the wrong length, rdata whose
+ * contents do not fill its rdlength, and any bytes left over after the last record all throw
+ * {@link MalformedError}.
  */
-export function walk(buf: Uint8Array): Layout {
+export function walk(buf: Uint8Array, agree?: Agree): Layout {
+  const layout: Layout = { answers: 0, authorities: 0, additionals: 0, records: [] };
+  walkInto(buf, layout, layout.records, agree);
+  return layout;
+}
+
+/** {@link walk}, filling `layout` (and `records`, when given) in place. */
+export function walkInto(buf: Uint8Array, layout: Layout, records: number[] | null, agree?: Agree): void {
   if (buf.length < 12) bad('shorter than a header');
   const qd = (buf[4]! << 8) | buf[5]!;
   const an = (buf[6]! << 8) | buf[7]!;
@@ -110,27 +182,35 @@ export function walk(buf: Uint8Array): Layout {
     pos = skipName(buf, pos) + 4;
     if (pos > buf.length) bad('question runs past the end');
   }
-  const layout: Layout = { answers: pos, authorities: 0, additionals: 0, records: [] };
-  const sections = [an, ns, ar];
-  for (let s = 0; s < 3; s++) {
-    if (s === 1) layout.authorities = pos;
-    if (s === 2) layout.additionals = pos;
-    for (let i = 0; i < sections[s]!; i++) {
-      layout.records.push(pos);
-      pos = skipName(buf, pos);
-      if (pos + 10 > buf.length) bad('record header runs past the end');
-      const type = (buf[pos]! << 8) | buf[pos + 1]!;
-      const klass = (buf[pos + 2]! << 8) | buf[pos + 3]!;
-      const rdlength = (buf[pos + 8]! << 8) | buf[pos + 9]!;
-      const start = pos + 10;
-      pos = start + rdlength;
-      if (pos > buf.length) bad('rdata runs past the end');
-      if (klass === CLASS_IN && type === TYPE_A && rdlength !== 4) bad('A record is not 4 bytes');
-      if (klass === CLASS_IN && type === TYPE_AAAA && rdlength !== 16) bad('AAAA record is not 16 bytes');
-      checkRdataNames(buf, type, start, pos);
-    }
-  }
+  layout.answers = pos;
+  pos = walkRecords(buf, pos, an, records, agree);
+  layout.authorities = pos;
+  pos = walkRecords(buf, pos, ns, records, agree);
+  layout.additionals = pos;
+  pos = walkRecords(buf, pos, ar, records, agree);
   if (pos !== buf.length) bad(`${buf.length - pos} bytes after the last record`);
-  layout.records.push(pos);
-  return layout;
+  records?.push(pos);
+}
+
+function walkRecords(
+  buf: Uint8Array,
+  from: number,
+  count: number,
+  records: number[] | null,
+  agree?: Agree,
+): number {
+  let pos = from;
+  for (let i = 0; i < count; i++) {
+    const at = pos;
+    records?.push(at);
+    pos = skipName(buf, pos);
+    if (pos + 10 > buf.length) bad('record header runs past the end');
+    const type = (buf[pos]! << 8) | buf[pos + 1]!;
+    const rdlength = (buf[pos + 8]! << 8) | buf[pos + 9]!;
+    const start = pos + 10;
+    pos = start + rdlength;
+    if (pos > buf.length) bad('rdata runs past the end');
+    checkRdata(buf, type, at, start, pos, agree);
+  }
+  return pos;
 }
