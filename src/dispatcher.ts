@@ -7,8 +7,8 @@ import type { SocketPool } from './sockets.js';
 import { TcpChannel } from './transport/tcp.js';
 import type { Endpoint } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
-import { CLASSIC_UDP_PAYLOAD, encodeQuery, newQueryId } from './wire/codec.js';
-import { questionEnd } from './wire/validate.js';
+import { CLASSIC_UDP_PAYLOAD, newQueryId, typeCode } from './wire/codec.js';
+import { MAX_QUERY, wireNameLength, writeQuery } from './wire/encode.js';
 
 /** The gate as the dispatcher uses it. */
 export interface Gate {
@@ -191,14 +191,16 @@ async function once(
   tcp: boolean,
 ): Promise<Attempt> {
   if (job.cancelled !== undefined) throw job.cancelled;
-  const query = encodeQuery({ id: newQueryId(), name: job.name, type: job.type, udpPayload });
-  const end = questionEnd(query);
+  const qtype = typeCode(job.type);
+  const end = 12 + wireNameLength(job.name) + 4;
   const pool = cfg.pool;
   if (tcp) {
     // A TCP connection counts as a socket in flight, under the permit this query holds.
     pool.reserve();
     const ch = new TcpChannel(endpoint);
     try {
+      const buf = Buffer.allocUnsafe(MAX_QUERY);
+      const query = buf.subarray(0, writeQuery(buf, newQueryId(), job.name, qtype, udpPayload));
       return await attempt(ch, query, end, timeout, cfg.maxResponseSize, cfg.counters, job);
     } finally {
       ch.close();
@@ -206,6 +208,11 @@ async function once(
     }
   }
   const ch = pool.take(endpoint);
+  // The socket's own buffer: it carries one exchange at a time, and a socket whose exchange did
+  // not end cleanly is closed, never reused, so no send can still be reading these bytes.
+  ch.buffer ??= Buffer.allocUnsafe(MAX_QUERY);
+  const buf = ch.buffer;
+  const query = buf.subarray(0, writeQuery(buf, newQueryId(), job.name, qtype, udpPayload));
   let clean = false;
   try {
     // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).

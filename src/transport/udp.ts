@@ -36,6 +36,8 @@ export class UdpChannel implements Channel {
   uses = 0;
   /** When it last went idle (for the idle sweep). */
   idleSince = 0;
+  /** Scratch space for the outgoing message, owned by whoever holds the socket now. */
+  buffer: Buffer | null = null;
   #socket: Socket;
   #listener: ChannelListener | null = null;
   #closed = false;
