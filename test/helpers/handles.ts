@@ -7,9 +7,11 @@ export function handleCount(kind: string): number {
 
 /**
  * UDP sockets this process has open, from the kernel's view (Linux /proc): counts unref'd
- * sockets too, which `getActiveResourcesInfo()` does not list.
+ * sockets too, which `getActiveResourcesInfo()` does not list. With `remotePort`, only the
+ * sockets connect()ed to that port: a client's sockets to one server, whatever else the process
+ * (or a test worker it shares with other files) has open.
  */
-export function openUdpSockets(): number {
+export function openUdpSockets(remotePort?: number): number {
   const inodes = new Set<string>();
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
@@ -28,8 +30,13 @@ export function openUdpSockets(): number {
       continue;
     }
     for (const line of text.split('\n').slice(1)) {
-      const inode = line.trim().split(/\s+/)[9];
-      if (inode !== undefined && inodes.has(inode)) count++;
+      const fields = line.trim().split(/\s+/);
+      const inode = fields[9];
+      if (inode === undefined || !inodes.has(inode)) continue;
+      // rem_address is ADDR:PORT in hex; an unconnected socket shows port 0000.
+      if (remotePort !== undefined && Number.parseInt(fields[2]?.split(':')[1] ?? '', 16) !== remotePort)
+        continue;
+      count++;
     }
   }
   return count;
