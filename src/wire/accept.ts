@@ -1,6 +1,6 @@
 // The acceptance path of one arriving message: pure, never throws.
 import type { DecodedPacket } from './codec.js';
-import { readResponse } from './lazy.js';
+import { type Response, readResponse } from './lazy.js';
 import { type Mismatch, mismatch } from './validate.js';
 
 /** What to do with one arriving message. */
@@ -11,23 +11,44 @@ export type Verdict =
   /** It claims to answer this query but is not a well-formed message: EBADRESP, keep waiting. */
   | { kind: 'malformed'; reason: string };
 
+/** Why a message that claims to answer the query is not a well-formed message. */
+export class Malformed {
+  readonly reason: string;
+  constructor(reason: string) {
+    this.reason = reason;
+  }
+}
+
+/**
+ * {@link accept} without the verdict object, for the exchange's hot path: the response, a skip
+ * reason, or a {@link Malformed}.
+ */
+export function judge(
+  bytes: Buffer,
+  query: Uint8Array,
+  questionEnd: number,
+  maxSize: number,
+): Response | Mismatch | 'oversize' | Malformed {
+  if (bytes.length > maxSize) return 'oversize';
+  const reason = mismatch(bytes, query, questionEnd);
+  if (reason !== undefined) return reason;
+  try {
+    return readResponse(bytes);
+  } catch (err) {
+    return new Malformed(`malformed message: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /**
  * RFC 5452 §9.1 in three steps, cheapest first: the 12-byte header, then the question byte by
  * byte, then the structural walk of every section and a decode of the answer section only (the
  * others are decoded when read; the walk already proved they decode). A message larger than
  * `maxSize` is skipped before any of that (a responder must not exceed the size we advertised,
- * RFC 6891 §6.2.5). The verdict is the one a full decode ({@link decodeMessage}) would give.
+ * RFC 6891 §6.2.5). The verdict is the one a full decode (`decodeMessage`) would give.
  */
 export function accept(bytes: Buffer, query: Uint8Array, questionEnd: number, maxSize: number): Verdict {
-  if (bytes.length > maxSize) return { kind: 'skip', reason: 'oversize' };
-  const reason = mismatch(bytes, query, questionEnd);
-  if (reason !== undefined) return { kind: 'skip', reason };
-  try {
-    return { kind: 'answer', message: readResponse(bytes) };
-  } catch (err) {
-    return {
-      kind: 'malformed',
-      reason: `malformed message: ${err instanceof Error ? err.message : String(err)}`,
-    };
-  }
+  const v = judge(bytes, query, questionEnd, maxSize);
+  if (typeof v === 'string') return { kind: 'skip', reason: v };
+  if (v instanceof Malformed) return { kind: 'malformed', reason: v.reason };
+  return { kind: 'answer', message: v };
 }

@@ -1,0 +1,93 @@
+// One timer for every attempt's timeout: a list sorted by due time and a single node timer armed
+// for its head. Arming and cancelling a wait is a few pointer writes instead of a setTimeout and
+// a clearTimeout per query; most waits end with an answer long before they are due.
+
+/** Something that waits for a due time; {@link schedule} links it into the list. */
+export interface Timed {
+  /** When it is due, in `performance.now()` milliseconds. */
+  due: number;
+  prev: Timed | null;
+  next: Timed | null;
+  /** Whether it is in the list now. */
+  scheduled: boolean;
+  /** Called once when it is due, after it has left the list. */
+  expire(): void;
+}
+
+let head: Timed | null = null;
+let tail: Timed | null = null;
+/** The node timer, armed for `armedFor`; it keeps the process alive only while something waits. */
+let timer: NodeJS.Timeout | undefined;
+let armedFor = Number.POSITIVE_INFINITY;
+let refed = false;
+
+/**
+ * Calls `t.expire()` in `ms` milliseconds unless {@link unschedule} comes first. While anything
+ * is scheduled, the process stays alive (as a pending setTimeout would keep it).
+ *
+ * @example
+ * ```ts
+ * schedule(exchange, 2000); // exchange.expire() in 2 s
+ * unschedule(exchange);     // the answer came first
+ * ```
+ */
+export function schedule(t: Timed, ms: number): void {
+  const due = performance.now() + ms;
+  t.due = due;
+  t.scheduled = true;
+  // Waits of one duration end in the order they start, so the new one almost always goes last.
+  let after = tail;
+  while (after !== null && after.due > due) after = after.prev;
+  t.prev = after;
+  t.next = after === null ? head : after.next;
+  if (t.next === null) tail = t;
+  else t.next.prev = t;
+  if (after === null) head = t;
+  else after.next = t;
+  if (!refed) {
+    refed = true;
+    timer?.ref();
+  }
+  if (due < armedFor) arm(due);
+}
+
+/** Takes `t` out of the list; nothing happens if it is not in it. */
+export function unschedule(t: Timed): void {
+  if (!t.scheduled) return;
+  t.scheduled = false;
+  if (t.prev === null) head = t.next;
+  else t.prev.next = t.next;
+  if (t.next === null) tail = t.prev;
+  else t.next.prev = t.prev;
+  t.prev = t.next = null;
+  // Nothing waits: let the process exit. The timer stays armed, unref'd, and lapses harmlessly.
+  if (head === null && refed) {
+    refed = false;
+    timer?.unref();
+  }
+}
+
+function arm(due: number): void {
+  if (timer !== undefined) clearTimeout(timer);
+  armedFor = due;
+  // Node's timers fire by the loop's cached clock, which may lag: never ask for less than 1 ms.
+  timer = setTimeout(fire, Math.max(1, Math.ceil(due - performance.now())));
+  if (!refed) timer.unref();
+}
+
+function fire(): void {
+  timer = undefined;
+  armedFor = Number.POSITIVE_INFINITY;
+  // A timer may fire a fraction of a millisecond early by performance.now(): round in its favour.
+  const now = performance.now() + 1;
+  // What expires may schedule again (a retry); those are due later than `now`, so the loop ends.
+  try {
+    while (head !== null && head.due <= now) {
+      const t = head;
+      unschedule(t);
+      t.expire();
+    }
+  } finally {
+    if (head !== null && head.due < armedFor) arm(head.due);
+  }
+}
