@@ -21,7 +21,9 @@ export function openUdpSockets(remotePort?: number): number {
       // The fd closed while we looked.
     }
   }
-  let count = 0;
+  // A set, not a count: /proc/net/udp is read a page at a time, and a socket opened or closed
+  // between two reads can shift the table so one line shows up twice.
+  const seen = new Set<string>();
   for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
     let text = '';
     try {
@@ -36,10 +38,10 @@ export function openUdpSockets(remotePort?: number): number {
       // rem_address is ADDR:PORT in hex; an unconnected socket shows port 0000.
       if (remotePort !== undefined && Number.parseInt(fields[2]?.split(':')[1] ?? '', 16) !== remotePort)
         continue;
-      count++;
+      seen.add(inode);
     }
   }
-  return count;
+  return seen.size;
 }
 
 /** `process.getActiveResourcesInfo()` tallied by kind ('UDPWrap', 'Timeout', 'TCPServerWrap', ...). */
