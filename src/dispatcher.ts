@@ -7,7 +7,7 @@ import type { SocketPool } from './sockets.js';
 import { TcpChannel } from './transport/tcp.js';
 import type { Endpoint } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
-import { CLASSIC_UDP_PAYLOAD, newQueryId, typeCode } from './wire/codec.js';
+import { CLASSIC_UDP_PAYLOAD, newQueryId } from './wire/codec.js';
 import { MAX_QUERY, wireNameLength, writeQuery } from './wire/encode.js';
 
 /** The gate as the dispatcher uses it. */
@@ -45,6 +45,8 @@ export interface DispatchConfig {
 export interface Job extends Waiter {
   name: string;
   type: RecordType;
+  /** `type`'s numeric code. */
+  qtype: number;
   syscall: string;
   hostname: string;
   /** Set once the query is cancelled (or its deadline passed); checked between steps. */
@@ -71,11 +73,37 @@ export async function dispatch(cfg: DispatchConfig, job: Job, held = false): Pro
   if (held) return paced(cfg, job);
   const { gate } = cfg;
   if (!gate.tryAcquire()) await acquireSlow(gate, job);
+  return underPermit(cfg, job, false);
+}
+
+/**
+ * Goes on with a query under a permit already taken, and gives the permit back at the end unless
+ * the caller `held` it. `first` is what the first try (round 0, the first server, UDP) already
+ * came to, when the fast path in flight.ts made it.
+ */
+export async function underPermit(
+  cfg: DispatchConfig,
+  job: Job,
+  held: boolean,
+  first?: Attempt,
+): Promise<Answered> {
   try {
-    return await paced(cfg, job);
+    return first === undefined ? await paced(cfg, job) : await tryServers(cfg, job, first);
   } finally {
-    gate.release();
+    if (!held) cfg.gate.release();
   }
+}
+
+const endpointCache = new WeakMap<DispatchConfig, Endpoint[]>();
+
+/** Where to send, per server: its address with the local address to send from. Made once per config. */
+export function endpointsOf(cfg: DispatchConfig): Endpoint[] {
+  let list = endpointCache.get(cfg);
+  if (list === undefined) {
+    list = cfg.servers.map((server) => ({ ...server, local: cfg.local[server.family] }));
+    endpointCache.set(cfg, list);
+  }
+  return list;
 }
 
 async function paced(cfg: DispatchConfig, job: Job): Promise<Answered> {
@@ -114,17 +142,20 @@ async function acquireSlow(gate: Gate, job: Job): Promise<void> {
   }
 }
 
-async function tryServers(cfg: DispatchConfig, job: Job): Promise<Answered> {
+async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promise<Answered> {
   const servers = cfg.servers;
   if (servers.length === 0) throw fail(job, codes.CONNREFUSED, new Error('no nameservers configured'));
+  const endpoints = endpointsOf(cfg);
   const done = new Array<boolean>(servers.length).fill(false);
   const failures: DnsError[] = [];
+  let given = first;
   for (let round = 0; round < cfg.tries; round++) {
     const timeout = cfg.timeout * 2 ** round;
     for (let s = 0; s < servers.length; s++) {
       if (done[s]) continue;
       const server = servers[s]!;
-      const result = await askServer(cfg, job, server, timeout);
+      const result = await askServer(cfg, job, endpoints[s]!, timeout, given);
+      given = undefined;
       if (result.ok) {
         const code = rcodeToCode(result.message.flags & 0xf);
         if (code === undefined || code === codes.NOTFOUND) return { message: result.message, server };
@@ -157,13 +188,13 @@ async function tryServers(cfg: DispatchConfig, job: Job): Promise<Answered> {
 async function askServer(
   cfg: DispatchConfig,
   job: Job,
-  server: ServerAddress,
+  endpoint: Endpoint,
   timeout: number,
+  first?: Attempt,
 ): Promise<Attempt> {
-  const endpoint: Endpoint = { ...server, local: cfg.local[server.family] };
   const overTcp = cfg.tcp === 'always';
   let payload = cfg.udpPayload;
-  let result = await once(cfg, job, endpoint, timeout, payload, overTcp);
+  let result = first ?? (await once(cfg, job, endpoint, timeout, payload, overTcp));
   if (result.ok && payload > 0 && (result.message.flags & 0xf) === 1) {
     payload = 0;
     result = await once(cfg, job, endpoint, timeout, payload, overTcp);
@@ -191,7 +222,7 @@ async function once(
   tcp: boolean,
 ): Promise<Attempt> {
   if (job.cancelled !== undefined) throw job.cancelled;
-  const qtype = typeCode(job.type);
+  const qtype = job.qtype;
   const end = 12 + wireNameLength(job.name) + 4;
   const pool = cfg.pool;
   if (tcp) {

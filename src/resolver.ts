@@ -1,10 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
-import { type Answered, type DispatchConfig, dispatch, type Job } from './dispatcher.js';
+import type { DispatchConfig } from './dispatcher.js';
 import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
+import { type Finish, Query } from './query.js';
 import {
   type AnyRecord,
   type AskedQuestion,
@@ -29,8 +30,9 @@ import {
   toTxt,
 } from './records.js';
 import type { Semaphore } from './semaphore.js';
+import type { ServerAddress } from './servers.js';
 import { formatServer, parseServers } from './servers.js';
-import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
+import { type Answer, type DecodedPacket, type Question, type RecordType, typeCode } from './wire/codec.js';
 import { reverseName, toWireName } from './wire/names.js';
 
 /** What a resolver has counted since it was made (see {@link Resolver.stats}). */
@@ -137,7 +139,7 @@ export interface DnsMessage {
  */
 export class Resolver {
   #gate: Semaphore;
-  #jobs = new Set<Job>();
+  #jobs = new Set<Query<unknown>>();
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
   #config: DispatchConfig;
@@ -235,24 +237,16 @@ export class Resolver {
     if (typeof type !== 'string' || typeCode(type) === 0) {
       throw new TypeError(`Invalid record type ${JSON.stringify(type)}`);
     }
-    const { message, server } = await this.#run(name, type as RecordType, syscallFor(type), options);
-    return {
-      id: message.id,
-      rcode: message.rcode,
-      flags: {
-        aa: message.flag_aa,
-        tc: message.flag_tc,
-        rd: message.flag_rd,
-        ra: message.flag_ra,
-        ad: message.flag_ad,
-        cd: message.flag_cd,
-      },
-      questions: message.questions,
-      answers: message.answers,
-      authorities: message.authorities,
-      additionals: message.additionals,
-      server: server.label,
-    };
+    return this.#start(
+      name,
+      type as RecordType,
+      syscallFor(type),
+      options,
+      name,
+      false,
+      toMessage,
+      undefined,
+    );
   }
 
   /**
@@ -522,7 +516,7 @@ export class Resolver {
     return new BulkRun(this.#gate, names, lookup, runOptions);
   }
 
-  async #records<T>(
+  #records<T>(
     name: string,
     type: RecordType,
     shape: (answers: Answer[], question?: AskedQuestion) => T[],
@@ -531,52 +525,112 @@ export class Resolver {
     hostname = name,
     held = false,
   ): Promise<T[]> {
-    const { message } = await this.#run(name, type, syscall, options, hostname, held);
-    if (message.rcode === 'NXDOMAIN') throw new DnsError(codes.NOTFOUND, { syscall, hostname });
-    const records = shape(message.answers, message.questions[0] ?? { name, type });
-    // Node's rule for an answer with nothing of the type (e.g. only a CNAME): [] or an error.
-    const code = records.length === 0 ? emptyResultCode(type, message.answers) : undefined;
-    if (code !== undefined) throw new DnsError(code, { syscall, hostname });
-    return records;
+    return this.#start(name, type, syscall, options, hostname, held, toRecords as Finish<T[]>, shape);
   }
 
-  async #run(
+  /**
+   * Checks the arguments and starts one query; what was wrong with them rejects (never throws),
+   * as from an async function. `finish` makes the result from the answer.
+   */
+  #start<T>(
     name: string,
     type: RecordType,
     syscall: string,
     options: CallOptions | undefined,
-    hostname = name,
-    held = false,
-  ): Promise<Answered> {
-    if (typeof name !== 'string') {
-      throw new TypeError(`Expected \`name\` to be a string, got ${name === null ? 'null' : typeof name}`);
-    }
-    const signal = checkSignal(options?.signal);
-    const wireName = toWireName(name);
-    if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
-    if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
-    const job: Job = { name: wireName, type, syscall, hostname, cancelled: undefined, interrupt: null };
-    const onAbort = () => this.#abort(job, signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const deadline =
-      this.#deadline === undefined
-        ? undefined
-        : setTimeout(() => this.#abort(job, undefined, codes.TIMEOUT), this.#deadline);
-    this.#jobs.add(job);
+    hostname: string,
+    held: boolean,
+    finish: Finish<T>,
+    detail: unknown,
+  ): Promise<T> {
+    let query: Query<T>;
+    let signal: AbortSignal | undefined;
     try {
-      return await dispatch(this.#config, job, held);
-    } finally {
-      this.#jobs.delete(job);
-      signal?.removeEventListener('abort', onAbort);
-      clearTimeout(deadline);
+      if (typeof name !== 'string') {
+        throw new TypeError(`Expected \`name\` to be a string, got ${name === null ? 'null' : typeof name}`);
+      }
+      signal = checkSignal(options?.signal);
+      const wireName = toWireName(name);
+      if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
+      if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
+      query = new Query(wireName, type, qtypeOf(type), syscall, hostname, finish, detail);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return query.launch(this.#config, held, this.#jobs, signal, this.#deadline);
   }
 
-  #abort(job: Job, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
-    if (job.cancelled !== undefined) return;
-    job.cancelled = new DnsError(code, { syscall: job.syscall, hostname: job.hostname, cause: reason });
-    job.interrupt?.(job.cancelled);
+  #abort(job: Query<unknown>, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
+    job.abort(reason, code);
   }
+}
+
+type Shape = (answers: Answer[], question?: AskedQuestion) => unknown[];
+
+/**
+ * A records call's result: NXDOMAIN is ENOTFOUND; otherwise the answers in node's shape for the
+ * type, or node's error when there are none of it. The question is the one we asked: the answer
+ * repeats it (validate.ts compares it byte by byte, letters without case), so it need not be decoded.
+ */
+function toRecords(query: Query<unknown[]>, message: DecodedPacket): unknown[] {
+  const { syscall, hostname } = query;
+  if ((message.flags & 0xf) === RCODE_NXDOMAIN) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
+  const records = (query.detail as Shape)(message.answers, query);
+  // Node's rule for an answer with nothing of the type (e.g. only a CNAME): [] or an error.
+  const code = records.length === 0 ? emptyResultCode(query.type, message.answers) : undefined;
+  if (code !== undefined) throw new DnsError(code, { syscall, hostname });
+  return records;
+}
+
+/**
+ * `query()`'s result: the whole message. The question, authority and additional sections are
+ * read from the wire only when first accessed (a getter per section; assignment replaces it).
+ */
+function toMessage(_query: Query<DnsMessage>, message: DecodedPacket, server: ServerAddress): DnsMessage {
+  return {
+    id: message.id,
+    rcode: message.rcode,
+    flags: {
+      aa: message.flag_aa,
+      tc: message.flag_tc,
+      rd: message.flag_rd,
+      ra: message.flag_ra,
+      ad: message.flag_ad,
+      cd: message.flag_cd,
+    },
+    get questions() {
+      return message.questions;
+    },
+    set questions(value) {
+      message.questions = value;
+    },
+    answers: message.answers,
+    get authorities() {
+      return message.authorities;
+    },
+    set authorities(value) {
+      message.authorities = value;
+    },
+    get additionals() {
+      return message.additionals;
+    },
+    set additionals(value) {
+      message.additionals = value;
+    },
+    server: server.label,
+  };
+}
+
+const RCODE_NXDOMAIN = 3;
+
+/** The numeric code of each record type name asked for so far. */
+const QTYPES = new Map<string, number>();
+function qtypeOf(type: string): number {
+  let code = QTYPES.get(type);
+  if (code === undefined) {
+    code = typeCode(type);
+    QTYPES.set(type, code);
+  }
+  return code;
 }
 
 /** Node's error for an rrtype it does not know (ERR_INVALID_ARG_VALUE). */
