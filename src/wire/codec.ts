@@ -1,9 +1,11 @@
 // The only module that imports dns-packet: everything above it sees plain objects and Buffers.
 import { randomFillSync } from 'node:crypto';
 import packet from 'dns-packet';
+import classes from 'dns-packet/classes.js';
 import opcodes from 'dns-packet/opcodes.js';
 import rcodes from 'dns-packet/rcodes.js';
 import types from 'dns-packet/types.js';
+import { forgetNames, nameEnd, readName } from './read-name.js';
 import { type Agree, walk } from './walk.js';
 
 export type { Answer, Packet, Question, RecordType } from 'dns-packet';
@@ -89,7 +91,13 @@ export type DecodedPacket = Packet & {
 interface Coder<T> {
   decode: ((buf: Buffer, offset: number) => T) & { bytes: number };
 }
-const coders = packet as unknown as { question: Coder<Question>; answer: Coder<Answer> };
+const coders = packet as unknown as {
+  question: Coder<Question>;
+  answer: Coder<Answer>;
+  name: Coder<string>;
+  /** The rdata coder of a type name (dns-packet's `renc`); its decode starts at RDLENGTH. */
+  record(type: string): Coder<unknown>;
+};
 
 /**
  * The walk's hook for record types it does not model: dns-packet must read the record at `at`
@@ -104,16 +112,82 @@ export const agree: Agree = (buf, at, end) => {
   }
 };
 
+const TYPE_OPT = 41;
+
+/** dns-packet's rdata coder for each type code met so far. */
+const rdataCoders = new Map<number, Coder<unknown>>();
+function rdataCoder(type: number): Coder<unknown> {
+  let coder = rdataCoders.get(type);
+  if (coder === undefined) {
+    coder = coders.record(types.toString(type));
+    rdataCoders.set(type, coder);
+  }
+  return coder;
+}
+
+const TYPE_NS = 2;
+const TYPE_CNAME = 5;
+const TYPE_PTR = 12;
+const TYPE_MX = 15;
+const TYPE_SRV = 33;
+const TYPE_DNAME = 39;
+
 /**
  * Decodes `count` records from `from` into `out`, in a message the walk (with {@link agree}) has
  * accepted: every record then reads as exactly its bytes, so nothing here can throw or drift.
- * Returns where the last record ended.
+ * Returns where the last record ended. Each record is exactly what dns-packet's record decoder
+ * gives (same fields, same values, same order): its rdata decoders read the rdata, except that
+ * the names of the commonest types are read by {@link readName}, which gives the same strings
+ * while reading each compression target only once.
  */
 export function decodeRecords(buf: Buffer, from: number, count: number, out: Answer[]): number {
+  forgetNames();
   let pos = from;
   for (let i = 0; i < count; i++) {
-    out.push(coders.answer.decode(buf, pos));
-    pos += coders.answer.decode.bytes;
+    const start = pos;
+    const owner = readName(buf, pos);
+    pos = nameEnd;
+    const type = (buf[pos]! << 8) | buf[pos + 1]!;
+    if (type === TYPE_OPT) {
+      // RFC 6891 §6.1.2: OPT's fields mean something else; dns-packet has its own form for it.
+      out.push(coders.answer.decode(buf, start));
+      pos = start + coders.answer.decode.bytes;
+      continue;
+    }
+    const klass = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+    const ttl = buf.readUInt32BE(pos + 4);
+    const rdata = pos + 10;
+    pos = rdata + ((buf[pos + 8]! << 8) | buf[pos + 9]!);
+    let data: unknown;
+    switch (type) {
+      case TYPE_NS:
+      case TYPE_CNAME:
+      case TYPE_PTR:
+      case TYPE_DNAME:
+        data = readName(buf, rdata);
+        break;
+      case TYPE_MX:
+        data = { preference: buf.readUInt16BE(rdata), exchange: readName(buf, rdata + 2) };
+        break;
+      case TYPE_SRV:
+        data = {
+          priority: buf.readUInt16BE(rdata),
+          weight: buf.readUInt16BE(rdata + 2),
+          port: buf.readUInt16BE(rdata + 4),
+          target: readName(buf, rdata + 6),
+        };
+        break;
+      default:
+        data = rdataCoder(type).decode(buf, rdata - 2);
+    }
+    out.push({
+      name: owner,
+      type: types.toString(type),
+      ttl,
+      class: classes.toString(klass & 0x7fff),
+      flush: (klass & 0x8000) !== 0,
+      data,
+    } as Answer);
   }
   return pos;
 }
