@@ -24,6 +24,34 @@ export interface ChannelListener {
   error(err: NodeJS.ErrnoException): void;
 }
 
+// With many exchanges in flight, answers arrive in bursts, and each answer's handler sends the
+// next query. Those datagrams are then sent together at the end of the event loop's turn, after
+// the whole burst was handled: the server's threads wake once per burst rather than once per
+// query, and the resolver and the server preempt each other far less on a busy machine. With few
+// exchanges in flight there is no burst to gather, and a datagram goes out at once.
+const BURST = 24;
+/** Channels with an exchange attached now. */
+let attached = 0;
+let outbox: UdpChannel[] = [];
+let spare: UdpChannel[] = [];
+
+function post(ch: UdpChannel): void {
+  if (attached < BURST && outbox.length === 0) {
+    ch.flush();
+    return;
+  }
+  if (outbox.length === 0) setImmediate(sendAll);
+  outbox.push(ch);
+}
+
+function sendAll(): void {
+  const batch = outbox;
+  outbox = spare;
+  for (let i = 0; i < batch.length; i++) batch[i]!.flush();
+  batch.length = 0;
+  spare = batch;
+}
+
 /**
  * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the
  * kernel drops datagrams from any other address or port (RFC 5452 §9.1) and reports ICMP
@@ -63,9 +91,7 @@ export class UdpChannel implements Channel {
       if (endpoint.local !== undefined) socket.bind({ address: endpoint.local, port: 0, exclusive: true });
       socket.connect(endpoint.port, endpoint.address, () => {
         this.#connected = true;
-        const bytes = this.#pending;
-        this.#pending = null;
-        if (bytes && !this.#closed) this.send(bytes);
+        if (this.#pending !== null) post(this);
       });
     } catch (err) {
       // connect() throws synchronously only for bad arguments or a closed socket.
@@ -82,19 +108,26 @@ export class UdpChannel implements Channel {
 
   /** Routes arriving datagrams and errors to `listener` until {@link detach}. */
   attach(listener: ChannelListener): void {
+    if (this.#listener === null) attached++;
     this.#listener = listener;
   }
 
   detach(): void {
+    if (this.#listener !== null) attached--;
     this.#listener = null;
   }
 
   /** Sends one datagram. Errors (EMFILE, ENOBUFS, ...) come to the listener, never as a throw. */
   send(bytes: Uint8Array): void {
-    if (!this.#connected) {
-      this.#pending = bytes;
-      return;
-    }
+    this.#pending = bytes;
+    if (this.#connected) post(this);
+  }
+
+  /** Sends what {@link send} left, unless the socket was closed meanwhile. */
+  flush(): void {
+    const bytes = this.#pending;
+    this.#pending = null;
+    if (bytes === null || this.#closed) return;
     try {
       this.#socket.send(bytes);
     } catch (err) {
@@ -107,7 +140,7 @@ export class UdpChannel implements Channel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listener = null;
+    this.detach();
     try {
       this.#socket.close();
     } catch {
