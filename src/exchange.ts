@@ -108,7 +108,7 @@ export abstract class Exchange implements ChannelListener, Timed {
     } else {
       counters.answers++;
       // A socket that saw forgeries or garbage is retired: its port may be known to someone.
-      if (this.#skipped > 0 || this.#bad !== undefined) this.#ch!.uses = Number.POSITIVE_INFINITY;
+      if (this.#skipped > 0 || this.#bad !== undefined) this.#ch!.retire();
       this.answer = verdict;
       this.#end();
     }

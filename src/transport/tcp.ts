@@ -31,6 +31,9 @@ export class TcpChannel {
     );
   }
 
+  /** A TCP connection carries one exchange and is closed after it: nothing to mark. */
+  retire(): void {}
+
   attach(listener: ChannelListener): void {
     this.#listener = listener;
   }

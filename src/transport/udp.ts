@@ -13,6 +13,8 @@ export interface Endpoint {
 /** What an exchange needs of a channel, UDP or TCP. */
 export interface Channel {
   uses: number;
+  /** Marks the channel unfit for another exchange (it saw forgeries or garbage). */
+  retire(): void;
   attach(listener: ChannelListener): void;
   detach(): void;
   send(bytes: Uint8Array): void;
@@ -33,6 +35,9 @@ const BURST = 24;
 /** Channels with an exchange attached now. */
 let attached = 0;
 let outbox: UdpChannel[] = [];
+const CONNECTED = 1;
+const CLOSED = 2;
+const BROKEN = 4;
 let spare: UdpChannel[] = [];
 
 function post(ch: UdpChannel): void {
@@ -68,11 +73,13 @@ export class UdpChannel implements Channel {
   buffer: Buffer | null = null;
   #socket: Socket;
   #listener: ChannelListener | null = null;
-  #closed = false;
-  /** An error that arrived while nobody listened: the socket is unfit for reuse. */
-  #broken = false;
-  /** dgram refuses to send on a socket that is still connecting: hold the datagram until then. */
-  #connected = false;
+  /**
+   * CONNECTED, CLOSED and BROKEN in one field: written from the first connect on, so V8 treats it
+   * as mutable from the start, and a socket's first close or error does not deoptimize the code
+   * that reads it.
+   */
+  #state = 0;
+  /** dgram refuses to send on a socket that is still connecting: the datagram waits here. */
   #pending: Uint8Array | null = null;
 
   constructor(endpoint: Endpoint) {
@@ -84,18 +91,18 @@ export class UdpChannel implements Channel {
     // that fails with EMFILE, would crash the process.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#listener) this.#listener.error(err);
-      else this.#broken = true;
+      else this.#state |= BROKEN;
     });
     try {
       // An OS-chosen port (RFC 5452 §9.2), on the local address if one was set.
       if (endpoint.local !== undefined) socket.bind({ address: endpoint.local, port: 0, exclusive: true });
       socket.connect(endpoint.port, endpoint.address, () => {
-        this.#connected = true;
+        this.#state |= CONNECTED;
         if (this.#pending !== null) post(this);
       });
     } catch (err) {
       // connect() throws synchronously only for bad arguments or a closed socket.
-      this.#broken = true;
+      this.#state |= BROKEN;
       queueMicrotask(() => this.#listener?.error(err as NodeJS.ErrnoException));
     }
     socket.unref();
@@ -103,7 +110,11 @@ export class UdpChannel implements Channel {
 
   /** True when the socket may carry another exchange. */
   get usable(): boolean {
-    return !this.#closed && !this.#broken;
+    return (this.#state & (CLOSED | BROKEN)) === 0;
+  }
+
+  retire(): void {
+    this.#state |= BROKEN;
   }
 
   /** Routes arriving datagrams and errors to `listener` until {@link detach}. */
@@ -120,26 +131,26 @@ export class UdpChannel implements Channel {
   /** Sends one datagram. Errors (EMFILE, ENOBUFS, ...) come to the listener, never as a throw. */
   send(bytes: Uint8Array): void {
     this.#pending = bytes;
-    if (this.#connected) post(this);
+    if ((this.#state & CONNECTED) !== 0) post(this);
   }
 
   /** Sends what {@link send} left, unless the socket was closed meanwhile. */
   flush(): void {
     const bytes = this.#pending;
     this.#pending = null;
-    if (bytes === null || this.#closed) return;
+    if (bytes === null || (this.#state & CLOSED) !== 0) return;
     try {
       this.#socket.send(bytes);
     } catch (err) {
-      this.#broken = true;
+      this.#state |= BROKEN;
       const listener = this.#listener;
       queueMicrotask(() => listener?.error(err as NodeJS.ErrnoException));
     }
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if ((this.#state & CLOSED) !== 0) return;
+    this.#state |= CLOSED;
     this.detach();
     try {
       this.#socket.close();
