@@ -35,9 +35,6 @@ const BURST = 24;
 /** Channels with an exchange attached now. */
 let attached = 0;
 let outbox: UdpChannel[] = [];
-const CONNECTED = 1;
-const CLOSED = 2;
-const BROKEN = 4;
 let spare: UdpChannel[] = [];
 
 function post(ch: UdpChannel): void {
@@ -56,6 +53,12 @@ function sendAll(): void {
   batch.length = 0;
   spare = batch;
 }
+
+// A channel's state bits.
+const CONNECTED = 1;
+const CLOSED = 2;
+/** An error arrived while nobody listened, or an exchange saw forgeries: unfit for reuse. */
+const BROKEN = 4;
 
 /**
  * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the
