@@ -1,0 +1,82 @@
+// What a resolver call resolves to, made from the answer: records in node's shape, or the whole
+// message. Used as a query's `finish` (see query.ts).
+import { codes, DnsError } from './errors.js';
+import type { Query } from './query.js';
+import { type AskedQuestion, emptyResultCode } from './records.js';
+import type { DnsMessage } from './resolver.js';
+import type { ServerAddress } from './servers.js';
+import { type Answer, type DecodedPacket, typeCode } from './wire/codec.js';
+
+type Shape = (answers: Answer[], question?: AskedQuestion) => unknown[];
+
+/** RFC 1035 §4.1.1. */
+const RCODE_NXDOMAIN = 3;
+
+/**
+ * A records call's result: NXDOMAIN is ENOTFOUND; otherwise the answers in node's shape for the
+ * type, or node's error when there are none of it. The question is the one we asked: the answer
+ * repeats it (validate.ts compares it byte by byte, letters without case), so it need not be decoded.
+ */
+export function toRecords(query: Query<unknown[]>, message: DecodedPacket): unknown[] {
+  const { syscall, hostname } = query;
+  if ((message.flags & 0xf) === RCODE_NXDOMAIN) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
+  const records = (query.detail as Shape)(message.answers, query);
+  // Node's rule for an answer with nothing of the type (e.g. only a CNAME): [] or an error.
+  const code = records.length === 0 ? emptyResultCode(query.type, message.answers) : undefined;
+  if (code !== undefined) throw new DnsError(code, { syscall, hostname });
+  return records;
+}
+
+/**
+ * `query()`'s result: the whole message. The question, authority and additional sections are
+ * read from the wire only when first accessed (a getter per section; assignment replaces it).
+ */
+export function toMessage(
+  _query: Query<DnsMessage>,
+  message: DecodedPacket,
+  server: ServerAddress,
+): DnsMessage {
+  return {
+    id: message.id,
+    rcode: message.rcode,
+    flags: {
+      aa: message.flag_aa,
+      tc: message.flag_tc,
+      rd: message.flag_rd,
+      ra: message.flag_ra,
+      ad: message.flag_ad,
+      cd: message.flag_cd,
+    },
+    get questions() {
+      return message.questions;
+    },
+    set questions(value) {
+      message.questions = value;
+    },
+    answers: message.answers,
+    get authorities() {
+      return message.authorities;
+    },
+    set authorities(value) {
+      message.authorities = value;
+    },
+    get additionals() {
+      return message.additionals;
+    },
+    set additionals(value) {
+      message.additionals = value;
+    },
+    server: server.label,
+  };
+}
+
+/** The numeric code of each record type name asked for so far. */
+const QTYPES = new Map<string, number>();
+export function qtypeOf(type: string): number {
+  let code = QTYPES.get(type);
+  if (code === undefined) {
+    code = typeCode(type);
+    QTYPES.set(type, code);
+  }
+  return code;
+}
