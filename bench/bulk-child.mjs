@@ -1,6 +1,5 @@
 // One mode of bench/bulk.ts, in plain node against the built package (no TypeScript loader in
 // the process, so its peak RSS is the library's and node's own). Prints one JSON line.
-import pLimit from 'p-limit';
 import { Resolver } from '../dist/index.js';
 
 const [mode, server, namesArg, concurrencyArg] = process.argv.slice(2);
@@ -19,7 +18,7 @@ const sampler = setInterval(() => {
 const t0 = performance.now();
 let ok = 0;
 let failed = 0;
-if (mode === 'stream') {
+if (mode.startsWith('stream')) {
   const resolver = new Resolver({ servers: [server], concurrency: CONCURRENCY, timeout: 2000, tries: 3 });
   for await (const r of resolver.resolveEach(names(NAMES), 'MX')) {
     if (r.ok) ok++;
@@ -27,6 +26,7 @@ if (mode === 'stream') {
   }
 } else {
   // The usual way: every promise up front, p-limit holding all but `concurrency` of them back.
+  const { default: pLimit } = await import('p-limit');
   const limit = pLimit(CONCURRENCY);
   const resolver = new Resolver({ servers: [server], concurrency: CONCURRENCY, timeout: 2000, tries: 3 });
   const all = await Promise.allSettled(Array.from(names(NAMES), (n) => limit(() => resolver.resolveMx(n))));
