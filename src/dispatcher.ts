@@ -142,6 +142,11 @@ async function acquireSlow(gate: Gate, job: Job): Promise<void> {
   }
 }
 
+function outOfDescriptors(cause: unknown): boolean {
+  const code = (cause as { code?: unknown } | null | undefined)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
 async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promise<Answered> {
   const servers = cfg.servers;
   if (servers.length === 0) throw fail(job, codes.CONNREFUSED, new Error('no nameservers configured'));
@@ -164,7 +169,9 @@ async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promi
         failures.push(fail(job, code, undefined, server));
       } else {
         failures.push(fail(job, result.code, result.cause, server));
-        if (result.code !== codes.TIMEOUT) done[s] = true;
+        // A timeout, or our own socket failing for want of file descriptors (the idle ones were
+        // just closed), is worth another round; a refusal from the server is not.
+        if (result.code !== codes.TIMEOUT && !outOfDescriptors(result.cause)) done[s] = true;
       }
     }
     if (done.every(Boolean)) break;

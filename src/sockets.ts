@@ -1,4 +1,4 @@
-import { type Endpoint, UdpChannel } from './transport/udp.js';
+import { descriptors, type Endpoint, UdpChannel } from './transport/udp.js';
 
 /** How long a socket may sit idle before it is closed. */
 const IDLE_MS = 2000;
@@ -74,6 +74,7 @@ export class SocketPool {
     }
     ch.idleSince = performance.now();
     this.#idle.push(ch);
+    withIdle.add(this);
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), IDLE_MS);
       this.#sweeper.unref();
@@ -102,10 +103,21 @@ export class SocketPool {
   #stopSweeper(): void {
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    withIdle.delete(this);
   }
 }
 
 const pools = new WeakMap<Limited, SocketPool>();
+
+// The pools that hold idle sockets right now (a pool leaves the set when its last idle socket
+// closes, so the set never keeps a pool alive for long).
+const withIdle = new Set<SocketPool>();
+
+// Out of file descriptors: idle sockets of every gate are the ones nobody is using, so close
+// them, and the next try (of this query or another) can open a socket again.
+descriptors.onShortage = () => {
+  for (const pool of [...withIdle]) pool.closeIdle();
+};
 
 /** The pool that belongs to a gate, shared by every resolver that shares the gate. */
 export function poolFor(gate: Limited): SocketPool {

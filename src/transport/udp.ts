@@ -66,6 +66,12 @@ const BROKEN = 4;
  * port-unreachable as ECONNREFUSED. It carries one exchange at a time. It never keeps the
  * process alive: whoever waits on it keeps a timer that does.
  */
+/**
+ * Who to tell when the process runs out of file descriptors (EMFILE/ENFILE from a bind): the
+ * socket pools set it, to close their idle sockets so the next try can open one.
+ */
+export const descriptors: { onShortage: (() => void) | null } = { onShortage: null };
+
 export class UdpChannel implements Channel {
   readonly endpoint: Endpoint;
   /** Exchanges this socket has carried (for rotation). */
@@ -93,6 +99,7 @@ export class UdpChannel implements Channel {
     // Without an 'error' listener a connected socket that gets ICMP unreachable, or a bind
     // that fails with EMFILE, would crash the process.
     socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptors.onShortage?.();
       if (this.#listener) this.#listener.error(err);
       else this.#state |= BROKEN;
     });

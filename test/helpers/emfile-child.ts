@@ -74,8 +74,8 @@ const floodMs = Math.round(performance.now() - started);
 const bigGate = { tokens: big.semaphore.tokens, waiting: big.semaphore.waiting, limit: big.semaphore.limit };
 const fdsAfterFlood = fds();
 
-// Right after, the flood's idle sockets (kept for reuse by the 200-permit gate's pool) may still
-// fill the fd table: a new resolver with a sane gate is recorded here, not required to succeed.
+// Right after, the flood's idle sockets (kept for reuse by the 200-permit gate's pool) fill the fd
+// table: the first EMFILE makes every pool close its idle sockets, and the try is repeated.
 const sane = new Resolver({ servers: [server.server], concurrency: 8, timeout: 1000, tries: 2 });
 const rightAfter = await flood(sane, 100);
 
