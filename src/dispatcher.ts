@@ -18,7 +18,14 @@ export interface Gate {
   release(): void;
 }
 
-/** When to use TCP: after a truncated UDP answer (default), for every query, or never. */
+/**
+ * When to use TCP: after a truncated UDP answer (default), for every query, or never.
+ *
+ * @example
+ * ```ts
+ * const resolver = new Resolver({ tcp: 'never' }); // a truncated answer is EBADRESP
+ * ```
+ */
 export type TcpMode = 'fallback' | 'always' | 'never';
 
 /** Everything one query needs to know about its resolver, fixed when it starts. */

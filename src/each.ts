@@ -1,7 +1,14 @@
 // A bulk run over many names: the lazy engine of bulk.ts, plus live progress counts.
 import { type Gate, type SettledItem, settleEach } from './bulk.js';
 
-/** Live counts of a bulk run. */
+/**
+ * Live counts of a bulk run.
+ *
+ * @example
+ * ```ts
+ * const { started, settled, ok, failed, inFlight }: Progress = run.progress;
+ * ```
+ */
 export interface Progress {
   /** Names taken from the input and started. */
   started: number;
@@ -13,12 +20,29 @@ export interface Progress {
   inFlight: number;
 }
 
-/** One name's outcome, tagged with its position in the input. */
+/**
+ * One name's outcome, tagged with its position in the input.
+ *
+ * @example
+ * ```ts
+ * for await (const r of resolver.resolveEach(names, 'MX')) {
+ *   if (r.ok) console.log(r.index, r.name, r.value);
+ *   else console.error(r.index, r.name, (r.error as DnsError).code);
+ * }
+ * ```
+ */
 export type BulkResult<V> =
   | { index: number; name: string; ok: true; value: V }
   | { index: number; name: string; ok: false; error: unknown };
 
-/** Options of `Resolver#resolveEach`. */
+/**
+ * Options of `Resolver#resolveEach`.
+ *
+ * @example
+ * ```ts
+ * const run = resolver.resolveEach(names, 'MX', { ordered: true, signal: controller.signal });
+ * ```
+ */
 export interface ResolveEachOptions {
   /** Yield in input order (holding at most a bounded window of early results). Default false. */
   ordered?: boolean;

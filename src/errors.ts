@@ -37,10 +37,24 @@ export const codes = {
   INVAL: 'EINVAL',
 } as const;
 
-/** One of node's dns error codes (`'ENOTFOUND'`, `'ETIMEOUT'`, ...). */
+/**
+ * One of node's dns error codes (`'ENOTFOUND'`, `'ETIMEOUT'`, ...).
+ *
+ * @example
+ * ```ts
+ * const retryable: DnsErrorCode[] = ['ETIMEOUT', 'ESERVFAIL'];
+ * ```
+ */
 export type DnsErrorCode = (typeof codes)[keyof typeof codes];
 
-/** What {@link DnsError} takes besides its code. */
+/**
+ * What {@link DnsError} takes besides its code.
+ *
+ * @example
+ * ```ts
+ * new DnsError('ETIMEOUT', { syscall: 'queryMx', hostname: 'example.com', server: '127.0.0.1:53' });
+ * ```
+ */
 export interface DnsErrorInit {
   /** The node-style operation, e.g. `queryMx`, `queryTxt`, `getHostByAddr`. */
   syscall: string;

@@ -45,7 +45,15 @@ export function checkSignal(value: unknown): AbortSignal | undefined {
   throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${typeof value}`);
 }
 
-/** Options of {@link Resolver}. Every one is optional. */
+/**
+ * Options of {@link Resolver}; every one is optional (defaults in README).
+ *
+ * @example
+ * ```ts
+ * const options: ResolverOptions = { servers: ['127.0.0.1:5353'], concurrency: 8, rate: 200, timeout: 1000, tries: 2 };
+ * const resolver = new Resolver(options);
+ * ```
+ */
 export interface ResolverOptions {
   /** Nameservers, `'1.2.3.4'`, `'1.2.3.4:5353'`, `'::1'`, `'[::1]:5353'`. Default: /etc/resolv.conf, else 127.0.0.1. */
   servers?: string[];

@@ -34,16 +34,37 @@ import { formatServer, parseServers } from './servers.js';
 import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
 import { reverseName, toWireName } from './wire/names.js';
 
-/** What a resolver has counted since it was made (see {@link Resolver.stats}). */
+/**
+ * What a resolver has counted since it was made (see {@link Resolver.stats}).
+ *
+ * @example
+ * ```ts
+ * const { sent, answers, skipped, malformed, timeouts }: ResolverStats = resolver.stats;
+ * ```
+ */
 export type ResolverStats = Readonly<ExchangeCounters>;
 
-/** Per-call options. */
+/**
+ * Per-call options: the last argument of every lookup.
+ *
+ * @example
+ * ```ts
+ * await resolver.resolveMx('example.com', { signal: AbortSignal.timeout(500) });
+ * ```
+ */
 export interface CallOptions {
   /** Aborting rejects the call with ECANCELLED and frees its permit. */
   signal?: AbortSignal;
 }
 
-/** Options of `resolve4` / `resolve6`. */
+/**
+ * Options of `resolve4` / `resolve6`.
+ *
+ * @example
+ * ```ts
+ * await resolver.resolve4('example.com', { ttl: true }); // [{ address, ttl }]
+ * ```
+ */
 export interface TtlOptions extends CallOptions {
   /** Return `[{ address, ttl }]` instead of addresses. */
   ttl?: boolean;
@@ -78,7 +99,14 @@ function syscallFor(type: string): string {
   return syscall;
 }
 
-/** What `resolve(name, rrtype)` and `resolveEach(names, rrtype)` give for each rrtype. */
+/**
+ * What `resolve(name, rrtype)` and `resolveEach(names, rrtype)` give for each rrtype.
+ *
+ * @example
+ * ```ts
+ * const mx: ResultByType['MX'] = await resolver.resolve('example.com', 'MX');
+ * ```
+ */
 export interface ResultByType {
   A: string[];
   AAAA: string[];
@@ -94,7 +122,15 @@ export interface ResultByType {
   TXT: string[][];
 }
 
-/** Header flags of a response. */
+/**
+ * Header flags of a response.
+ *
+ * @example
+ * ```ts
+ * const { flags } = await resolver.query('example.com', 'SOA');
+ * if (flags.aa) console.log('authoritative');
+ * ```
+ */
 export interface MessageFlags {
   /** Authoritative answer. */
   aa: boolean;
@@ -110,7 +146,15 @@ export interface MessageFlags {
   cd: boolean;
 }
 
-/** A whole response, as Twisted gives it: answers, authority and additional sections. */
+/**
+ * A whole response, as Twisted gives it: answers, authority and additional sections.
+ *
+ * @example
+ * ```ts
+ * const msg: DnsMessage = await resolver.query('nope.example.com', 'MX');
+ * if (msg.rcode === 'NXDOMAIN') console.log('negative TTL from', msg.authorities[0]);
+ * ```
+ */
 export interface DnsMessage {
   id: number;
   /** `'NOERROR'`, `'NXDOMAIN'`, ... */
