@@ -3,18 +3,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+// Type only: importing the child's module for real would run it.
+import type { Tally } from './helpers/emfile-child.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CHILD_TIMEOUT_MS = 17_000;
-
-interface Tally {
-  total: number;
-  settledOnce: boolean;
-  ok: number;
-  failed: Record<string, number>;
-  notDnsError: string[];
-  emfile: number;
-}
 
 interface Summary {
   fds: { atStart: number; withServer: number; afterFlood: number; afterIdle: number };

@@ -27,7 +27,8 @@ function sawEmfile(err: unknown, depth = 0): boolean {
   return sawEmfile(e.cause, depth + 1) || (e.errors ?? []).some((x) => sawEmfile(x, depth + 1));
 }
 
-interface Tally {
+/** What one burst of queries came to (the parent test reads these from the child's JSON). */
+export interface Tally {
   total: number;
   settledOnce: boolean;
   ok: number;
