@@ -1,6 +1,6 @@
-// One mode of bench/bulk.ts, in plain node against the built package (no TypeScript loader in
+// One mode of test/bench/bulk.ts, in plain node against the built package (no TypeScript loader in
 // the process, so its peak RSS is the library's and node's own). Prints one JSON line.
-import { Resolver } from '../dist/index.js';
+import { Resolver } from '../../dist/index.js';
 
 const [mode, server, namesArg, concurrencyArg] = process.argv.slice(2);
 const NAMES = Number(namesArg);

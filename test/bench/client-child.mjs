@@ -1,10 +1,10 @@
-// One measurement of bench/resolver.ts, in a fresh plain-node process against the built package:
-// `node bench/client-child.mjs CLIENT HOST:PORT CONCURRENCY QUERIES WARMUP`. Prints one JSON line.
+// One measurement of test/bench/resolver.ts, in a fresh plain-node process against the built package:
+// `node test/bench/client-child.mjs CLIENT HOST:PORT CONCURRENCY QUERIES WARMUP`. Prints one JSON line.
 // Every client is driven the same way: N workers pulling the next name (a lazy gate), MX queries.
 import { promises as dns } from 'node:dns';
 import { createRequire } from 'node:module';
-import { Resolver } from '../dist/index.js';
-import { startTestServer } from '../dist/testing/index.js';
+import { Resolver } from '../../dist/index.js';
+import { startTestServer } from '../../dist/testing/index.js';
 
 const require = createRequire(import.meta.url);
 const [client, server, concurrencyArg, queriesArg, warmupArg, namesArg] = process.argv.slice(2);

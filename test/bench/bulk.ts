@@ -1,6 +1,6 @@
 // 1,000,000 names through dnsgate's resolveEach (streamed from a generator) vs an eager
 // Promise.all + p-limit baseline, at concurrency 128, against the built-in test server running in
-// its own process. Each mode runs in a plain-node child process of its own (bench/bulk-child.mjs,
+// its own process. Each mode runs in a plain-node child process of its own (test/bench/bulk-child.mjs,
 // against the built package), so its peak RSS is its own.
 // Usage: npm run bench:bulk [-- --names 1000000 --concurrency 128]
 import { spawn } from 'node:child_process';

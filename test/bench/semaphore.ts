@@ -1,10 +1,10 @@
 // Question: what does the gate cost per task, against the usual limiters? 100,000 no-op async
 // tasks queued at once behind a limit of 1 and of 16, µs per task, median of 5 runs after a warm-up.
-// Run: npx tsx bench/semaphore.ts
+// Run: npx tsx test/bench/semaphore.ts
 import { Sema } from 'async-sema';
 import pLimit from 'p-limit';
 import PQueue from 'p-queue';
-import { Semaphore } from '../src/semaphore.js';
+import { Semaphore } from '../../src/semaphore.js';
 
 const TASKS = 100_000;
 const RUNS = 5;

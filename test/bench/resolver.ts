@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { findBinary } from '../test/helpers/bin.js';
-import { startKnot } from '../test/helpers/knot.js';
+import { findBinary } from '../helpers/bin.js';
+import { startKnot } from '../helpers/knot.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
