@@ -54,6 +54,12 @@ function sendAll(): void {
   spare = batch;
 }
 
+/**
+ * Who to tell when the process runs out of file descriptors (EMFILE/ENFILE from a bind): the
+ * socket pools set it, to close their idle sockets so the next try can open one.
+ */
+export const descriptors: { onShortage: (() => void) | null } = { onShortage: null };
+
 // A channel's state bits.
 const CONNECTED = 1;
 const CLOSED = 2;
@@ -66,12 +72,6 @@ const BROKEN = 4;
  * port-unreachable as ECONNREFUSED. It carries one exchange at a time. It never keeps the
  * process alive: whoever waits on it keeps a timer that does.
  */
-/**
- * Who to tell when the process runs out of file descriptors (EMFILE/ENFILE from a bind): the
- * socket pools set it, to close their idle sockets so the next try can open one.
- */
-export const descriptors: { onShortage: (() => void) | null } = { onShortage: null };
-
 export class UdpChannel implements Channel {
   readonly endpoint: Endpoint;
   /** Exchanges this socket has carried (for rotation). */
