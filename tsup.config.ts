@@ -10,6 +10,9 @@ export default defineConfig([
     clean: true,
     sourcemap: true,
     splitting: true,
+    // The CommonJS build needs import.meta.url (src/wire/codec.ts loads dns-packet through
+    // createRequire); tsup's shim supplies it from __filename.
+    shims: true,
   },
   {
     // The command line: ESM only (it reads the demo zone next to the package via import.meta.url).

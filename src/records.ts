@@ -167,6 +167,7 @@ function of<T extends keyof Rdata>(answers: readonly Answer[], type: T): { ttl?:
  */
 export function hostName(name: string, mail = false): string {
   if (name === '.') return '';
+  if (plain(name)) return name;
   return name.replace(/\\\.|[^ -~]|["\\;()@$]/gu, (c) => {
     if (c === '\\.') return mail ? c : '\\\\.';
     if ('"\\;()@$'.includes(c)) return `\\${c}`;
@@ -174,6 +175,17 @@ export function hostName(name: string, mail = false): string {
     for (const byte of Buffer.from(c)) out += `\\${String(byte).padStart(3, '0')}`;
     return out;
   });
+}
+
+// Whether hostName has nothing to escape in `name` (the common case: no regex, no new string).
+function plain(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    // Outside 0x20-0x7e, or one of  " $ ( ) ; @ \
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x24 || c === 0x28 || c === 0x29) return false;
+    if (c === 0x3b || c === 0x40 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 // Node turns C strings into JS with OneByteString: Latin-1, cut at the first NUL.

@@ -5,7 +5,7 @@ import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
-import { type Finish, Query } from './query.js';
+import { type Finish, Query, Registry } from './query.js';
 import {
   type AnyRecord,
   type AskedQuestion,
@@ -182,7 +182,7 @@ export interface DnsMessage {
  */
 export class Resolver {
   #gate: Semaphore;
-  #jobs = new Set<Query<unknown>>();
+  #jobs = new Registry();
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
   #config: DispatchConfig;
@@ -264,7 +264,7 @@ export class Resolver {
    * ```
    */
   cancel(): void {
-    for (const job of this.#jobs) this.#abort(job, undefined);
+    for (const job of this.#jobs.list()) this.#abort(job, undefined);
   }
 
   /**

@@ -17,7 +17,9 @@ import { startTestServer, type TestServer } from '../src/testing/server.js';
 import { accept } from '../src/wire/accept.js';
 import {
   type Answer,
+  agree,
   decodeMessage,
+  decodeRecords,
   encodeMessage,
   encodeQuery,
   MalformedMessageError,
@@ -26,6 +28,7 @@ import {
 } from '../src/wire/codec.js';
 import { toWireName } from '../src/wire/names.js';
 import { questionEnd } from '../src/wire/validate.js';
+import { walk } from '../src/wire/walk.js';
 import { openUdpSockets } from './helpers/handles.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
@@ -652,6 +655,39 @@ describe('accept() under fuzz (fast-check)', () => {
     );
     // Each verdict was reached: the mutations exercise the whole acceptance path.
     expect(Object.keys(verdicts).sort()).toEqual(['answer', 'malformed', 'skip']);
+  });
+
+  it('(d) the fast record decoder reads what dns-packet reads, in every message both accept', () => {
+    let compared = 0;
+    fc.assert(
+      fc.property(fixtureIndex(), fc.array(mutation, { minLength: 1, maxLength: 6 }), (i, mutations) => {
+        count('decodeRecords vs dns-packet');
+        const bytes = mutate(
+          pick(i).response,
+          mutations,
+          fixtures.map((f) => f.response),
+        );
+        let message: ReturnType<typeof decodeMessage>;
+        try {
+          message = decodeMessage(bytes);
+        } catch {
+          return; // malformed: neither reader gets to see it
+        }
+        const layout = walk(bytes, agree);
+        const all: Answer[] = [];
+        const total = message.answers.length + message.authorities.length + message.additionals.length;
+        let at = layout.records[0] ?? bytes.length;
+        // Section by section, as the resolver decodes them (names are reused within a section).
+        for (const n of [message.answers.length, message.authorities.length, message.additionals.length]) {
+          at = decodeRecords(bytes, at, n, all);
+        }
+        expect(all).toHaveLength(total);
+        expect(all).toEqual([...message.answers, ...message.authorities, ...message.additionals]);
+        compared += total;
+      }),
+      { numRuns: 5000 },
+    );
+    expect(compared).toBeGreaterThan(1000);
   });
 
   it('(c) rewritten header fields: ID, flags and the four counts', () => {

@@ -25,25 +25,63 @@ export function readName(buf: Buffer, offset: number): string {
   return labels === '' ? '.' : labels;
 }
 
+// The char codes of the labels being read: a name becomes one flat string in one call, rather
+// than a rope of one-character strings that lives as long as the name does.
+const codes: number[] = [];
+
 /** The labels from `offset` joined with '.', '' for none (the root); sets {@link nameEnd}. */
 function readLabels(buf: Buffer, offset: number): string {
-  let text = '';
+  let n = 0;
   let pos = offset;
   for (;;) {
     const len = buf[pos]!;
     if (len === 0) {
       nameEnd = pos + 1;
-      return text;
+      return n === 0 ? '' : joined(n);
     }
     if (len >= 0xc0) {
       // RFC 1035 §4.1.4: a pointer ends the name; its target's labels are the rest of it.
+      const head = n === 0 ? '' : joined(n); // before reading the target, which reuses `codes`
       const tail = suffix(buf, ((len & 0x3f) << 8) | buf[pos + 1]!);
       nameEnd = pos + 2;
-      if (tail === '') return text;
-      return text === '' ? tail : `${text}.${tail}`;
+      if (tail === '') return head;
+      return head === '' ? tail : `${head}.${tail}`;
     }
-    const label = readLabel(buf, pos + 1, len);
-    text = text === '' ? label : `${text}.${label}`;
+    if (n !== 0) codes[n++] = 0x2e;
+    const end = pos + 1 + len;
+    for (let i = pos + 1; i < end; i++) {
+      const b = buf[i]!;
+      // Not ASCII: read the name label by label as UTF-8, the way Buffer#toString does.
+      if (b >= 0x80) return readUtf8(buf, offset);
+      codes[n++] = b;
+    }
+    pos = end;
+  }
+}
+
+function joined(n: number): string {
+  codes.length = n;
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** {@link readLabels} for a name with a label that is not ASCII. */
+function readUtf8(buf: Buffer, offset: number): string {
+  let out = '';
+  let pos = offset;
+  for (;;) {
+    const len = buf[pos]!;
+    if (len === 0) {
+      nameEnd = pos + 1;
+      return out;
+    }
+    if (len >= 0xc0) {
+      const tail = suffix(buf, ((len & 0x3f) << 8) | buf[pos + 1]!);
+      nameEnd = pos + 2;
+      if (tail === '') return out;
+      return out === '' ? tail : `${out}.${tail}`;
+    }
+    const label = buf.toString('utf-8', pos + 1, pos + 1 + len);
+    out = out === '' ? label : `${out}.${label}`;
     pos += len + 1;
   }
 }
@@ -54,17 +92,5 @@ function suffix(buf: Buffer, target: number): string {
   const text = readLabels(buf, target);
   cacheAt.push(target);
   cacheText.push(text);
-  return text;
-}
-
-/** One label as `Buffer#toString('utf-8')` reads it; ASCII, the common case, without a native call. */
-function readLabel(buf: Buffer, start: number, len: number): string {
-  const end = start + len;
-  let text = '';
-  for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) return buf.toString('utf-8', start, end);
-    text += String.fromCharCode(b);
-  }
   return text;
 }
