@@ -166,6 +166,8 @@ class SettleEach<T, R> implements AsyncIterableIterator<SettledItem<T, R>> {
   #begun = false;
   /** The pump loop is running (possibly suspended in an await). */
   #pumping = false;
+  /** The pump waits at the gate (not inside the source, which may then be closed at once). */
+  #atGate = false;
   /** No more inputs will be pulled: the source is done, threw, or we stopped. */
   #sourceDone = false;
   #stopped = false;
@@ -306,11 +308,17 @@ class SettleEach<T, R> implements AsyncIterableIterator<SettledItem<T, R>> {
       while (!this.#sourceDone && !this.#stopped && !this.#windowFull()) {
         if (gate.tryAcquire === undefined || !gate.tryAcquire()) {
           try {
-            await gate.acquire(this.#acquireOptions);
+            // The stop signal withdraws a waiting acquire, but registering it costs an abort
+            // listener per input. While inputs of ours run, one of them frees a token soon, and a
+            // stopped run gives back any token it gets: only a run with nothing running needs it.
+            this.#atGate = true;
+            await gate.acquire(this.#active === 0 ? this.#acquireOptions : undefined);
           } catch (error) {
             // Our own stop cancels the acquire on purpose; anything else is the gate failing.
             if (!this.#stopped) this.#fail(error);
             break;
+          } finally {
+            this.#atGate = false;
           }
           if (this.#stopped) {
             gate.release();
@@ -405,8 +413,8 @@ class SettleEach<T, R> implements AsyncIterableIterator<SettledItem<T, R>> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#stopper.abort();
-    // A running pump closes the source itself once its current await returns.
-    if (!this.#pumping && !this.#sourceDone) this.#closeSource();
+    // A pump inside the source closes it itself once that await returns.
+    if ((!this.#pumping || this.#atGate) && !this.#sourceDone) this.#closeSource();
   }
 
   #fail(error: unknown): void {

@@ -36,6 +36,17 @@ function deferred<T = void>() {
   return { promise, resolve };
 }
 
+/** An item function whose item `n` runs until the test calls `finish[n].resolve()`. */
+function heldItems() {
+  const finish: { resolve: () => void }[] = [];
+  const fn = (n: number) => {
+    const d = deferred();
+    finish[n] = d;
+    return d.promise.then(() => n);
+  };
+  return { finish, fn };
+}
+
 describe('Semaphore.map', () => {
   it('maps an array to settled pairs in input order', async () => {
     const sem = new Semaphore(2);
@@ -228,16 +239,8 @@ describe('settleEach', () => {
   it('pulls only as the gate frees tokens while items run', async () => {
     const sem = new Semaphore(2);
     const { stats, gen } = counted();
-    const gates: { resolve: () => void }[] = [];
-    const it = settleEach(
-      sem,
-      (n: number) => {
-        const d = deferred();
-        gates[n] = d;
-        return d.promise.then(() => n);
-      },
-      gen,
-    );
+    const { finish: gates, fn } = heldItems();
+    const it = settleEach(sem, fn, gen);
     const first = it.next();
     await ticks(5);
     expect(stats.pulled).toBe(2);
@@ -436,8 +439,11 @@ describe('settleEach', () => {
     expect(sem.tokens).toBeLessThan(3); // the other started items still run
     await sleep(40);
     expect([sem.tokens, sem.waiting]).toEqual([3, 0]);
-    // One release per started item (acquires that found the input done release too, once).
-    expect(releaseSpy.mock.calls.length).toBe(stats.pulled);
+    // One release per started item, plus at most one for the acquire that waited when the loop
+    // broke: while items of its own run, the pump waits without the stop signal (no abort listener
+    // per input), so it may still get a token after the break, and gives it straight back.
+    expect(releaseSpy.mock.calls.length - stats.pulled).toBeGreaterThanOrEqual(0);
+    expect(releaseSpy.mock.calls.length - stats.pulled).toBeLessThanOrEqual(1);
     expect(settledCount).toBe(stats.pulled);
   });
 
@@ -496,6 +502,33 @@ describe('settleEach', () => {
     await expect(it.next()).resolves.toEqual({ done: true, value: undefined });
     sem.release();
     expect(sem.tokens).toBe(1);
+  });
+
+  it('signal: a stop while its own items run ends the run, and the gate comes back whole', async () => {
+    const sem = new Semaphore(2);
+    const { stats, gen } = counted();
+    const { finish: items, fn } = heldItems();
+    const ac = new AbortController();
+    const it = settleEach(sem, fn, gen, { signal: ac.signal });
+    const first = it.next();
+    await ticks(3);
+    // Both tokens run inputs of ours; the pump waits at the gate for the third.
+    expect([stats.pulled, sem.tokens, sem.waiting]).toEqual([2, 0, 1]);
+    let outsiderServed = false;
+    const outsider = sem.acquire().then(() => (outsiderServed = true)); // queued behind the pump
+    ac.abort('stop');
+    expect(stats.closed).toBe(true); // the source closes at once, not when a token comes
+    items[0]!.resolve();
+    items[1]!.resolve();
+    expect((await first).value).toMatchObject({ index: 0, ok: true });
+    expect((await it.next()).value).toMatchObject({ index: 1, ok: true });
+    await expect(it.next()).rejects.toBe('stop');
+    await outsider;
+    expect(outsiderServed).toBe(true);
+    expect(stats.pulled).toBe(2);
+    sem.release();
+    await ticks(2);
+    expect([sem.tokens, sem.waiting]).toEqual([2, 0]);
   });
 
   it('signal: ends even when the gate ignores the signal of a waiting acquire', async () => {
