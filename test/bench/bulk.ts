@@ -37,7 +37,7 @@ async function parent(): Promise<void> {
     await once(c, 'close');
   }
   serve.kill('SIGTERM');
-  const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(
     `${NAMES.toLocaleString('en')} MX lookups, concurrency ${CONCURRENCY}, built-in test server in its own process, node ${process.version}\n`,
   );

@@ -181,7 +181,7 @@ for (const c of LEVELS) {
     const s = stat(client);
     const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
     console.log(
-      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MB | ${s.ports} |`,
+      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
     );
   }
 }
