@@ -77,12 +77,19 @@ export interface ResolverOptions {
   rate?: number;
   /** The largest response accepted, in bytes (512..65535, default 65535); UDP answers are also held to the EDNS size. */
   maxResponseSize?: number;
+  /**
+   * A call asking what a call in flight already asks (same name as sent, same type) waits for that
+   * answer instead of sending another query, and makes its own result from it. Default `true`;
+   * `query()` always sends its own.
+   */
+  coalesce?: boolean;
 }
 
 /** Checks every option once and builds what each query is dispatched with. */
 export function buildConfig(options: ResolverOptions): {
   config: DispatchConfig;
   deadline: number | undefined;
+  coalesce: boolean;
 } {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
@@ -122,7 +129,11 @@ export function buildConfig(options: ResolverOptions): {
   };
   const deadline =
     options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
-  return { config, deadline };
+  const coalesce = options.coalesce ?? true;
+  if (typeof coalesce !== 'boolean') {
+    throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
+  }
+  return { config, deadline, coalesce };
 }
 
 function isGate(value: unknown): value is Semaphore {

@@ -41,6 +41,19 @@ export class Registry {
 }
 
 /**
+ * The queries of one resolver flying now, by question (qtype, then name as sent): a call that
+ * asks the same question rides on the one in flight instead of sending another (Twisted Names'
+ * in-flight coalescing). Each rider makes its own result from the shared answer.
+ *
+ * @example
+ * ```ts
+ * const lanes: Lanes = new Map();
+ * query.launch(cfg, false, registry, undefined, undefined, lanes);
+ * ```
+ */
+export type Lanes = Map<number, Map<string, Query<unknown>>>;
+
+/**
  * A query of one resolver call: its job for the dispatcher, the promise it settles exactly once,
  * and how it is cancelled (by the call's signal, the resolver's deadline, or `cancel()`).
  */
@@ -58,6 +71,13 @@ export class Query<T> extends Flight {
   nextListed: Query<unknown> | null = null;
   #signal: AbortSignal | undefined;
   #deadline: NodeJS.Timeout | undefined;
+  // Coalescing: a leader is listed in `#lane` under its name and carries `#riders`; a rider
+  // waits on `#leader`. `#cfg`/`#held` let a rider fly in its leader's place.
+  #lane: Map<string, Query<unknown>> | null = null;
+  #riders: Query<unknown>[] | null = null;
+  #leader: Query<unknown> | null = null;
+  #cfg: DispatchConfig | null = null;
+  #held = false;
 
   constructor(
     name: string,
@@ -80,7 +100,8 @@ export class Query<T> extends Flight {
 
   /**
    * Starts the query: listed in `registry` (for `cancel()`) until it settles, cancelled by
-   * `signal` or after `deadlineMs`.
+   * `signal` or after `deadlineMs`. With `lanes`, it rides on a query in flight for the same
+   * question if there is one, and otherwise flies listed there for others to ride on.
    */
   launch(
     cfg: DispatchConfig,
@@ -88,6 +109,7 @@ export class Query<T> extends Flight {
     registry: Registry,
     signal: AbortSignal | undefined,
     deadlineMs: number | undefined,
+    lanes?: Lanes,
   ): Promise<T> {
     this.#registry = registry;
     const self = this as Query<unknown>;
@@ -101,8 +123,60 @@ export class Query<T> extends Flight {
     if (deadlineMs !== undefined) {
       this.#deadline = setTimeout(() => this.abort(undefined, codes.TIMEOUT), deadlineMs);
     }
+    if (lanes !== undefined) {
+      let lane = lanes.get(this.qtype);
+      if (lane === undefined) {
+        lane = new Map();
+        lanes.set(this.qtype, lane);
+      }
+      const leader = lane.get(this.name);
+      if (leader !== undefined) {
+        // The question is on the wire already: no socket, no permit beyond one `held` already.
+        this.#cfg = cfg;
+        this.#held = held;
+        this.#ride(leader);
+        return this.promise;
+      }
+      lane.set(this.name, self);
+      this.#lane = lane;
+      this.#cfg = cfg;
+      this.#held = held;
+    }
     this.fly(cfg, held);
     return this.promise;
+  }
+
+  #ride(leader: Query<unknown>): void {
+    this.#leader = leader;
+    if (leader.#riders === null) leader.#riders = [];
+    leader.#riders.push(this as Query<unknown>);
+    this.interrupt = this.#alight;
+  }
+
+  /** `interrupt` of a rider: its caller gave up; the leader flies on for the others. */
+  #alight(reason: unknown): void {
+    this.interrupt = null;
+    const riders = this.#leader!.#riders!;
+    riders.splice(riders.indexOf(this as Query<unknown>), 1);
+    this.#leader = null;
+    this.failed(reason);
+  }
+
+  /** Leaves the lane (later calls fly afresh) and takes the riders, as the exchange has ended. */
+  #land(): Query<unknown>[] | null {
+    const lane = this.#lane;
+    if (lane !== null) {
+      this.#lane = null;
+      if (lane.get(this.name) === this) lane.delete(this.name);
+    }
+    const riders = this.#riders;
+    this.#riders = null;
+    if (riders === null || riders.length === 0) return null;
+    for (const r of riders) {
+      r.#leader = null;
+      r.interrupt = null;
+    }
+    return riders;
   }
 
   /** The signal's abort listener (the EventListener object protocol: no closure per query). */
@@ -118,20 +192,52 @@ export class Query<T> extends Flight {
   }
 
   protected answered(message: DecodedPacket, server: ServerAddress): void {
+    const riders = this.#land();
     this.#done();
-    let value: T;
+    let value: T | undefined;
+    let error: unknown;
+    let ok = true;
     try {
       value = this.#finish(this, message, server);
     } catch (err) {
-      this.#reject(err);
-      return;
+      ok = false;
+      error = err;
     }
-    this.#resolve(value);
+    if (ok) this.#resolve(value as T);
+    else this.#reject(error);
+    // Each rider makes its own result (fresh objects, its own errors) from the same answer.
+    if (riders !== null) for (const r of riders) r.answered(message, server);
   }
 
   protected failed(error: unknown): void {
+    const lane = this.#lane;
+    const riders = this.#land();
     this.#done();
     this.#reject(error);
+    if (riders === null) return;
+    if (this.cancelled !== undefined) {
+      // This caller gave up, not the network: the first rider flies in its place.
+      const next = riders[0]!;
+      if (lane !== null && !lane.has(next.name)) {
+        lane.set(next.name, next);
+        next.#lane = lane;
+      }
+      for (let i = 1; i < riders.length; i++) riders[i]!.#ride(next);
+      next.fly(next.#cfg!, next.#held);
+      return;
+    }
+    for (const r of riders) r.failed(error instanceof DnsError ? r.#own(error) : error);
+  }
+
+  /** The leader's failure, named for this call (its syscall and hostname). */
+  #own(error: DnsError): DnsError {
+    return new DnsError(error.code, {
+      syscall: this.syscall,
+      hostname: this.hostname,
+      cause: error.cause,
+      server: error.server,
+      ...(error.errors === undefined ? {} : { errors: error.errors }),
+    });
   }
 
   #done(): void {

@@ -5,7 +5,7 @@ import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
-import { type Finish, Query, Registry } from './query.js';
+import { type Finish, type Lanes, Query, Registry } from './query.js';
 import {
   type AnyRecord,
   type AskedQuestion,
@@ -183,12 +183,15 @@ export interface DnsMessage {
 export class Resolver {
   #gate: Semaphore;
   #jobs = new Registry();
+  /** Calls in flight by question, for coalescing; undefined with `coalesce: false`. */
+  #lanes: Lanes | undefined;
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
   #config: DispatchConfig;
 
   constructor(options: ResolverOptions = {}) {
-    const { config, deadline } = buildConfig(options);
+    const { config, deadline, coalesce } = buildConfig(options);
+    this.#lanes = coalesce ? new Map() : undefined;
     this.#config = config;
     this.#gate = config.gate as Semaphore;
     this.#deadline = deadline;
@@ -234,6 +237,8 @@ export class Resolver {
    */
   setServers(servers: readonly string[]): void {
     this.#config = { ...this.#config, servers: parseServers(servers) };
+    // Calls from now on ask the new servers: none of them rides on a query to the old ones.
+    if (this.#lanes !== undefined) this.#lanes = new Map();
   }
 
   /**
@@ -251,6 +256,7 @@ export class Resolver {
     if (ipv6 !== undefined && isIP(ipv6) !== 6)
       throw new TypeError(`Invalid IPv6 address ${JSON.stringify(ipv6)}`);
     this.#config = { ...this.#config, local: { 4: ipv4, 6: ipv6 } };
+    if (this.#lanes !== undefined) this.#lanes = new Map();
   }
 
   /**
@@ -568,7 +574,7 @@ export class Resolver {
     hostname = name,
     held = false,
   ): Promise<T[]> {
-    return this.#start(name, type, syscall, options, hostname, held, toRecords as Finish<T[]>, shape);
+    return this.#start(name, type, syscall, options, hostname, held, toRecords as Finish<T[]>, shape, true);
   }
 
   /**
@@ -584,6 +590,7 @@ export class Resolver {
     held: boolean,
     finish: Finish<T>,
     detail: unknown,
+    coalesce = false,
   ): Promise<T> {
     let query: Query<T>;
     let signal: AbortSignal | undefined;
@@ -599,7 +606,8 @@ export class Resolver {
     } catch (err) {
       return Promise.reject(err);
     }
-    return query.launch(this.#config, held, this.#jobs, signal, this.#deadline);
+    const lanes = coalesce ? this.#lanes : undefined;
+    return query.launch(this.#config, held, this.#jobs, signal, this.#deadline, lanes);
   }
 
   #abort(job: Query<unknown>, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {

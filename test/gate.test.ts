@@ -5,6 +5,7 @@ import { Resolver, Semaphore } from '../src/index.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
 import { openUdpSockets } from './helpers/handles.js';
 
+// Each test asks a few names over and over to fill the gate: `coalesce: false` sends every call.
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
 const domains = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'twitter.com'];
 
@@ -28,7 +29,7 @@ describe('the gate caps queries and sockets in flight', () => {
         return undefined;
       },
     });
-    const resolver = new Resolver({ servers: [own.server], concurrency: limit });
+    const resolver = new Resolver({ servers: [own.server], concurrency: limit, coalesce: false });
     const names = Array.from({ length: 200 }, (_, i) => domains[i % domains.length]!);
     const results = await Promise.all(names.map((n) => resolver.resolveMx(n)));
     expect(results.every((r) => r.length > 0)).toBe(true);
@@ -44,8 +45,8 @@ describe('the gate caps queries and sockets in flight', () => {
   it('resolvers sharing one Semaphore share one budget', async () => {
     server.resetStats();
     const semaphore = new Semaphore(3);
-    const a = new Resolver({ servers: [server.server], semaphore });
-    const b = new Resolver({ servers: [server.server], semaphore });
+    const a = new Resolver({ servers: [server.server], semaphore, coalesce: false });
+    const b = new Resolver({ servers: [server.server], semaphore, coalesce: false });
     await Promise.all(
       Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).resolveMx(domains[i % domains.length]!)),
     );

@@ -98,7 +98,13 @@ describe('query IDs and source ports', () => {
     peakHeld = 0;
     sharedPort = 0;
     try {
-      const resolver = new Resolver({ servers: [server.server], concurrency: 32, timeout: 2000, tries: 2 });
+      const resolver = new Resolver({
+        servers: [server.server],
+        concurrency: 32,
+        timeout: 2000,
+        tries: 2,
+        coalesce: false,
+      });
       const results = await Promise.all(Array.from({ length: 320 }, () => resolver.resolveMx('google.com')));
       expect(results.every((r) => r.length === 5)).toBe(true);
     } finally {

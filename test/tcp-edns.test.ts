@@ -47,7 +47,7 @@ describe('truncation and TCP', () => {
 
   it('a TCP connection counts as a socket in flight: the gate still caps the server', async () => {
     server = await startTestServer({ zoneFile, delayMs: 20 });
-    const r = new Resolver({ servers: [server.server], concurrency: 3, edns: 512 });
+    const r = new Resolver({ servers: [server.server], concurrency: 3, edns: 512, coalesce: false });
     await Promise.all(Array.from({ length: 12 }, () => r.resolveTxt('long.example.test')));
     expect(server.stats.tcpQueries).toBe(12);
     expect(server.stats.peakInFlight).toBe(3);

@@ -68,7 +68,13 @@ const fdLimitProbe = fds();
 const server = await startTestServer({ zoneFile, delayMs: 50 });
 const fdsBefore = fds();
 
-const big = new Resolver({ servers: [server.server], concurrency: 200, timeout: 1000, tries: 2 });
+const big = new Resolver({
+  servers: [server.server],
+  concurrency: 200,
+  timeout: 1000,
+  tries: 2,
+  coalesce: false,
+});
 const started = performance.now();
 const flooded = await flood(big, 400);
 const floodMs = Math.round(performance.now() - started);
