@@ -20,7 +20,15 @@ function make(kind, target) {
   const port = Number(portText);
   switch (kind) {
     case 'dnsgate': {
-      const r = new Resolver({ servers: [target], concurrency: CONCURRENCY, timeout: 1000, tries: 3 });
+      // No coalescing: every lookup goes on the wire, as with the other clients (the port count below
+      // asks 10 names over and over).
+      const r = new Resolver({
+        servers: [target],
+        concurrency: CONCURRENCY,
+        timeout: 1000,
+        tries: 3,
+        coalesce: false,
+      });
       return { lookup: (n) => r.resolveMx(n), close() {} };
     }
     case 'node': {
