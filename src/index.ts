@@ -3,6 +3,7 @@
 export type { TcpMode } from './dispatcher.js';
 export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './each.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
+export type { MailHosts } from './mail.js';
 export type { ResolverOptions } from './options.js';
 export type {
   AnyRecord,

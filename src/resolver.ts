@@ -4,6 +4,7 @@ import type { DispatchConfig } from './dispatcher.js';
 import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
+import { type MailHosts, mailHosts } from './mail.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
 import { type Finish, type Lanes, Query, Registry } from './query.js';
 import {
@@ -419,6 +420,22 @@ export class Resolver {
    */
   resolveMx(name: string, options?: CallOptions): Promise<MxRecord[]> {
     return this.#records(name, 'MX', SHAPES.MX, options);
+  }
+
+  /**
+   * Where to deliver mail for `domain` (RFC 5321 §5.1): its MX hosts, most preferred first; the
+   * domain itself (priority 0) when it has no MX records; none when it publishes a null MX
+   * (RFC 7505). A domain that does not exist rejects with ENOTFOUND, as `resolveMx` does.
+   *
+   * @example
+   * ```ts
+   * const { hosts, source } = await resolver.resolveMailHosts('example.com');
+   * // source 'mx': [{ exchange: 'mx1.example.com', priority: 10 }, { exchange: 'mx2.example.com', priority: 20 }]
+   * // source 'implicit': [{ exchange: 'example.com', priority: 0 }]; source 'null': []
+   * ```
+   */
+  resolveMailHosts(domain: string, options?: CallOptions): Promise<MailHosts> {
+    return mailHosts(domain, this.resolveMx(domain, options));
   }
 
   /**
