@@ -124,6 +124,9 @@ export class Query<T> extends Flight {
       this.#deadline = setTimeout(() => this.abort(undefined, codes.TIMEOUT), deadlineMs);
     }
     if (lanes !== undefined) {
+      // Kept for a rider that may have to fly in its leader's place.
+      this.#cfg = cfg;
+      this.#held = held;
       let lane = lanes.get(this.qtype);
       if (lane === undefined) {
         lane = new Map();
@@ -132,15 +135,11 @@ export class Query<T> extends Flight {
       const leader = lane.get(this.name);
       if (leader !== undefined) {
         // The question is on the wire already: no socket, no permit beyond one `held` already.
-        this.#cfg = cfg;
-        this.#held = held;
         this.#ride(leader);
         return this.promise;
       }
       lane.set(this.name, self);
       this.#lane = lane;
-      this.#cfg = cfg;
-      this.#held = held;
     }
     this.fly(cfg, held);
     return this.promise;

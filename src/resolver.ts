@@ -237,9 +237,7 @@ export class Resolver {
    * ```
    */
   setServers(servers: readonly string[]): void {
-    this.#config = { ...this.#config, servers: parseServers(servers) };
-    // Calls from now on ask the new servers: none of them rides on a query to the old ones.
-    if (this.#lanes !== undefined) this.#lanes = new Map();
+    this.#reconfigure({ ...this.#config, servers: parseServers(servers) });
   }
 
   /**
@@ -256,8 +254,7 @@ export class Resolver {
       throw new TypeError(`Invalid IPv4 address ${JSON.stringify(ipv4)}`);
     if (ipv6 !== undefined && isIP(ipv6) !== 6)
       throw new TypeError(`Invalid IPv6 address ${JSON.stringify(ipv6)}`);
-    this.#config = { ...this.#config, local: { 4: ipv4, 6: ipv6 } };
-    if (this.#lanes !== undefined) this.#lanes = new Map();
+    this.#reconfigure({ ...this.#config, local: { 4: ipv4, 6: ipv6 } });
   }
 
   /**
@@ -625,6 +622,12 @@ export class Resolver {
     }
     const lanes = coalesce ? this.#lanes : undefined;
     return query.launch(this.#config, held, this.#jobs, signal, this.#deadline, lanes);
+  }
+
+  /** Queries from now on go out under `config`; none rides on a query sent under the old one. */
+  #reconfigure(config: DispatchConfig): void {
+    this.#config = config;
+    if (this.#lanes !== undefined) this.#lanes = new Map();
   }
 
   #abort(job: Query<unknown>, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
