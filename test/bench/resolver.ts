@@ -20,12 +20,15 @@ const WARMUP = arg('warmup', 1_000);
 const ROUNDS = arg('rounds', 3);
 const NAMES = 10_000;
 const LEVELS = [2, 16, 128];
-const CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2'] as const;
+const CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2', 'dgram'] as const;
+/** The clients dnsgate is compared with; `dgram` is a reference, not a DNS client. */
+const PEERS = ['node', 'dns-socket', 'dns2'];
 const LABEL: Record<string, string> = {
   dnsgate: 'dnsgate',
   node: "node's dns.promises.Resolver",
   'dns-socket': 'dns-socket',
   dns2: 'dns2',
+  dgram: '(reference) bare `node:dgram`',
 };
 
 /** ~10,000 names with 2 MX each, plus A, AAAA and TXT. */
@@ -176,7 +179,7 @@ for (const c of LEVELS) {
     };
   };
   const node = stat('node').qps;
-  const bestPeer = Math.max(...CLIENTS.filter((x) => x !== 'dnsgate').map((x) => stat(x).qps));
+  const bestPeer = Math.max(...PEERS.map((x) => stat(x).qps));
   for (const client of CLIENTS) {
     const s = stat(client);
     const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
