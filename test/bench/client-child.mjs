@@ -85,9 +85,10 @@ function bareDgram(host, port) {
   const open = (name, resolve, reject) => {
     const s = createSocket('udp4');
     s.uses = 0;
+    s.pending = null;
     s.on('message', (msg) => {
       const p = s.pending;
-      if (p === null || msg.readUInt16BE(0) !== p.id) return;
+      if (!p || msg.readUInt16BE(0) !== p.id) return;
       s.pending = null;
       busy.delete(s);
       if (++s.uses >= 100) s.close();
