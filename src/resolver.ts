@@ -323,9 +323,8 @@ export class Resolver {
     rrtype: string = 'A',
     options?: CallOptions,
   ): Promise<ResultByType[keyof ResultByType]> {
-    const shape = SHAPES[rrtype as keyof typeof SHAPES];
     // As node: an unknown rrtype throws at once, not as a rejection.
-    if (shape === undefined) throw invalidRrtype(rrtype);
+    const shape = shapeOf(rrtype);
     if (rrtype === 'SOA') return this.resolveSoa(name, options);
     return this.#records(name, rrtype as RecordType, shape as (a: Answer[]) => unknown[], options) as Promise<
       ResultByType[keyof ResultByType]
@@ -546,8 +545,7 @@ export class Resolver {
     options?: ResolveEachOptions,
   ): BulkRun<ResultByType[K]> {
     const type = (rrtype ?? 'A') as keyof ResultByType;
-    const shape = SHAPES[type];
-    if (shape === undefined) throw invalidRrtype(rrtype);
+    const shape = shapeOf(type);
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError('Expected `options` to be an object');
     }
@@ -635,12 +633,26 @@ export class Resolver {
   }
 }
 
-/** Node's error for an rrtype it does not know (ERR_INVALID_ARG_VALUE). */
-function invalidRrtype(rrtype: unknown): TypeError {
-  const shown = typeof rrtype === 'string' ? `'${rrtype}'` : String(rrtype);
-  return Object.assign(new TypeError(`The argument 'rrtype' is invalid. Received ${shown}`), {
-    code: 'ERR_INVALID_ARG_VALUE',
-  });
+/**
+ * The result shape for an rrtype, or node's TypeError: ERR_INVALID_ARG_TYPE for a non-string,
+ * ERR_INVALID_ARG_VALUE for a type it does not know (own keys only: `'toString'` is no rrtype).
+ */
+function shapeOf(rrtype: unknown): (typeof SHAPES)[keyof typeof SHAPES] {
+  if (typeof rrtype !== 'string') {
+    const received =
+      rrtype === null || rrtype === undefined
+        ? `Received ${rrtype}`
+        : `Received type ${typeof rrtype} (${String(rrtype)})`;
+    throw Object.assign(new TypeError(`The "rrtype" argument must be of type string. ${received}`), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  }
+  if (!Object.hasOwn(SHAPES, rrtype)) {
+    throw Object.assign(new TypeError(`The argument 'rrtype' is invalid. Received '${rrtype}'`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  return SHAPES[rrtype as keyof typeof SHAPES];
 }
 
 function cancelled(syscall: string, hostname: string, reason: unknown): DnsError {

@@ -260,6 +260,28 @@ describe('errors before any query', () => {
     }
   });
 
+  // Object.prototype's keys are no rrtypes, and a non-string is a type error: the same code, message
+  // and synchronous throw as node's (before, 'toString' went on the wire as qtype 0).
+  it.each<unknown>(['toString', '__proto__', 'constructor', 'valueOf', 5, null])(
+    'resolve(name, %j) throws the same TypeError as node, synchronously',
+    (rrtype) => {
+      const thrown = (r: Api) => {
+        try {
+          (r.resolve('example.test', rrtype as 'A') as Promise<unknown>).catch(() => {});
+        } catch (e) {
+          return {
+            name: (e as Error).name,
+            code: (e as { code?: string }).code,
+            message: (e as Error).message,
+          };
+        }
+        return 'no throw';
+      };
+      expect(thrown(api.gate)).toEqual(thrown(api.node));
+      expect(thrown(api.gate)).not.toBe('no throw');
+    },
+  );
+
   const BAD_NAMES: [string, string][] = [
     ['a..b', 'empty label'],
     [`${'x'.repeat(64)}.example.test`, '64-octet label'],
