@@ -9,12 +9,41 @@ describe('names', () => {
     ['bücher.de', 'xn--bcher-kva.de'],
     ['_sip._tcp.example.com', '_sip._tcp.example.com'],
     [`${'a'.repeat(63)}.com`, `${'a'.repeat(63)}.com`],
+    // IDNA keeps every label: a numeric last label is no IPv4 address to the converter.
+    ['ä.123', 'xn--4ca.123'],
+    ['ä.0x10', 'xn--4ca.0x10'],
+    ['Bücher.EXAMPLE', 'xn--bcher-kva.example'],
+    ['*.bücher.de', '*.xn--bcher-kva.de'],
+    ['0/25.2.0.192.in-addr.arpa', '0/25.2.0.192.in-addr.arpa'],
   ])('%j goes on the wire as %j', (name, wire) => {
     expect(toWireName(name)).toBe(wire);
   });
 
   it.each(['', 'a..b', '.a', `${'a'.repeat(64)}.com`, `${'a.'.repeat(127)}ab`, 'a b', 'tab\there', 'nul\0'])(
     '%j is not a name',
+    (name) => {
+      expect(toWireName(name)).toBeUndefined();
+    },
+  );
+
+  // The URL host parser behind domainToASCII cuts a host at / ? # \\ and decodes %xx: a name
+  // with them and a non-ASCII letter came out as a shorter, different name (`ä.evil.com/.bank.com`
+  // was asked as `xn--4ca.evil.com`). Such names are refused, never sent as another name.
+  it.each([
+    'ä.evil.com/.bank.com',
+    'bücher.example?.paypal.com',
+    'ä#.test',
+    'ä\\x.test',
+    'ä%41.test',
+    'ä:1.test',
+    'ä@b.test',
+  ])('%j is refused, not shortened', (name) => {
+    expect(toWireName(name)).toBeUndefined();
+  });
+
+  // c-ares sends only letters, digits and -._*/ (node says EBADNAME for the rest).
+  it.each([...'!"#$%&\'()+,:;<=>?@[\\]^`{|}~'].map((c) => `a${c}b.test`))(
+    '%j is not a name, as in node',
     (name) => {
       expect(toWireName(name)).toBeUndefined();
     },

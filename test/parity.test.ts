@@ -289,6 +289,8 @@ describe('errors before any query', () => {
     ['example.test..', 'two trailing dots'],
     ['.example.test', 'leading dot'],
     ['a b.example.test', 'a space'],
+    ['john@example.test', 'an @'],
+    ['ex%41mple.test', 'a %'],
   ];
   const badCases = BAD_NAMES.flatMap(([name, what]) =>
     METHODS.map(([label, , call]) => ({ label, call, name, what })),

@@ -1,10 +1,16 @@
 import { domainToASCII } from 'node:url';
 
+/** What c-ares accepts in a name it sends: letters, digits and `-._*\/` (anything else is EBADNAME). */
+const HOST_CHARS = /^[A-Za-z0-9._*/-]+$/;
+/** An ASCII character outside {@link HOST_CHARS}: never part of a name, IDN or not. */
+const BAD_ASCII = /[\x00-\x29\x2b\x2c\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]/;
+
 /**
  * Checks a name and converts it to the ASCII form that goes on the wire, or returns
  * `undefined` when it cannot be a DNS name: RFC 1035 §2.3.4 (labels 1..63 octets,
- * a name of at most 253 characters in text form, no empty label) and IDNA for non-ASCII
- * (node's `url.domainToASCII`, as node's own resolver does). A trailing dot is allowed;
+ * a name of at most 253 characters in text form, no empty label), only the characters
+ * c-ares sends (so `john@example.com` is EBADNAME, as in node), and IDNA for non-ASCII
+ * (UTS #46 via `url.domainToASCII`, as node's resolver converts). A trailing dot is allowed;
  * `'.'` is the root.
  */
 export function toWireName(name: string): string | undefined {
@@ -12,12 +18,15 @@ export function toWireName(name: string): string | undefined {
   if (text === '.') return '.';
   if (text.endsWith('.')) text = text.slice(0, -1);
   if (text.length === 0) return undefined;
-  if (/[^\x21-\x7e]/.test(text)) {
-    // Whitespace and control characters are never part of a host name node would send.
-    if (/[\x00-\x20\x7f]/.test(text)) return undefined;
-    const ascii = domainToASCII(text);
-    if (ascii === '') return undefined;
-    text = ascii;
+  if (!HOST_CHARS.test(text)) {
+    // Non-ASCII. The URL host parser would cut the name at `/` (and `?`, `#`, `\\`, which
+    // BAD_ASCII refuses) and ask for a different name; a non-numeric last label (`.a`, taken
+    // off again) keeps it from reading `ä.123` as an IPv4 address.
+    if (BAD_ASCII.test(text) || text.includes('/')) return undefined;
+    const ascii = domainToASCII(`${text}.a`);
+    if (!ascii.endsWith('.a')) return undefined;
+    text = ascii.slice(0, -2);
+    if (!HOST_CHARS.test(text)) return undefined;
   }
   if (text.length > 253) return undefined;
   let start = 0;
