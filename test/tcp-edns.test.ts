@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Resolver } from '../src/index.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
-import type { Packet } from '../src/wire/codec.js';
+import { encodeMessage, type Packet } from '../src/wire/codec.js';
+import { questionEnd } from '../src/wire/validate.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/example.zone', import.meta.url));
 const hasOpt = (q: Packet) => (q.additionals ?? []).some((a) => a.type === 'OPT');
@@ -54,6 +55,45 @@ describe('truncation and TCP', () => {
     expect(r.semaphore.tokens).toBe(3);
   });
 
+  // Forwarders cut a reply at the size limit, anywhere after the question: with TC set that is a
+  // request to ask over TCP, not a malformed message to wait out (before: 4 UDP tries, ETIMEOUT).
+  it.each([
+    ['the last record cut short', 7],
+    ['every record cut off', -1],
+  ])('a UDP reply with TC and %s goes to TCP at once', async (_kind, cut) => {
+    server = await startTestServer({
+      zoneFile,
+      handler: (q, ctx) => {
+        if (ctx.transport === 'tcp') return undefined;
+        const full = encodeMessage({
+          id: q.id,
+          type: 'response',
+          flags: 0x0200 | 0x0100,
+          questions: q.questions,
+          answers: [
+            {
+              type: 'MX',
+              name: 'example.test',
+              ttl: 60,
+              data: { preference: 10, exchange: 'mx1.example.test' },
+            },
+            {
+              type: 'MX',
+              name: 'example.test',
+              ttl: 60,
+              data: { preference: 20, exchange: 'mx2.example.test' },
+            },
+          ],
+        });
+        return cut > 0 ? full.subarray(0, full.length - cut) : full.subarray(0, questionEnd(full));
+      },
+    });
+    const r = new Resolver({ servers: [server.server], timeout: 2000 });
+    expect(await r.resolveMx('example.test')).toHaveLength(3);
+    expect(server.stats.udpQueries).toBe(1);
+    expect(server.stats.tcpQueries).toBe(1);
+  });
+
   it('a TCP server that never answers times out the try', async () => {
     server = await startTestServer({
       zoneFile,
@@ -92,6 +132,23 @@ describe('EDNS0', () => {
       expect(seen).toEqual([true, false]);
     },
   );
+
+  // The question-less FORMERR is let through only as an answer to OPT: to a query without OPT a
+  // bare header that matches the ID is a forgery (RFC 5452 §9.1), skipped, and the next server asked.
+  it('with edns: false, a question-less FORMERR is no answer: the next server is asked', async () => {
+    const bare = await startTestServer({
+      zoneFile,
+      handler: (q) => Buffer.from([q.id! >> 8, q.id! & 0xff, 0x81, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]),
+    });
+    server = await startTestServer({ zoneFile });
+    try {
+      const r = new Resolver({ servers: [bare.server, server.server], edns: false, timeout: 200, tries: 1 });
+      expect(await r.resolveMx('example.test')).toHaveLength(3);
+      expect(r.stats.skipped).toBe(1);
+    } finally {
+      await bare.close();
+    }
+  });
 
   it('edns: false sends no OPT record; edns: 4096 advertises 4096', async () => {
     const sizes: (number | undefined)[] = [];

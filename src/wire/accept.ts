@@ -35,8 +35,20 @@ export function judge(
   try {
     return readResponse(bytes);
   } catch (err) {
+    // A truncated message may be cut anywhere after its question (a forwarder or home router that
+    // cuts at the size limit): with TC set, what it says is "ask over TCP", so keep the header
+    // and the question that matched, and let the caller do that.
+    if ((bytes[2]! & 0x02) !== 0 && bytes[5] === 1)
+      return readResponse(headerAndQuestion(bytes, questionEnd));
     return new Malformed(`malformed message: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** A copy of the header and question of `bytes`, with no records: a well-formed message. */
+function headerAndQuestion(bytes: Buffer, questionEnd: number): Buffer {
+  const copy = Buffer.from(bytes.subarray(0, questionEnd));
+  copy.fill(0, 6, 12);
+  return copy;
 }
 
 /**

@@ -43,8 +43,10 @@ function checkHeader(d: Uint8Array, q: Uint8Array): Mismatch | undefined {
   if ((flags & 0x78) !== (q[2]! & 0x78)) return 'opcode';
   if (d[4] !== 0 || d[5] !== 1) {
     // RFC 6891 §7: a server that knows no EDNS may answer FORMERR without echoing the question.
-    // Accept that one case (ID and QR already match) so the caller can retry without OPT.
-    if (d[4] === 0 && d[5] === 0 && (d[3]! & 0x0f) === 1) return undefined;
+    // Accept that one case (ID and QR already match) so the caller can retry without OPT, and
+    // only when the query carried OPT (ARCOUNT): otherwise a forger who guessed 16 bits of ID
+    // could end a query with a bare header (RFC 5452 §9.1 wants the question too).
+    if (d[4] === 0 && d[5] === 0 && (d[3]! & 0x0f) === 1 && (q[10]! | q[11]!) !== 0) return undefined;
     return 'question-count';
   }
   return undefined;
