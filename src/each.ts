@@ -69,23 +69,37 @@ type Listener = (progress: Readonly<Progress>) => void;
 export class BulkRun<V> implements AsyncIterableIterator<BulkResult<V>> {
   readonly #progress: Progress = { started: 0, settled: 0, ok: 0, failed: 0, inFlight: 0 };
   readonly #inner: AsyncIterableIterator<SettledItem<string, V>>;
+  readonly #cancel: (reason: unknown) => void;
   #listeners: Listener[] = [];
+  /** The caller's signal while this run listens to it (one listener per run, removed at the end). */
+  #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.#cancel(this.#signal?.reason);
 
+  /**
+   * `lookup` starts one name's query; `cancel(reason)` aborts every query of this run still in
+   * flight (on the caller's abort, or when the caller leaves the loop early).
+   */
   constructor(
     gate: Gate,
     names: Iterable<string> | AsyncIterable<string>,
-    lookup: (name: string, signal: AbortSignal | undefined) => Promise<V>,
+    lookup: (name: string) => Promise<V>,
+    cancel: (reason: unknown) => void,
     options: ResolveEachOptions = {},
   ) {
     const p = this.#progress;
     const { signal } = options;
+    this.#cancel = cancel;
+    if (signal !== undefined && !signal.aborted) {
+      this.#signal = signal;
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
     // Counting happens on the lookup's own promise: two increments and a null check per name.
     const done = (ok: boolean) => {
       p.inFlight--;
       p.settled++;
       if (ok) p.ok++;
       else p.failed++;
-      if (this.#listeners.length !== 0) for (const l of this.#listeners) l(p);
+      if (this.#listeners.length !== 0) this.#tell(p);
     };
     const onOk = (value: V) => {
       done(true);
@@ -98,12 +112,31 @@ export class BulkRun<V> implements AsyncIterableIterator<BulkResult<V>> {
     const run = (name: string) => {
       p.started++;
       p.inFlight++;
-      return lookup(name, signal).then(onOk, onError);
+      return lookup(name).then(onOk, onError);
     };
     this.#inner = settleEach(gate, run, names, {
       ...(options.ordered === undefined ? {} : { ordered: options.ordered }),
       ...(signal === undefined ? {} : { signal }),
     });
+  }
+
+  /** Calls the subscribers; one that throws changes no result and stops no other (its error is rethrown apart). */
+  #tell(p: Readonly<Progress>): void {
+    for (const l of this.#listeners) {
+      try {
+        l(p);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  /** The run is over: stop listening to the caller's signal. */
+  #release(): void {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#signal = undefined;
   }
 
   /** Live counts: read them any time (the object is updated in place). */
@@ -127,8 +160,17 @@ export class BulkRun<V> implements AsyncIterableIterator<BulkResult<V>> {
   }
 
   async next(): Promise<IteratorResult<BulkResult<V>, undefined>> {
-    const step = await this.#inner.next();
-    if (step.done) return step;
+    let step: IteratorResult<SettledItem<string, V>, undefined>;
+    try {
+      step = await this.#inner.next();
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
+    if (step.done) {
+      this.#release();
+      return step;
+    }
     const r = step.value;
     return {
       done: false,
@@ -138,8 +180,11 @@ export class BulkRun<V> implements AsyncIterableIterator<BulkResult<V>> {
     };
   }
 
+  /** Leaves the run (a `break` out of `for await`): no more names are pulled, and the lookups in flight are cancelled. */
   async return(): Promise<IteratorResult<BulkResult<V>, undefined>> {
+    this.#release();
     await this.#inner.return?.();
+    this.#cancel(undefined);
     return { done: true, value: undefined };
   }
 

@@ -54,6 +54,19 @@ export class Registry {
 export type Lanes = Map<number, Map<string, Query<unknown>>>;
 
 /**
+ * The tag of one bulk run's queries (its identity is all it is): the run aborts the queries
+ * that carry it, and only those, when its caller leaves early or its signal aborts.
+ *
+ * @example
+ * ```ts
+ * const scope: RunScope = {};
+ * query.scope = scope;
+ * for (const q of registry.list()) if (q.scope === scope) q.abort(undefined);
+ * ```
+ */
+export type RunScope = Record<string, never>;
+
+/**
  * A query of one resolver call: its job for the dispatcher, the promise it settles exactly once,
  * and how it is cancelled (by the call's signal, the resolver's deadline, or `cancel()`).
  */
@@ -61,6 +74,8 @@ export class Query<T> extends Flight {
   readonly promise: Promise<T>;
   /** Whatever `finish` needs besides the query (a record shape). */
   readonly detail: unknown;
+  /** The bulk run this query belongs to, if any. */
+  scope: RunScope | undefined = undefined;
   readonly #resolve: (value: T) => void;
   readonly #reject: (reason: unknown) => void;
   readonly #finish: Finish<T>;

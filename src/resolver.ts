@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { isIP } from 'node:net';
 import type { DispatchConfig } from './dispatcher.js';
 import { BulkRun, type ResolveEachOptions } from './each.js';
@@ -6,7 +5,7 @@ import { codes, DnsError, type DnsErrorCode } from './errors.js';
 import type { ExchangeCounters } from './exchange.js';
 import { type MailHosts, mailHosts } from './mail.js';
 import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
-import { type Finish, type Lanes, Query, Registry } from './query.js';
+import { type Finish, type Lanes, Query, Registry, type RunScope } from './query.js';
 import {
   type AnyRecord,
   type AskedQuestion,
@@ -290,7 +289,7 @@ export class Resolver {
       syscallFor(type),
       options,
       name,
-      false,
+      undefined,
       toMessage,
       undefined,
     );
@@ -549,32 +548,28 @@ export class Resolver {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw new TypeError('Expected `options` to be an object');
     }
-    const userSignal = checkSignal(options?.signal);
-    let runOptions = options;
-    if (userSignal !== undefined) {
-      // Every lookup in flight listens for the abort: relay it through a signal of our own with no
-      // listener cap, rather than trip node's MaxListenersExceededWarning on the caller's signal.
-      const relay = new AbortController();
-      setMaxListeners(0, relay.signal);
-      if (userSignal.aborted) relay.abort(userSignal.reason);
-      else userSignal.addEventListener('abort', () => relay.abort(userSignal.reason), { once: true });
-      runOptions = { ...options, signal: relay.signal };
-    }
+    checkSignal(options?.signal);
     const syscall = syscallFor(type);
+    // The run's queries carry this tag: leaving the loop early, or the caller's signal, aborts
+    // exactly them (a signal listener per query would cost an EventTarget add and remove each).
+    const scope: RunScope = {};
     // The bulk run holds this query's permit already: the query must not take a second one.
-    const lookup = (name: string, signal: AbortSignal | undefined) => {
+    const lookup = (name: string) => {
       const records = this.#records(
         name,
         type as RecordType,
         shape as (a: Answer[]) => unknown[],
-        { signal },
+        undefined,
         syscall,
         name,
-        true,
+        scope,
       );
       return (type === 'SOA' ? records.then((r) => r[0]) : records) as Promise<ResultByType[K]>;
     };
-    return new BulkRun(this.#gate, names, lookup, runOptions);
+    const cancel = (reason: unknown) => {
+      for (const job of this.#jobs.list()) if (job.scope === scope) job.abort(reason);
+    };
+    return new BulkRun(this.#gate, names, lookup, cancel, options);
   }
 
   #records<T>(
@@ -584,9 +579,9 @@ export class Resolver {
     options: CallOptions | undefined,
     syscall = syscallFor(type),
     hostname = name,
-    held = false,
+    scope: RunScope | undefined = undefined,
   ): Promise<T[]> {
-    return this.#start(name, type, syscall, options, hostname, held, toRecords as Finish<T[]>, shape, true);
+    return this.#start(name, type, syscall, options, hostname, scope, toRecords as Finish<T[]>, shape, true);
   }
 
   /**
@@ -599,7 +594,7 @@ export class Resolver {
     syscall: string,
     options: CallOptions | undefined,
     hostname: string,
-    held: boolean,
+    scope: RunScope | undefined,
     finish: Finish<T>,
     detail: unknown,
     coalesce = false,
@@ -619,7 +614,9 @@ export class Resolver {
       return Promise.reject(err);
     }
     const lanes = coalesce ? this.#lanes : undefined;
-    return query.launch(this.#config, held, this.#jobs, signal, this.#deadline, lanes);
+    // A query of a bulk run flies under the permit the run holds for it.
+    query.scope = scope;
+    return query.launch(this.#config, scope !== undefined, this.#jobs, signal, this.#deadline, lanes);
   }
 
   /** Queries from now on go out under `config`; none rides on a query sent under the old one. */

@@ -1,4 +1,7 @@
 // resolveEach: one settled result per name, lazily, under the gate and the pace.
+import { spawn } from 'node:child_process';
+import { getEventListeners, once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BulkResult, type DnsError, Resolver } from '../src/index.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
@@ -171,6 +174,74 @@ describe('resolveEach', () => {
     await new Promise((res) => setImmediate(res));
     process.off('warning', onWarning);
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('leaving the loop early cancels the lookups in flight: permits back at once, no retries after', async () => {
+    // d0 answers; every other name is never answered, so its lookup would retry for 1.5 s.
+    const mute = await startTestServer({
+      zone,
+      handler: (q) => (q.questions?.[0]?.name === name(0) ? undefined : null),
+    });
+    try {
+      const r = new Resolver({ servers: [mute.server], concurrency: 4, timeout: 100, tries: 4 });
+      const run = r.resolveEach(
+        Array.from({ length: 20 }, (_, i) => name(i)),
+        'MX',
+      );
+      for await (const x of run) {
+        expect(x.name).toBe(name(0));
+        break;
+      }
+      await new Promise((res) => setImmediate(res));
+      expect(r.semaphore.tokens).toBe(4);
+      expect(run.progress.inFlight).toBe(0);
+      // Datagrams sent before the break may still be on their way to the server (tries come every 100 ms+).
+      await new Promise((res) => setTimeout(res, 50));
+      const sent = mute.stats.udpQueries;
+      await new Promise((res) => setTimeout(res, 350));
+      expect(mute.stats.udpQueries).toBe(sent);
+    } finally {
+      await mute.close();
+    }
+  });
+
+  it("a run that ends, or is left, stops listening to the caller's signal", async () => {
+    const r = new Resolver({ servers: [server.server] });
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++) await collect(r.resolveEach([name(i)], 'MX', { signal: controller.signal }));
+    for await (const _ of r.resolveEach([name(0), name(1)], 'MX', { signal: controller.signal })) break;
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a subscriber that throws changes no result; its error surfaces as uncaught, apart', async () => {
+    const script = `
+      import { Resolver } from './src/index.ts';
+      const uncaught = [];
+      process.on('uncaughtException', (e) => uncaught.push(e.message));
+      const r = new Resolver({ servers: [${JSON.stringify(server.server)}] });
+      const run = r.resolveEach([${JSON.stringify(name(0))}, ${JSON.stringify(name(1))}], 'MX');
+      let told = 0;
+      run.subscribe(() => { throw new Error('buggy progress bar'); });
+      run.subscribe(() => { told++; });
+      const oks = [];
+      for await (const x of run) oks.push(x.ok);
+      await new Promise((res) => setImmediate(res));
+      console.log(JSON.stringify({ oks, told, uncaught, progress: run.progress }));
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    await once(child, 'close');
+    expect(JSON.parse(out)).toEqual({
+      oks: [true, true],
+      told: 2,
+      uncaught: ['buggy progress bar', 'buggy progress bar'],
+      progress: { started: 2, settled: 2, ok: 2, failed: 0, inFlight: 0 },
+    });
   });
 
   it('rate: starts are evenly spaced at the server, at most `rate` per second', async () => {
