@@ -337,8 +337,9 @@ export class Semaphore {
   /**
    * Twisted's `semMap` with DeferredList's settled results: runs `fn(item, ...args)` for each
    * input under this semaphore and resolves with one `[true, value]` or `[false, error]` per input,
-   * in input order. Lazy: the next input is pulled only when a token is free, so memory stays
-   * O(limit) however long (or infinite-but-stopping) the input is. Never rejects because an item
+   * in input order. Lazy: the next input is pulled only when a token is free, so at most `limit`
+   * items run at once; the results array grows with the input (for unbounded input, iterate
+   * `resolver.resolveEach` instead, whose memory does not). Never rejects because an item
    * failed; rejects only if the input iterable itself throws (or `fn` is not a function).
    *
    * @example
