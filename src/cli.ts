@@ -28,7 +28,8 @@ Options:
       --ordered             print in input order (default: as answers come)
   -h, --help                this text
 
-Exit status: 0 all succeeded, 1 some failed, 2 bad usage, 130 interrupted.`;
+Exit status: 0 all succeeded, 1 some failed, 2 bad usage, 130 interrupted,
+141 output closed (| head).`;
 
 /** Where the command line reads and writes: the process's streams, or test doubles. */
 export interface Io {
@@ -47,8 +48,13 @@ function count(flag: string, text: string | undefined, min: number): number | un
   return n;
 }
 
-async function* lines(input: NodeJS.ReadableStream): AsyncGenerator<string> {
-  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+/**
+ * The names in the stream `open` gives (opened on the first pull), one a line; `signal` closes the
+ * reader, so an idle stdin does not keep the process alive after Ctrl-C.
+ */
+async function* lines(open: () => NodeJS.ReadableStream, signal: AbortSignal): AsyncGenerator<string> {
+  const input = open();
+  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY, signal })) {
     const name = line.trim();
     if (name !== '' && !name.startsWith('#')) yield name;
   }
@@ -150,48 +156,74 @@ async function bulk(
   out: (line: string) => void,
   err: (line: string) => void,
 ): Promise<number> {
+  // Ctrl-C, or a reader that went away (EPIPE): stop pulling, cancel what is in flight.
+  const controller = new AbortController();
+  const { signal } = controller;
   let input: Iterable<string> | AsyncIterable<string> = names;
   let total: number | undefined = names.length;
   if (values.file !== undefined) {
     if (names.length > 0) throw new UsageError('give names as arguments or with --file, not both');
-    input = lines(values.file === '-' ? io.stdin : createReadStream(values.file));
+    const path = values.file;
+    input = lines(() => {
+      if (path === '-') return io.stdin;
+      const file = createReadStream(path);
+      signal.addEventListener('abort', () => file.destroy(), { once: true });
+      return file;
+    }, signal);
     total = undefined;
   } else if (names.length === 0) {
     if (io.stdin.isTTY) throw new UsageError('no names given (arguments, --file, or standard input)');
-    input = lines(io.stdin);
+    input = lines(() => io.stdin, signal);
     total = undefined;
   }
-  // Ctrl-C: stop pulling, cancel what is in flight, report, exit 130.
-  const controller = new AbortController();
+  const run = resolver.resolveEach(input, type, { ordered: values.ordered === true, signal });
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
-  const run = resolver.resolveEach(input, type, {
-    ordered: values.ordered === true,
-    signal: controller.signal,
-  });
+  // `dnsgate mx ... | head`: once the reader is gone, every write fails; stop quietly.
+  let gone = false;
+  const onOutputError = (e: Error) => {
+    gone = true;
+    controller.abort(e);
+  };
+  io.stdout.on('error', onOutputError);
   const started = performance.now();
   const tty = io.stderr.isTTY === true;
+  // With both streams on the terminal, a result line must not land after the bar's text.
+  const shared = tty && (io.stdout as { isTTY?: boolean }).isTTY === true;
+  let barShown = false;
   const bar = tty
-    ? setInterval(() => io.stderr.write(`\r${progressLine(run.progress, total, started)}\x1b[K`), 100)
+    ? setInterval(() => {
+        io.stderr.write(`\r${progressLine(run.progress, total, started)}\x1b[K`);
+        barShown = true;
+      }, 100)
     : undefined;
   bar?.unref();
-  const clearBar = () => tty && io.stderr.write('\r\x1b[K');
+  const clearBar = () => {
+    if (tty) io.stderr.write('\r\x1b[K');
+    barShown = false;
+  };
+  const print = (line: string) => {
+    if (gone) return;
+    if (shared && barShown) clearBar();
+    out(line);
+  };
   try {
     for await (const r of run) {
+      if (gone) continue;
       if (r.ok && values.json)
-        out(JSON.stringify({ name: r.name, type, ok: true, value: r.value }, jsonReplacer));
+        print(JSON.stringify({ name: r.name, type, ok: true, value: r.value }, jsonReplacer));
       else if (r.ok) {
         const list = (Array.isArray(r.value) ? r.value : [r.value]) as unknown[];
         if (seedStyle) {
           const mx = (list as { exchange: string; priority: number }[]).sort(
             (a, b) => a.priority - b.priority,
           );
-          for (const m of mx) out(`${r.name.padEnd(15)} ${m.exchange || '.'}`);
-        } else for (const v of list) out(`${r.name.padEnd(15)} ${formatValue(type, v)}`);
+          for (const m of mx) print(`${r.name.padEnd(15)} ${m.exchange || '.'}`);
+        } else for (const v of list) print(`${r.name.padEnd(15)} ${formatValue(type, v)}`);
       } else {
         const e = r.error as { code?: string; message?: string };
         if (values.json)
-          out(JSON.stringify({ name: r.name, type, ok: false, code: e.code, message: e.message }));
+          print(JSON.stringify({ name: r.name, type, ok: false, code: e.code, message: e.message }));
         else {
           clearBar();
           err(`${r.name.padEnd(15)} ${e.code ?? 'ERROR'} ${e.message ?? String(r.error)}`);
@@ -200,6 +232,8 @@ async function bulk(
     }
   } catch (e) {
     if (!controller.signal.aborted) throw e;
+    // As a tool killed by SIGPIPE (128 + 13), without a word: nobody reads any more.
+    if (gone) return 141;
     clearBar();
     const p = run.progress;
     err(
@@ -209,6 +243,7 @@ async function bulk(
   } finally {
     clearInterval(bar);
     process.removeListener('SIGINT', onSigint);
+    io.stdout.removeListener('error', onOutputError);
   }
   clearBar();
   const p = run.progress;

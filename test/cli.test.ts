@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Io, main } from '../src/cli.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -16,26 +18,70 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], options: { stdin?: string; sigintAfter?: string } = {}): Promise<Run> {
+interface CliOptions {
+  stdin?: string;
+  /** Send Ctrl-C once stdout holds this text. */
+  sigintAfter?: string;
+  /** Leave stdin open (closed after 10 s at the latest) instead of ending it after `stdin`. */
+  stdinOpen?: boolean;
+  /** Close our end of stdout once it holds this text (the reader goes away: EPIPE). */
+  hangUpAfter?: string;
+}
+
+function cli(args: string[], options: CliOptions = {}): Promise<Run & { afterSigintMs?: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root });
     let stdout = '';
     let stderr = '';
+    let sigintAt: number | undefined;
     child.stdout.on('data', (d) => {
       stdout += d;
       // Send Ctrl-C once the first answer shows that the run is under way.
       if (options.sigintAfter !== undefined && stdout.includes(options.sigintAfter)) {
         options.sigintAfter = undefined;
+        sigintAt = performance.now();
         child.kill('SIGINT');
+      }
+      if (options.hangUpAfter !== undefined && stdout.includes(options.hangUpAfter)) {
+        options.hangUpAfter = undefined;
+        child.stdout.destroy();
       }
     });
     child.stderr.on('data', (d) => {
       stderr += d;
     });
     child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(options.stdin ?? '');
+    const closeStdin = setTimeout(() => child.stdin.end(), 10_000);
+    child.on('close', (status) => {
+      clearTimeout(closeStdin);
+      const afterSigintMs = sigintAt === undefined ? undefined : performance.now() - sigintAt;
+      resolve({ status, stdout, stderr, ...(afterSigintMs === undefined ? {} : { afterSigintMs }) });
+    });
+    child.stdin.on('error', () => {});
+    if (options.stdinOpen) child.stdin.write(options.stdin ?? '');
+    else child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** Streams for main() in this process: one terminal both outputs are written to, as a user sees it. */
+function terminal(): { io: Io; screen: () => string[] } {
+  let text = '';
+  const sink = () =>
+    Object.assign(
+      new Writable({
+        write(chunk, _enc, done) {
+          text += chunk;
+          done();
+        },
+      }),
+      { isTTY: true },
+    );
+  const stdin = Object.assign(new PassThrough(), { isTTY: true });
+  const io: Io = { stdout: sink(), stderr: sink(), stdin };
+  // What each line shows: the text after its last carriage return, without erase-line codes.
+  const screen = () =>
+    text.split('\n').map((line) => line.slice(line.lastIndexOf('\r') + 1).replaceAll('\x1b[K', ''));
+  return { io, screen };
 }
 
 describe('dnsgate CLI', () => {
@@ -131,6 +177,45 @@ describe('dnsgate CLI', () => {
     expect(r.status).toBe(130);
     expect(r.stderr).toMatch(/interrupted after \d+ lookups: \d+ ok, \d+ failed/);
     expect(r.stdout.split('\n').filter(Boolean).length).toBeLessThan(2000);
+  });
+
+  it('Ctrl-C while stdin is open but idle: exit 130 at once, not when stdin closes', async () => {
+    const r = await cli(['mx', '-s', server.server], {
+      stdin: 'facebook.com\n',
+      stdinOpen: true,
+      sigintAfter: 'facebook.com',
+    });
+    expect(r.status).toBe(130);
+    expect(r.afterSigintMs).toBeLessThan(3000);
+  });
+
+  it('a reader that goes away (| head): exit 141 quietly, no EPIPE stack', async () => {
+    const names = Array.from({ length: 3000 }, () => 'facebook.com').join('\n');
+    const r = await cli(['mx', '-s', server.server], { stdin: names, hangUpAfter: 'facebook.com' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(141);
+  });
+
+  it('usage errors leave no SIGINT listener behind (main() in this process)', async () => {
+    const before = process.listenerCount('SIGINT');
+    const { io } = terminal();
+    expect(await main(['resolve', 'BOGUS', 'x.test', '-s', server.server], io)).toBe(2);
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+
+  it('with stdout and stderr on one terminal, no result line lands after the progress bar', async () => {
+    const slow = await startTestServer({ zoneFile, delayMs: 250 });
+    try {
+      const { io, screen } = terminal();
+      expect(await main(['mx', '-s', slow.server, '--ordered', 'microsoft.com', 'facebook.com'], io)).toBe(0);
+      const shown = screen().filter((l) => l.includes('.com '));
+      expect(shown).toEqual([
+        'microsoft.com   mail.messaging.microsoft.com',
+        'facebook.com    smtpin.mx.facebook.com',
+      ]);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('demo runs the seed job', async () => {
