@@ -149,9 +149,14 @@ async function acquireSlow(gate: Gate, job: Job): Promise<void> {
   }
 }
 
-function outOfDescriptors(cause: unknown): boolean {
+/**
+ * A failure worth another round on the same server: our own socket failing for want of file
+ * descriptors (the idle ones were just closed), or a TCP connection that closed or reset before
+ * the answer (RFC 7766 §6.2.1). A refusal from the server is not.
+ */
+function worthRetrying(cause: unknown): boolean {
   const code = (cause as { code?: unknown } | null | undefined)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
+  return code === 'EMFILE' || code === 'ENFILE' || code === 'EOF' || code === 'ECONNRESET';
 }
 
 async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promise<Answered> {
@@ -176,9 +181,7 @@ async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promi
         failures.push(fail(job, code, undefined, server));
       } else {
         failures.push(fail(job, result.code, result.cause, server));
-        // A timeout, or our own socket failing for want of file descriptors (the idle ones were
-        // just closed), is worth another round; a refusal from the server is not.
-        if (result.code !== codes.TIMEOUT && !outOfDescriptors(result.cause)) done[s] = true;
+        if (result.code !== codes.TIMEOUT && !worthRetrying(result.cause)) done[s] = true;
       }
     }
     if (done.every(Boolean)) break;

@@ -115,9 +115,9 @@ export abstract class Exchange implements ChannelListener, Timed {
   }
 
   error(err: NodeJS.ErrnoException): void {
-    // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...) fails this try as c-ares
-    // does, with ECONNREFUSED; a TCP peer that hangs up without answering is a bad response.
-    this.code = err.code === 'EOF' ? codes.BADRESP : codes.CONNREFUSED;
+    // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...), or a TCP peer that hangs up
+    // without answering, fails this try as c-ares does, with ECONNREFUSED.
+    this.code = codes.CONNREFUSED;
     this.cause = err;
     this.#end();
   }

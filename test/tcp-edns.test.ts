@@ -94,6 +94,36 @@ describe('truncation and TCP', () => {
     expect(server.stats.tcpQueries).toBe(1);
   });
 
+  // RFC 7766 §6.2.1: a connection that closes before the answer is worth another try (as in c-ares);
+  // before, it failed the server for good with EBADRESP.
+  it('a TCP connection closed before the answer is retried on a new one', async () => {
+    let connections = 0;
+    server = await startTestServer({
+      zoneFile,
+      handler: (_q, ctx) => {
+        if (++connections > 1) return undefined;
+        ctx.hangUp!();
+        return null;
+      },
+    });
+    const r = new Resolver({ servers: [server.server], tcp: 'always', timeout: 1000, tries: 3 });
+    expect(await r.resolveMx('example.test')).toHaveLength(3);
+    expect(server.stats.tcpQueries).toBe(2);
+  });
+
+  it('a server that closes every TCP connection: ECONNREFUSED after every try, as in node', async () => {
+    server = await startTestServer({
+      zoneFile,
+      handler: (_q, ctx) => {
+        ctx.hangUp!();
+        return null;
+      },
+    });
+    const r = new Resolver({ servers: [server.server], tcp: 'always', timeout: 1000, tries: 3 });
+    await expect(r.resolveMx('example.test')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(server.stats.tcpQueries).toBe(3);
+  });
+
   it('a TCP server that never answers times out the try', async () => {
     server = await startTestServer({
       zoneFile,

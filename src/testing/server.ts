@@ -19,6 +19,8 @@ import { parseZone, Zone } from './zone.js';
 export interface QueryContext {
   transport: 'udp' | 'tcp';
   rinfo: { address: string; port: number };
+  /** TCP only: closes the connection at once, without an answer (return `null` with it). */
+  hangUp?: () => void;
 }
 
 /**
@@ -117,6 +119,7 @@ type Transport = QueryContext['transport'];
 interface Outlet {
   send(bytes: Buffer, from: From): void;
   end(): void;
+  hangUp?: () => void;
 }
 
 const now = (bytes: Buffer): Action => ({ bytes });
@@ -210,7 +213,12 @@ class LoopbackServer implements TestServer {
       s.sourcePorts.add(rinfo.port);
     } else s.tcpQueries++;
     s.peakInFlight = Math.max(s.peakInFlight, ++s.inFlight);
-    const actions = await this.#respond(transport, bytes, { address: rinfo.address, port: rinfo.port });
+    const actions = await this.#respond(
+      transport,
+      bytes,
+      { address: rinfo.address, port: rinfo.port },
+      out.hangUp,
+    );
     // Open the off-path sockets before the clock starts, so "bad first, good 10 ms later" holds.
     if (transport === 'udp') {
       const senders = new Set(actions.map((a) => a.from ?? 'server'));
@@ -248,7 +256,12 @@ class LoopbackServer implements TestServer {
     run();
   }
 
-  async #respond(transport: Transport, bytes: Buffer, rinfo: QueryContext['rinfo']): Promise<Action[]> {
+  async #respond(
+    transport: Transport,
+    bytes: Buffer,
+    rinfo: QueryContext['rinfo'],
+    hangUp: (() => void) | undefined,
+  ): Promise<Action[]> {
     let query: Packet;
     try {
       query = decodeMessage(bytes);
@@ -257,7 +270,7 @@ class LoopbackServer implements TestServer {
     }
     // Never answer a response: two test servers pointed at each other would loop forever.
     if (query.type === 'response') return [];
-    const ctx: QueryContext = { transport, rinfo };
+    const ctx: QueryContext = { transport, rinfo, ...(hangUp === undefined ? {} : { hangUp }) };
     const { handler } = this.#options;
     try {
       const result = handler ? await handler(query, ctx) : undefined;
@@ -339,6 +352,9 @@ class LoopbackServer implements TestServer {
       end() {
         waiting--;
         if (ended && waiting === 0) socket.end();
+      },
+      hangUp() {
+        socket.destroy();
       },
     };
     socket.on('data', (chunk) => {
