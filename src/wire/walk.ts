@@ -138,6 +138,13 @@ function checkRdata(
     case TYPE_OPT:
       if (end === start) return; // no options: nothing to parse
       break;
+    case TYPE_CAA: {
+      // RFC 8659 §4.1: flags, a tag of 1 or more bytes within the rdata, then the value. dns-packet
+      // reads the tag by its length byte alone, past the record if the length says so.
+      const tag = end - start >= 2 ? buf[start + 1]! : 0;
+      if (tag === 0 || start + 2 + tag > end) bad('CAA tag does not fit the rdata');
+      break;
+    }
     case TYPE_HINFO:
     case TYPE_RP:
     case TYPE_NAPTR:
@@ -148,7 +155,6 @@ function checkRdata(
     case TYPE_DNSKEY:
     case TYPE_NSEC3:
     case TYPE_TLSA:
-    case TYPE_CAA:
       break;
     default:
       return; // opaque rdata: read by its length
