@@ -518,7 +518,27 @@ export class Resolver {
     if (typeof ip !== 'string') throw new TypeError(`Expected \`ip\` to be a string, got ${typeof ip}`);
     const family = isIP(ip);
     if (family === 0) throw new DnsError(codes.INVAL, { syscall: 'getHostByAddr', hostname: ip });
-    return this.#records(reverseName(ip, family as 4 | 6), 'PTR', SHAPES.PTR, options, 'getHostByAddr', ip);
+    try {
+      return await this.#records(
+        reverseName(ip, family as 4 | 6),
+        'PTR',
+        SHAPES.PTR,
+        options,
+        'getHostByAddr',
+        ip,
+      );
+    } catch (err) {
+      // As c-ares's getHostByAddr: whatever the server said (REFUSED, SERVFAIL, silence), the
+      // address has no name: ENOTFOUND, the server's own error as the cause. A cancel stays one.
+      if (!(err instanceof DnsError) || err.code === codes.CANCELLED || err.code === codes.NOTFOUND)
+        throw err;
+      throw new DnsError(codes.NOTFOUND, {
+        syscall: 'getHostByAddr',
+        hostname: ip,
+        cause: err,
+        server: err.server,
+      });
+    }
   }
 
   /**
