@@ -14,6 +14,9 @@ export interface Timed {
   expire(): void;
 }
 
+/** The longest delay node's setTimeout takes as given (2^31 - 1 ms). */
+const MAX_DELAY = 2 ** 31 - 1;
+
 let head: Timed | null = null;
 let tail: Timed | null = null;
 /** The node timer, armed for `armedFor`; it keeps the process alive only while something waits. */
@@ -71,7 +74,9 @@ function arm(due: number): void {
   if (timer !== undefined) clearTimeout(timer);
   armedFor = due;
   // Node's timers fire by the loop's cached clock, which may lag: never ask for less than 1 ms.
-  timer = setTimeout(fire, Math.max(1, Math.ceil(due - performance.now())));
+  // Nor more than node's maximum (about 24.8 days; beyond it node fires after 1 ms, and the list
+  // would re-arm every millisecond): a far wait fires early, finds nothing due, and re-arms.
+  timer = setTimeout(fire, Math.min(MAX_DELAY, Math.max(1, Math.ceil(due - performance.now()))));
   if (!refed) timer.unref();
 }
 
