@@ -56,8 +56,18 @@ export interface Job extends Waiter {
   qtype: number;
   syscall: string;
   hostname: string;
-  /** Set once the query is cancelled (or its deadline passed); checked between steps. */
+  /** Set once the query is cancelled (nobody waits for it any more); checked between steps. */
   cancelled: unknown;
+  /**
+   * Whether the permit it flies under belongs to someone else (a bulk run), who gives it back;
+   * may turn false mid-flight, when the query takes a permit of its own.
+   */
+  held: boolean;
+  /**
+   * A last look before a send: a caller whose deadline has passed or whose signal has aborted
+   * gives up now, even if the timer that would say so has not run yet.
+   */
+  check(): void;
 }
 
 /** The answer of one server, with where it came from. */
@@ -75,30 +85,50 @@ const tryNext = new Set<DnsErrorCode>([codes.SERVFAIL, codes.REFUSED, codes.NOTI
  * final; SERVFAIL, REFUSED, NOTIMP and ECONNREFUSED move on to the next server (which is not
  * asked again); timeouts are retried in the next round.
  */
-export async function dispatch(cfg: DispatchConfig, job: Job, held = false): Promise<Answered> {
+export async function dispatch(cfg: DispatchConfig, job: Job): Promise<Answered> {
   // `held`: the caller (a bulk run) already took this query's permit and gives it back itself.
-  if (held) return paced(cfg, job);
-  const { gate } = cfg;
-  if (!gate.tryAcquire()) await acquireSlow(gate, job);
-  return underPermit(cfg, job, false);
+  if (!job.held) {
+    const { gate } = cfg;
+    if (!gate.tryAcquire()) await acquireSlow(gate, job);
+  }
+  return underPermit(cfg, job);
 }
 
 /**
  * Goes on with a query under a permit already taken, and gives the permit back at the end unless
- * the caller `held` it. `first` is what the first try (round 0, the first server, UDP) already
- * came to, when the fast path in flight.ts made it.
+ * the job's permit is `held` by someone else. `first` is what the first try (round 0, the first
+ * server, UDP) already came to, when the fast path in flight.ts made it.
  */
-export async function underPermit(
-  cfg: DispatchConfig,
-  job: Job,
-  held: boolean,
-  first?: Attempt,
-): Promise<Answered> {
+export async function underPermit(cfg: DispatchConfig, job: Job, first?: Attempt): Promise<Answered> {
   try {
     return first === undefined ? await paced(cfg, job) : await tryServers(cfg, job, first);
   } finally {
-    if (!held) cfg.gate.release();
+    if (!job.held) releaseFrom(cfg.gate, job);
   }
+}
+
+let later: Gate[] = [];
+
+/**
+ * Gives a query's permit back. A query that was given up (deadline, signal, `cancel()`) gives it
+ * back only after the event loop's current phase: callers that give up at the same moment (their
+ * timers due in the same pass, run one by one with promise jobs in between) have all left the
+ * queue by then, so the permit never goes to a waiter that is about to give up and would send
+ * a query for nobody first. Between such storms and the router stands this one deferral.
+ */
+export function releaseFrom(gate: Gate, job: Job): void {
+  if (job.cancelled === undefined) {
+    gate.release();
+    return;
+  }
+  if (later.length === 0) setImmediate(releaseLater);
+  later.push(gate);
+}
+
+function releaseLater(): void {
+  const gates = later;
+  later = [];
+  for (const gate of gates) gate.release();
 }
 
 const endpointCache = new WeakMap<DispatchConfig, Endpoint[]>();
@@ -143,8 +173,10 @@ async function acquireSlow(gate: Gate, job: Job): Promise<void> {
   } finally {
     job.interrupt = null;
   }
+  // The permit came from a release that ran before this caller's own deadline or abort timer.
+  job.check();
   if (job.cancelled !== undefined) {
-    gate.release();
+    releaseFrom(gate, job);
     throw job.cancelled;
   }
 }
@@ -238,6 +270,7 @@ async function once(
   udpPayload: number,
   tcp: boolean,
 ): Promise<Attempt> {
+  job.check();
   if (job.cancelled !== undefined) throw job.cancelled;
   const qtype = job.qtype;
   const end = 12 + wireNameLength(job.name) + 4;
@@ -261,15 +294,31 @@ async function once(
   ch.buffer ??= Buffer.allocUnsafe(MAX_QUERY);
   const buf = ch.buffer;
   const query = buf.subarray(0, writeQuery(buf, newQueryId(), job.name, qtype, udpPayload));
-  let clean = false;
+  // Given up or timed out, the socket is fit for another query (it knows to drop a late answer);
+  // a socket error is not.
+  let clean = true;
+  let lingering = false;
+  // The caller gave up with the query on the wire: it keeps its socket and a permit until it is
+  // answered or times out (see Exchange#linger). The job's own permit passes to it (so the try
+  // loop must not give it back: `held`); a permit held for the job by a bulk run goes back with
+  // the call, so it takes one of its own if the gate has one free, and is dropped otherwise.
+  const linger = () => {
+    if (job.held && !cfg.gate.tryAcquire()) return null;
+    job.held = true;
+    lingering = true;
+    return (fit: boolean) => {
+      pool.give(ch, cfg.socketReuse, fit);
+      releaseFrom(cfg.gate, job);
+    };
+  };
   try {
     // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).
     const maxSize = Math.min(cfg.maxResponseSize, Math.max(udpPayload, CLASSIC_UDP_PAYLOAD));
-    const result = await attempt(ch, query, end, timeout, maxSize, cfg.counters, job);
-    clean = result.ok;
+    const result = await attempt(ch, query, end, timeout, maxSize, cfg.counters, job, linger);
+    clean = result.ok || result.code === codes.TIMEOUT;
     return result;
   } finally {
-    pool.give(ch, cfg.socketReuse, clean);
+    if (!lingering) pool.give(ch, cfg.socketReuse, clean);
   }
 }
 

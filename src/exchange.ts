@@ -60,6 +60,8 @@ export abstract class Exchange implements ChannelListener, Timed {
   #counters: ExchangeCounters | null = null;
   #skipped = 0;
   #bad: unknown;
+  /** Set when the caller gave up while the query was on the wire: what to do when it ends. */
+  #after: ((clean: boolean) => void) | null = null;
 
   /** Sends `query` (its question ends at `questionEnd`) on `ch` and waits up to `timeoutMs`. */
   protected start(
@@ -86,11 +88,29 @@ export abstract class Exchange implements ChannelListener, Timed {
     ch.send(query);
   }
 
-  /** Stops waiting at once (the query was interrupted); {@link exchanged} is not called. */
+  /**
+   * Stops waiting at once (the query was interrupted); {@link exchanged} is not called. The
+   * socket stays fit for the next query: it remembers this query's ID, so that a late answer to
+   * it is dropped quietly rather than taken for a forgery.
+   */
   protected abandon(): void {
     unschedule(this);
-    this.#ch?.detach();
+    const ch = this.#ch;
+    if (ch === null) return;
     this.#ch = null;
+    ch.detach();
+    ch.forget(this.#query);
+  }
+
+  /**
+   * The caller gave up while the query is on the wire; the exchange goes on without it. The server
+   * (a router) does not know the caller left: the query holds its place there until it is
+   * answered or times out, so it keeps its socket (and permit) here too, and `after(clean)` gives
+   * them back when it ends, instead of {@link exchanged}. A permit freed at give-up would let the
+   * next caller send while this query still occupies the router: the give-up storm.
+   */
+  protected linger(after: (clean: boolean) => void): void {
+    this.#after = after;
   }
 
   /** The exchange ended: with `answer`, or without one for `code` (and `cause`). */
@@ -100,6 +120,8 @@ export abstract class Exchange implements ChannelListener, Timed {
     const counters = this.#counters!;
     const verdict = judge(bytes, this.#query, this.#questionEnd, this.#maxSize);
     if (typeof verdict === 'string') {
+      // A late answer to the query this socket carried before (given up, or timed out): no forgery.
+      if (bytes.length >= 12 && ((bytes[0]! << 8) | bytes[1]!) === this.#ch!.stale) return;
       counters.skipped++;
       this.#skipped++;
     } else if (verdict instanceof Malformed) {
@@ -127,6 +149,7 @@ export abstract class Exchange implements ChannelListener, Timed {
     // Malformed replies count for nothing (as in c-ares): the try timed out, with the last one as cause.
     this.code = codes.TIMEOUT;
     this.cause = this.#bad;
+    this.#ch!.forget(this.#query);
     this.#end();
   }
 
@@ -134,27 +157,49 @@ export abstract class Exchange implements ChannelListener, Timed {
     unschedule(this);
     this.#ch!.detach();
     this.#ch = null;
-    this.exchanged();
+    const after = this.#after;
+    if (after === null) {
+      this.exchanged();
+      return;
+    }
+    this.#after = null;
+    // Answered or timed out, the socket is fit for another query; a socket error is not.
+    after(this.answer !== null || this.code === codes.TIMEOUT);
   }
 }
+
+/**
+ * Asked when the caller gives up while its query is on the wire: what to call when the query
+ * ends (it then keeps its socket and a permit until then), or null to drop it at once.
+ */
+export type Linger = () => ((clean: boolean) => void) | null;
 
 /** An exchange whose end settles a promise (the try loop's rarer paths). */
 class PromisedExchange extends Exchange {
   readonly #resolve: (a: Attempt) => void;
   readonly #reject: (reason: unknown) => void;
   readonly #waiter: Waiter;
+  readonly #linger: Linger | undefined;
 
-  constructor(resolve: (a: Attempt) => void, reject: (reason: unknown) => void, waiter: Waiter) {
+  constructor(
+    resolve: (a: Attempt) => void,
+    reject: (reason: unknown) => void,
+    waiter: Waiter,
+    linger: Linger | undefined,
+  ) {
     super();
     this.#resolve = resolve;
     this.#reject = reject;
     this.#waiter = waiter;
+    this.#linger = linger;
   }
 
   run(...args: Parameters<Exchange['start']>): void {
     this.#waiter.interrupt = (reason) => {
-      this.abandon();
       this.#waiter.interrupt = null;
+      const after = this.#linger?.() ?? null;
+      if (after === null) this.abandon();
+      else this.linger(after);
       this.#reject(reason);
     };
     this.start(...args);
@@ -172,7 +217,7 @@ class PromisedExchange extends Exchange {
 
 /**
  * Runs one {@link Exchange} and resolves with what it came to. Rejects only when
- * `waiter.interrupt` is called.
+ * `waiter.interrupt` is called; the exchange then lingers if `linger` says so.
  */
 export function attempt(
   ch: Channel,
@@ -182,8 +227,16 @@ export function attempt(
   maxSize: number,
   counters: ExchangeCounters,
   waiter: Waiter,
+  linger?: Linger,
 ): Promise<Attempt> {
   return new Promise<Attempt>((resolve, reject) => {
-    new PromisedExchange(resolve, reject, waiter).run(ch, query, questionEnd, timeoutMs, maxSize, counters);
+    new PromisedExchange(resolve, reject, waiter, linger).run(
+      ch,
+      query,
+      questionEnd,
+      timeoutMs,
+      maxSize,
+      counters,
+    );
   });
 }

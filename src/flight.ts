@@ -8,8 +8,10 @@ import {
   dispatch,
   endpointsOf,
   type Job,
+  releaseFrom,
   underPermit,
 } from './dispatcher.js';
+import { codes } from './errors.js';
 import { type Attempt, Exchange } from './exchange.js';
 import type { ServerAddress } from './servers.js';
 import type { UdpChannel } from './transport/udp.js';
@@ -31,9 +33,9 @@ export abstract class Flight extends Exchange implements Job {
   readonly syscall: string;
   readonly hostname: string;
   cancelled: unknown;
+  held = false;
   interrupt: ((reason: unknown) => void) | null = null;
   #cfg: DispatchConfig | null = null;
-  #held = false;
   #ch: UdpChannel | null = null;
 
   constructor(name: string, type: RecordType, qtype: number, syscall: string, hostname: string) {
@@ -49,19 +51,21 @@ export abstract class Flight extends Exchange implements Job {
   protected abstract answered(message: DecodedPacket, server: ServerAddress): void;
   /** The query failed (a DnsError, or the reason it was cancelled). */
   protected abstract failed(error: unknown): void;
+  abstract check(): void;
 
   /**
    * Starts the query under `cfg`. `held`: the caller already holds a permit for it (a bulk run)
    * and gives it back itself.
    */
   fly(cfg: DispatchConfig, held: boolean): void {
+    this.held = held;
     const gate = cfg.gate;
     if (!held && !gate.tryAcquire()) {
       this.#follow(dispatch(cfg, this));
       return;
     }
     if (cfg.pace !== undefined || cfg.tcp === 'always' || cfg.servers.length === 0) {
-      this.#follow(underPermit(cfg, this, held));
+      this.#follow(underPermit(cfg, this));
       return;
     }
     const pool = cfg.pool;
@@ -73,7 +77,6 @@ export abstract class Flight extends Exchange implements Job {
     const payload = cfg.udpPayload;
     const query = buf.subarray(0, writeQuery(buf, newQueryId(), this.name, this.qtype, payload));
     this.#cfg = cfg;
-    this.#held = held;
     this.#ch = ch;
     this.interrupt = this.#interrupted;
     // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).
@@ -85,7 +88,8 @@ export abstract class Flight extends Exchange implements Job {
     this.interrupt = null;
     const cfg = this.#cfg!;
     const message = this.answer;
-    cfg.pool.give(this.#ch!, cfg.socketReuse, message !== null);
+    // A timeout leaves the socket fit (it knows to drop the late answer); a socket error does not.
+    cfg.pool.give(this.#ch!, cfg.socketReuse, message !== null || this.code === codes.TIMEOUT);
     this.#ch = null;
     let first: Attempt;
     if (message !== null) {
@@ -93,7 +97,7 @@ export abstract class Flight extends Exchange implements Job {
       // Final unless truncated (RFC 7766 §5: ask over TCP), a FORMERR to our OPT (RFC 6891 §7:
       // ask without it), or an rcode that sends the try loop to the next server.
       if ((rcode === NOERROR || rcode === NXDOMAIN) && !message.flag_tc) {
-        if (!this.#held) cfg.gate.release();
+        if (!this.held) cfg.gate.release();
         this.answered(message, cfg.servers[0]!);
         return;
       }
@@ -101,20 +105,30 @@ export abstract class Flight extends Exchange implements Job {
     } else {
       first = { ok: false, code: this.code, cause: this.cause, anomaly: true };
     }
-    this.#follow(underPermit(cfg, this, this.#held, first));
+    this.#follow(underPermit(cfg, this, first));
   }
 
   /**
-   * `job.interrupt` while the first try waits, called as a method of this flight: stop waiting,
-   * close the socket (its exchange did not end), give the permit back, fail with the reason.
+   * `job.interrupt` while the first try waits, called as a method of this flight: the call fails
+   * with the reason at once, and the query lingers on the wire with its socket and a permit until
+   * it is answered or times out (see Exchange#linger). A permit held for it by a bulk run goes
+   * back with the call, so it takes one of its own; with none free it is dropped at once (the
+   * socket, which knows to skip its late answer, goes back to the pool).
    */
   #interrupted(reason: unknown): void {
     this.interrupt = null;
-    this.abandon();
     const cfg = this.#cfg!;
-    cfg.pool.give(this.#ch!, cfg.socketReuse, false);
+    const ch = this.#ch!;
     this.#ch = null;
-    if (!this.#held) cfg.gate.release();
+    if (!this.held || cfg.gate.tryAcquire()) {
+      this.linger((fit) => {
+        cfg.pool.give(ch, cfg.socketReuse, fit);
+        releaseFrom(cfg.gate, this);
+      });
+    } else {
+      this.abandon();
+      cfg.pool.give(ch, cfg.socketReuse, true);
+    }
     this.failed(reason);
   }
 

@@ -18,9 +18,9 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
 }
 
 /**
- * The queries of one resolver that have not settled, for `cancel()`: a list linked through the
- * queries themselves, so joining and leaving it allocates nothing (a Set's table is reallocated
- * as it grows and shrinks, and in a bulk run it does so all the time).
+ * The queries of one resolver that have not settled, for `cancel()`, oldest first: a list linked
+ * through the queries themselves, so joining and leaving it allocates nothing (a Set's table is
+ * reallocated as it grows and shrinks, and in a bulk run it does so all the time).
  *
  * @example
  * ```ts
@@ -31,8 +31,9 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
  */
 export class Registry {
   /** @internal */ head: Query<unknown> | null = null;
+  /** @internal */ tail: Query<unknown> | null = null;
 
-  /** A copy of the queries listed now (aborting one takes it out of the list). */
+  /** A copy of the queries listed now, in the order they were made (aborting one takes it out). */
   list(): Query<unknown>[] {
     const out: Query<unknown>[] = [];
     for (let q = this.head; q !== null; q = q.nextListed) out.push(q);
@@ -69,6 +70,10 @@ export type RunScope = Record<string, never>;
 /**
  * A query of one resolver call: its job for the dispatcher, the promise it settles exactly once,
  * and how it is cancelled (by the call's signal, the resolver's deadline, or `cancel()`).
+ *
+ * With coalescing, the query that flies (the leader) carries the calls that ride on it. A caller
+ * who gives up leaves at once, in O(1), and the question stays on the wire for those still
+ * waiting: only when the last of them leaves does the flight stop.
  */
 export class Query<T> extends Flight {
   readonly promise: Promise<T>;
@@ -79,6 +84,8 @@ export class Query<T> extends Flight {
   readonly #resolve: (value: T) => void;
   readonly #reject: (reason: unknown) => void;
   readonly #finish: Finish<T>;
+  /** The call's promise has settled (or its caller gave up): nothing more is owed to it. */
+  #settled = false;
   #registry: Registry | null = null;
   /** @internal Neighbours in the registry's list. */
   prevListed: Query<unknown> | null = null;
@@ -86,13 +93,18 @@ export class Query<T> extends Flight {
   nextListed: Query<unknown> | null = null;
   #signal: AbortSignal | undefined;
   #deadline: NodeJS.Timeout | undefined;
-  // Coalescing: a leader is listed in `#lane` under its name and carries `#riders`; a rider
-  // waits on `#leader`. `#cfg`/`#held` let a rider fly in its leader's place.
+  /** When the deadline passes, in `performance.now()` ms (Infinity: none). */
+  #deadlineAt = Number.POSITIVE_INFINITY;
+  // Coalescing: a leader is listed in `#lane` under its name and carries a list of riders linked
+  // through them (`#firstRider`..`#lastRider`); a rider waits on `#leader`. `#cfg`/`held` let a
+  // rider fly in its leader's place.
   #lane: Map<string, Query<unknown>> | null = null;
-  #riders: Query<unknown>[] | null = null;
+  #firstRider: Query<unknown> | null = null;
+  #lastRider: Query<unknown> | null = null;
+  #prevRider: Query<unknown> | null = null;
+  #nextRider: Query<unknown> | null = null;
   #leader: Query<unknown> | null = null;
   #cfg: DispatchConfig | null = null;
-  #held = false;
 
   constructor(
     name: string,
@@ -128,20 +140,22 @@ export class Query<T> extends Flight {
   ): Promise<T> {
     this.#registry = registry;
     const self = this as Query<unknown>;
-    self.nextListed = registry.head;
-    if (registry.head !== null) registry.head.prevListed = self;
-    registry.head = self;
+    self.prevListed = registry.tail;
+    if (registry.tail === null) registry.head = self;
+    else registry.tail.nextListed = self;
+    registry.tail = self;
     if (signal !== undefined) {
       this.#signal = signal;
       signal.addEventListener('abort', this, { once: true });
     }
     if (deadlineMs !== undefined) {
+      this.#deadlineAt = performance.now() + deadlineMs;
       this.#deadline = setTimeout(() => this.abort(undefined, codes.TIMEOUT), deadlineMs);
     }
+    this.held = held;
     if (lanes !== undefined) {
       // Kept for a rider that may have to fly in its leader's place.
       this.#cfg = cfg;
-      this.#held = held;
       let lane = lanes.get(this.qtype);
       if (lane === undefined) {
         lane = new Map();
@@ -161,36 +175,47 @@ export class Query<T> extends Flight {
   }
 
   #ride(leader: Query<unknown>): void {
+    const self = this as Query<unknown>;
     this.#leader = leader;
-    if (leader.#riders === null) leader.#riders = [];
-    leader.#riders.push(this as Query<unknown>);
-    this.interrupt = this.#alight;
+    this.#prevRider = leader.#lastRider;
+    this.#nextRider = null;
+    if (leader.#lastRider === null) leader.#firstRider = self;
+    else leader.#lastRider.#nextRider = self;
+    leader.#lastRider = self;
   }
 
-  /** `interrupt` of a rider: its caller gave up; the leader flies on for the others. */
-  #alight(reason: unknown): void {
-    this.interrupt = null;
-    const riders = this.#leader!.#riders!;
-    riders.splice(riders.indexOf(this as Query<unknown>), 1);
-    this.#leader = null;
-    this.failed(reason);
+  /** A rider's caller gave up: it leaves its leader's list, and the flight ends if nobody is left. */
+  #alight(error: DnsError): void {
+    const leader = this.#leader!;
+    const prev = this.#prevRider;
+    const next = this.#nextRider;
+    if (prev === null) leader.#firstRider = next;
+    else prev.#nextRider = next;
+    if (next === null) leader.#lastRider = prev;
+    else next.#prevRider = prev;
+    this.#leader = this.#prevRider = this.#nextRider = null;
+    this.#fail(error);
+    if (leader.#settled && leader.#firstRider === null) leader.#stop(error);
+  }
+
+  /** Nobody waits for the flight any more: stop it (no further try goes out). */
+  #stop(error: DnsError): void {
+    if (this.cancelled !== undefined) return;
+    this.cancelled = error;
+    this.interrupt?.(error);
   }
 
   /** Leaves the lane (later calls fly afresh) and takes the riders, as the exchange has ended. */
-  #land(): Query<unknown>[] | null {
+  #land(): Query<unknown> | null {
     const lane = this.#lane;
     if (lane !== null) {
       this.#lane = null;
       if (lane.get(this.name) === this) lane.delete(this.name);
     }
-    const riders = this.#riders;
-    this.#riders = null;
-    if (riders === null || riders.length === 0) return null;
-    for (const r of riders) {
-      r.#leader = null;
-      r.interrupt = null;
-    }
-    return riders;
+    const first = this.#firstRider;
+    this.#firstRider = this.#lastRider = null;
+    for (let r = first; r !== null; r = r.#nextRider) r.#leader = null;
+    return first;
   }
 
   /** The signal's abort listener (the EventListener object protocol: no closure per query). */
@@ -198,49 +223,102 @@ export class Query<T> extends Flight {
     this.abort(this.#signal?.reason);
   }
 
-  /** Cancels the query: it rejects with `code` (ECANCELLED, or ETIMEOUT at the deadline). */
+  /**
+   * The caller gives up: the call rejects with `code` (ECANCELLED, or ETIMEOUT at the deadline).
+   * Its query stops unless other calls ride on it: then it flies on for them.
+   */
   abort(reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
-    if (this.cancelled !== undefined) return;
-    this.cancelled = new DnsError(code, { syscall: this.syscall, hostname: this.hostname, cause: reason });
-    this.interrupt?.(this.cancelled);
+    if (this.#settled) return;
+    const error = new DnsError(code, { syscall: this.syscall, hostname: this.hostname, cause: reason });
+    if (this.#leader !== null) {
+      this.#alight(error);
+    } else if (this.#firstRider !== null && this.#ownPermit()) {
+      this.#fail(error);
+    } else {
+      this.#stop(error);
+      // Settled here, not when the stop reaches the flight (a wait for a permit ends a turn
+      // later): calls given up together reject in the order they were made.
+      if (!this.#settled) this.#fail(error);
+    }
+  }
+
+  check(): void {
+    if (this.#settled) return;
+    const signal = this.#signal;
+    if (signal?.aborted) this.abort(signal.reason);
+    else if (this.#deadlineAt <= performance.now()) this.abort(undefined, codes.TIMEOUT);
+  }
+
+  /**
+   * Whether the flight can go on without this caller: it must then hold a permit of its own,
+   * since one held for this caller (by a bulk run) goes back when this call settles.
+   */
+  #ownPermit(): boolean {
+    if (!this.held) return true;
+    if (!this.#cfg!.gate.tryAcquire()) return false;
+    this.held = false;
+    return true;
   }
 
   protected answered(message: DecodedPacket, server: ServerAddress): void {
     const riders = this.#land();
-    this.#done();
-    let value: T | undefined;
-    let error: unknown;
-    let ok = true;
-    try {
-      value = this.#finish(this, message, server);
-    } catch (err) {
-      ok = false;
-      error = err;
+    if (!this.#settled) {
+      this.#done();
+      let value: T | undefined;
+      let error: unknown;
+      let ok = true;
+      try {
+        value = this.#finish(this, message, server);
+      } catch (err) {
+        ok = false;
+        error = err;
+      }
+      if (ok) this.#resolve(value as T);
+      else this.#reject(error);
     }
-    if (ok) this.#resolve(value as T);
-    else this.#reject(error);
     // Each rider makes its own result (fresh objects, its own errors) from the same answer.
-    if (riders !== null) for (const r of riders) r.answered(message, server);
+    for (let r: Query<unknown> | null = riders; r !== null; ) {
+      const next: Query<unknown> | null = r.#nextRider;
+      r.#nextRider = r.#prevRider = null;
+      r.answered(message, server);
+      r = next;
+    }
   }
 
   protected failed(error: unknown): void {
     const lane = this.#lane;
     const riders = this.#land();
-    this.#done();
-    this.#reject(error);
+    if (!this.#settled) this.#fail(error);
     if (riders === null) return;
     if (this.cancelled !== undefined) {
-      // This caller gave up, not the network: the first rider flies in its place.
-      const next = riders[0]!;
+      // Stopped for its caller while riders wait (its bulk permit went back with it, and the gate
+      // had none to spare): the first rider flies in its place, under a permit of its own.
+      const next = riders;
+      const rest = next.#nextRider;
+      next.#nextRider = null;
       if (lane !== null && !lane.has(next.name)) {
         lane.set(next.name, next);
         next.#lane = lane;
       }
-      for (let i = 1; i < riders.length; i++) riders[i]!.#ride(next);
-      next.fly(next.#cfg!, next.#held);
+      for (let r: Query<unknown> | null = rest; r !== null; ) {
+        const after = r.#nextRider;
+        r.#ride(next);
+        r = after;
+      }
+      next.fly(next.#cfg!, next.held);
       return;
     }
-    for (const r of riders) r.failed(error instanceof DnsError ? r.#own(error) : error);
+    for (let r: Query<unknown> | null = riders; r !== null; ) {
+      const next: Query<unknown> | null = r.#nextRider;
+      r.#nextRider = r.#prevRider = null;
+      r.failed(error instanceof DnsError ? r.#own(error) : error);
+      r = next;
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#done();
+    this.#reject(error);
   }
 
   /** The leader's failure, named for this call (its syscall and hostname). */
@@ -254,14 +332,17 @@ export class Query<T> extends Flight {
     });
   }
 
+  /** The call is settled: it leaves the registry, and its signal and deadline let go of it. */
   #done(): void {
+    this.#settled = true;
     const registry = this.#registry;
     if (registry !== null) {
       this.#registry = null;
       const { prevListed: prev, nextListed: next } = this;
       if (prev === null) registry.head = next;
       else prev.nextListed = next;
-      if (next !== null) next.prevListed = prev;
+      if (next === null) registry.tail = prev;
+      else next.prevListed = prev;
       this.prevListed = this.nextListed = null;
     }
     this.#signal?.removeEventListener('abort', this);

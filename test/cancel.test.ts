@@ -44,19 +44,23 @@ describe('cancellation', () => {
     expect(server.stats.queries).toBe(0);
   });
 
-  it('abort in flight: settles once with ECANCELLED, closes the socket, returns the permit', async () => {
+  it('abort in flight: settles once with ECANCELLED; the query keeps its permit until its late answer', async () => {
     const r = new Resolver({ servers: [server.server], concurrency: 1 });
     const controller = new AbortController();
     const q = track(r.resolveMx('google.com', { signal: controller.signal }));
     await tick(20);
     expect(r.semaphore.tokens).toBe(0);
     controller.abort();
+    expect(q.settled).toBe(0); // settles in a promise job, synchronously after abort()
     await tick();
     expect(q.settled).toBe(1);
     expect(q.error).toMatchObject({ code: 'ECANCELLED' });
-    expect(r.semaphore.tokens).toBe(1);
-    await tick(150); // the server's late reply arrives at a closed socket and changes nothing
+    // The query is still on the wire (the server holds it): its permit waits for the answer.
+    expect(r.semaphore.tokens).toBe(0);
+    await tick(150); // the server's late reply ends it: the permit comes back, the call stays settled
     expect(q.settled).toBe(1);
+    expect(r.semaphore.tokens).toBe(1);
+    expect(r.stats.skipped).toBe(0);
   });
 
   it('abort while waiting for a permit: leaves the queue and never sends', async () => {
@@ -101,9 +105,10 @@ describe('cancellation', () => {
     expect(mine.map((q) => [q.settled, (q.error as DnsError)?.code])).toEqual(
       Array(4).fill([1, 'ECANCELLED']),
     );
-    expect(r.semaphore.tokens).toBe(2);
     expect(r.semaphore.waiting).toBe(0);
     await tick(150);
+    // The two queries that were on the wire gave their permits back when their answers came.
+    expect(r.semaphore.tokens).toBe(2);
     expect(theirs.settled).toBe(1);
     expect(theirs.value).toHaveLength(5);
     // The resolver still works after cancel().

@@ -34,6 +34,9 @@ export class TcpChannel {
   /** A TCP connection carries one exchange and is closed after it: nothing to mark. */
   retire(): void {}
 
+  readonly stale = -1;
+  forget(): void {}
+
   attach(listener: ChannelListener): void {
     this.#listener = listener;
   }

@@ -13,6 +13,13 @@ export interface Endpoint {
 /** What an exchange needs of a channel, UDP or TCP. */
 export interface Channel {
   uses: number;
+  /** The ID of the last query this channel gave up on (-1: none): its late answer is no forgery. */
+  readonly stale: number;
+  /**
+   * The exchange of `query` ended without its answer (timed out or given up): remember its ID,
+   * and let the next exchange write into a fresh buffer (a send may still read this one).
+   */
+  forget(query: Uint8Array): void;
   /** Marks the channel unfit for another exchange (it saw forgeries or garbage). */
   retire(): void;
   attach(listener: ChannelListener): void;
@@ -80,6 +87,7 @@ export class UdpChannel implements Channel {
   idleSince = 0;
   /** Scratch space for the outgoing message, owned by whoever holds the socket now. */
   buffer: Buffer | null = null;
+  stale = -1;
   #socket: Socket;
   #listener: ChannelListener | null = null;
   /**
@@ -125,6 +133,11 @@ export class UdpChannel implements Channel {
 
   retire(): void {
     this.#state |= BROKEN;
+  }
+
+  forget(query: Uint8Array): void {
+    this.stale = (query[0]! << 8) | query[1]!;
+    this.buffer = null;
   }
 
   /** Routes arriving datagrams and errors to `listener` until {@link detach}. */
