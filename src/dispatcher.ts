@@ -9,6 +9,10 @@ import type { Endpoint } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
 import { CLASSIC_UDP_PAYLOAD, newQueryId } from './wire/codec.js';
 import { MAX_QUERY, wireNameLength, writeQuery } from './wire/encode.js';
+import { rcodeOf } from './wire/lazy.js';
+
+const RCODE_FORMERR = 1;
+const RCODE_BADVERS = 16;
 
 /** The gate as the dispatcher uses it. */
 export interface Gate {
@@ -206,7 +210,7 @@ async function tryServers(cfg: DispatchConfig, job: Job, first?: Attempt): Promi
       const result = await askServer(cfg, job, endpoints[s]!, timeout, given);
       given = undefined;
       if (result.ok) {
-        const code = rcodeToCode(result.message.flags & 0xf);
+        const code = rcodeToCode(rcodeOf(result.message));
         if (code === undefined || code === codes.NOTFOUND) return { message: result.message, server };
         if (!tryNext.has(code)) throw fail(job, code, undefined, server);
         done[s] = true;
@@ -244,7 +248,9 @@ async function askServer(
   const overTcp = cfg.tcp === 'always';
   let payload = cfg.udpPayload;
   let result = first ?? (await once(cfg, job, endpoint, timeout, payload, overTcp));
-  if (result.ok && payload > 0 && (result.message.flags & 0xf) === 1) {
+  // RFC 6891 §7: FORMERR to a query with OPT, or BADVERS (16): ask again without it.
+  const rcode = result.ok ? rcodeOf(result.message) : 0;
+  if (payload > 0 && (rcode === RCODE_FORMERR || rcode === RCODE_BADVERS)) {
     payload = 0;
     result = await once(cfg, job, endpoint, timeout, payload, overTcp);
   }

@@ -103,7 +103,12 @@ export class DnsError extends Error {
   }
 }
 
-/** RFC 1035 §4.1.1 / RFC 6895 rcodes that end a query, mapped to node's codes. */
+/**
+ * What an rcode (the full 12 bits, RFC 6891 §6.1.3) means for a call, as c-ares reads it:
+ * `undefined` for an answer (NOERROR, and the rcodes c-ares reads as one: 6–11 and 16–23, whose
+ * records are used and whose empty answer is ENODATA), node's code otherwise (12–15 and from 24
+ * on, ESERVFAIL). NXDOMAIN is ENOTFOUND.
+ */
 export function rcodeToCode(rcode: number): DnsErrorCode | undefined {
   switch (rcode) {
     case 0:
@@ -119,6 +124,6 @@ export function rcodeToCode(rcode: number): DnsErrorCode | undefined {
     case 5:
       return codes.REFUSED;
     default:
-      return codes.BADRESP;
+      return rcode <= 11 || (rcode >= 16 && rcode <= 23) ? undefined : codes.SERVFAIL;
   }
 }

@@ -17,6 +17,7 @@ import type { ServerAddress } from './servers.js';
 import type { UdpChannel } from './transport/udp.js';
 import { CLASSIC_UDP_PAYLOAD, type DecodedPacket, newQueryId, type RecordType } from './wire/codec.js';
 import { MAX_QUERY, wireNameLength, writeQuery } from './wire/encode.js';
+import { rcodeOf } from './wire/lazy.js';
 
 /** RFC 1035 §4.1.1 rcodes. */
 const NOERROR = 0;
@@ -93,7 +94,7 @@ export abstract class Flight extends Exchange implements Job {
     this.#ch = null;
     let first: Attempt;
     if (message !== null) {
-      const rcode = message.flags & 0xf;
+      const rcode = rcodeOf(message);
       // Final unless truncated (RFC 7766 §5: ask over TCP), a FORMERR to our OPT (RFC 6891 §7:
       // ask without it), or an rcode that sends the try loop to the next server.
       if ((rcode === NOERROR || rcode === NXDOMAIN) && !message.flag_tc) {

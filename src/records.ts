@@ -153,39 +153,17 @@ function of<T extends keyof Rdata>(answers: readonly Answer[], type: T): { ttl?:
 }
 
 /**
- * A name as c-ares prints it: the root is `''`, no trailing dot, case kept, and in labels the
- * octets `" . ; \ ( ) @ $` get a backslash while those outside 0x20-0x7e become `\DDD`.
- * dns-packet joins labels with dots, so a dot inside a label is lost, except in an SOA rname
- * (`mail`), where dns-packet already writes it as `\.`, the form c-ares gives too.
+ * A name as c-ares prints it: the root is `''`, no trailing dot, case kept. The wire reader
+ * (wire/read-name.ts) already escapes the octets c-ares escapes (`\\.`, `\\@`, `\\195\\169`, ...).
  *
  * @example
  * ```ts
- * hostName('.');             // '' (the null MX `0 .`, RFC 7505)
+ * hostName('.');                // '' (the null MX `0 .`, RFC 7505)
  * hostName('mx1.Example.test'); // 'mx1.Example.test'
- * hostName('caf\u00e9.test');   // 'caf\\195\\169.test'
  * ```
  */
-export function hostName(name: string, mail = false): string {
-  if (name === '.') return '';
-  if (plain(name)) return name;
-  return name.replace(/\\\.|[^ -~]|["\\;()@$]/gu, (c) => {
-    if (c === '\\.') return mail ? c : '\\\\.';
-    if ('"\\;()@$'.includes(c)) return `\\${c}`;
-    let out = '';
-    for (const byte of Buffer.from(c)) out += `\\${String(byte).padStart(3, '0')}`;
-    return out;
-  });
-}
-
-// Whether hostName has nothing to escape in `name` (the common case: no regex, no new string).
-function plain(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    // Outside 0x20-0x7e, or one of  " $ ( ) ; @ \
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x24 || c === 0x28 || c === 0x29) return false;
-    if (c === 0x3b || c === 0x40 || c === 0x5c) return false;
-  }
-  return true;
+export function hostName(name: string): string {
+  return name === '.' ? '' : name;
 }
 
 // Node turns C strings into JS with OneByteString: Latin-1, cut at the first NUL.
@@ -338,7 +316,7 @@ export function toSoa(answers: readonly Answer[]): SoaRecord[] {
     .slice(0, 1)
     .map(({ data }) => ({
       nsname: hostName(data.mname),
-      hostmaster: hostName(data.rname, true),
+      hostmaster: hostName(data.rname),
       serial: data.serial ?? 0,
       refresh: data.refresh ?? 0,
       retry: data.retry ?? 0,

@@ -32,7 +32,7 @@ import { qtypeOf, toMessage, toRecords } from './results.js';
 import type { Semaphore } from './semaphore.js';
 import { formatServer, parseServers } from './servers.js';
 import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
-import { reverseName, toWireName } from './wire/names.js';
+import { isSpecialUse, reverseName, toWireName } from './wire/names.js';
 
 /**
  * What a resolver has counted since it was made (see {@link Resolver.stats}).
@@ -628,6 +628,7 @@ export class Resolver {
       signal = checkSignal(options?.signal);
       const wireName = toWireName(name);
       if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
+      if (isSpecialUse(wireName)) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
       if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
       query = new Query(wireName, type, qtypeOf(type), syscall, hostname, finish, detail);
     } catch (err) {

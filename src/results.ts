@@ -6,6 +6,7 @@ import { type AskedQuestion, emptyResultCode } from './records.js';
 import type { DnsMessage } from './resolver.js';
 import type { ServerAddress } from './servers.js';
 import { type Answer, type DecodedPacket, typeCode } from './wire/codec.js';
+import { rcodeOf } from './wire/lazy.js';
 
 type Shape = (answers: Answer[], question?: AskedQuestion) => unknown[];
 
@@ -19,12 +20,47 @@ const RCODE_NXDOMAIN = 3;
  */
 export function toRecords(query: Query<unknown[]>, message: DecodedPacket): unknown[] {
   const { syscall, hostname } = query;
-  if ((message.flags & 0xf) === RCODE_NXDOMAIN) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
-  const records = (query.detail as Shape)(message.answers, query);
+  if (rcodeOf(message) === RCODE_NXDOMAIN) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
+  const answers = message.answers;
+  let usable = answers;
+  for (let i = 0; i < answers.length; i++) {
+    const a = answers[i]!;
+    if (classOf(a) !== 'IN' && a.type !== 'OPT') {
+      usable = ofClassIn(query, answers);
+      break;
+    }
+  }
+  const records = (query.detail as Shape)(usable, query);
   // Node's rule for an answer with nothing of the type (e.g. only a CNAME): [] or an error.
-  const code = records.length === 0 ? emptyResultCode(query.type, message.answers) : undefined;
+  const code = records.length === 0 ? emptyResultCode(query.type, answers) : undefined;
   if (code !== undefined) throw new DnsError(code, { syscall, hostname });
   return records;
+}
+
+/** Classes c-ares reads past: CH, HS, NONE (RFC 2136). Any other class but IN is EBADRESP. */
+const OTHER_CLASSES = new Set(['CH', 'HS', 'UNKNOWN_254']);
+
+/**
+ * The answers of class IN (the class we asked): records of another class answer another
+ * question, as c-ares reads them (it keeps CH for TXT, and every class for CAA); a class that
+ * cannot stand in an answer at all (ANY, CS, 0, ...) makes the message EBADRESP.
+ */
+function ofClassIn(query: Query<unknown[]>, answers: Answer[]): Answer[] {
+  for (const a of answers) {
+    if (classOf(a) !== 'IN' && a.type !== 'OPT' && !OTHER_CLASSES.has(classOf(a))) {
+      throw new DnsError(codes.BADRESP, { syscall: query.syscall, hostname: query.hostname });
+    }
+  }
+  if (query.type === 'CAA') return answers;
+  // c-ares reads TXT of class CH too (`version.bind`), and of every other type class IN only.
+  const chaos = query.type === 'TXT';
+  return answers.filter((a) => classOf(a) === 'IN' || (chaos && classOf(a) === 'CH'));
+}
+
+/** A record's class as c-ares sees the 16 bits (the mDNS cache-flush bit makes it another class). */
+function classOf(a: Answer): string {
+  const r = a as { class?: string; flush?: boolean };
+  return r.flush ? 'FLUSH' : (r.class ?? 'IN');
 }
 
 /**

@@ -1,6 +1,7 @@
 // Interop with a real authoritative server: Knot DNS serves every fixture zone, and dnsgate must read
 // each reply exactly as kdig (Knot's own client) reads it: rcode, the answer section and, on negative
 // answers, the SOA. The questions are derived from the fixtures, so a record added there is covered.
+import { promises as dns } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -309,6 +310,15 @@ describe.skipIf(!available)('interop with Knot DNS (knotd + kdig)', () => {
     const after = await knot!.stats();
     expect(mine).toEqual(await askKdig(knot!.port, [big], 'tcp'));
     expect({ udp4: after.udp4 - before.udp4, tcp4: after.tcp4 - before.tcp4 }).toEqual({ udp4: 1, tcp4: 1 });
+  }, 10_000);
+
+  it('a name asked in upper case reads back as node reads it (knot compresses against the question)', async () => {
+    const node = new dns.Resolver({ timeout: 2000, tries: 1 });
+    node.setServers([knot!.server]);
+    const resolver = new Resolver({ servers: [knot!.server], timeout: 2000, tries: 1 });
+    const expected = await node.resolveMx('EXAMPLE.TEST');
+    expect(expected.map((m) => m.exchange).join()).toMatch(/example\.test/);
+    expect(await resolver.resolveMx('EXAMPLE.TEST')).toEqual(expected);
   }, 10_000);
 
   it('a name in no zone: knot refuses, and dnsgate rejects with EREFUSED', async () => {

@@ -355,3 +355,202 @@ describe('transport', () => {
     expect(expected[0]!.join('')).toBe('a'.repeat(255) + 'b'.repeat(255) + 'c'.repeat(255));
   });
 });
+
+// Replies built byte by byte, for what a zone file cannot say: other classes, rcodes past 5, an OPT
+// record's extended rcode, label bytes that c-ares escapes. Both resolvers ask the same server.
+describe('the wire as c-ares reads it', () => {
+  const label = (l: string | number[]) => {
+    const bytes = typeof l === 'string' ? Buffer.from(l, 'latin1') : Buffer.from(l);
+    return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+  };
+  const name = (...labels: (string | number[])[]) => Buffer.concat([...labels.map(label), Buffer.from([0])]);
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const TYPES: Record<string, number> = {
+    A: 1,
+    NS: 2,
+    CNAME: 5,
+    SOA: 6,
+    PTR: 12,
+    MX: 15,
+    TXT: 16,
+    SRV: 33,
+    NAPTR: 35,
+  };
+  /** A record owned by the question name (a pointer to offset 12). */
+  const rec = (type: string, rdata: Buffer, klass = 1) =>
+    Buffer.concat([
+      u16(0xc00c),
+      u16(TYPES[type]!),
+      u16(klass),
+      Buffer.from([0, 0, 0, 60]),
+      u16(rdata.length),
+      rdata,
+    ]);
+  const WEIRD = name('we.ird', [0xff], 'a@b$', 'sp ace', [0xc3, 0xa4], 'example');
+  const RDATA: Record<string, Buffer> = {
+    A: Buffer.from([192, 0, 2, 1]),
+    NS: WEIRD,
+    CNAME: WEIRD,
+    PTR: WEIRD,
+    MX: Buffer.concat([u16(10), WEIRD]),
+    SRV: Buffer.concat([u16(1), u16(2), u16(3), WEIRD]),
+    SOA: Buffer.concat([WEIRD, name('host.master', 'x'), Buffer.alloc(20, 1)]),
+    NAPTR: Buffer.concat([u16(1), u16(2), label('u'), label('E2U+sip'), label('!^.*$!x!'), WEIRD]),
+    TXT: label('hi'),
+  };
+  // name -> how to answer; the first label says what: rcode-N, class-N, mixed, ext-N, esc
+  function reply(
+    q: { id: number; questions?: { name: string; type: string }[] },
+    queryHasOpt: boolean,
+  ): Buffer {
+    const { name: qname, type } = q.questions![0]!;
+    const [what, arg] = qname.split('.')[0]!.split('-');
+    const n = Number(arg);
+    const question = Buffer.concat([name(...qname.split('.')), u16(TYPES[type] ?? 1), u16(1)]);
+    let rcode = 0;
+    let answers: Buffer[] = [];
+    let ext = -1;
+    const rdata = RDATA[type] ?? RDATA.A!;
+    if (what === 'rcode') rcode = n;
+    else if (what === 'rcodemx') {
+      rcode = n;
+      answers = [rec(type, rdata)];
+    } else if (what === 'class') answers = [rec(type, rdata, n)];
+    else if (what === 'mixed') answers = [rec(type, rdata, 3), rec(type, rdata, 1)];
+    else if (what === 'ext') ext = n;
+    else if (what === 'esc') answers = [rec(type, rdata)];
+    if (ext >= 0 && !queryHasOpt) ext = -1;
+    const header = Buffer.concat([
+      u16(q.id),
+      u16(0x8180 | (rcode & 0xf)),
+      u16(1),
+      u16(answers.length),
+      u16(0),
+      u16(ext >= 0 ? 1 : 0),
+    ]);
+    const opt = ext >= 0 ? Buffer.from([0, 0, 41, 0x10, 0, ext, 0, 0, 0, 0, 0]) : Buffer.alloc(0);
+    return Buffer.concat([header, question, ...answers, opt]);
+  }
+  let wireServer: TestServer;
+  let nodeR: dns.Resolver;
+  let gateR: Resolver;
+  const asked: string[] = [];
+  beforeAll(async () => {
+    wireServer = await startTestServer({
+      handler: (q) => {
+        asked.push(q.questions![0]!.name);
+        // ext-N: node sends no OPT, so it sees the plain header; dnsgate sees the extended rcode.
+        const hasOpt = (q.additionals ?? []).some((a) => a.type === 'OPT');
+        return reply(q as never, hasOpt);
+      },
+    });
+    nodeR = new dns.Resolver({ timeout: 500, tries: 1 });
+    nodeR.setServers([wireServer.server]);
+    gateR = new Resolver({ servers: [wireServer.server], timeout: 500, tries: 1 });
+  });
+  afterAll(() => wireServer.close());
+  const both = async (call: (r: Api) => Promise<unknown>) => {
+    const expected = await settle(() => call(nodeR));
+    const actual = await settle(() => call(gateR));
+    expect(actual).toStrictEqual(expected);
+    expect(JSON.stringify(actual)).toBe(JSON.stringify(expected));
+    return actual;
+  };
+
+  it.each(METHODS.filter(([l]) => !l.startsWith('resolve ')).map(([l, , c]) => ({ l, c })))(
+    '$l: names keep their bytes, escaped as c-ares prints them',
+    async ({ c }) => {
+      await both((r) => c(r, 'esc.test'));
+    },
+  );
+  it('an MX exchange reads we\\.ird.\\255.a\\@b\\$.sp ace.\\195\\164.example', async () => {
+    expect(await gateR.resolveMx('esc.test')).toEqual([
+      { exchange: 'we\\.ird.\\255.a\\@b\\$.sp ace.\\195\\164.example', priority: 10 },
+    ]);
+  });
+
+  const classes = [3, 4, 254, 255, 2, 0];
+  it.each(
+    classes.flatMap((k) =>
+      METHODS.filter(([l]) => !l.startsWith('resolve ')).map(([l, , c]) => ({ k, l, c })),
+    ),
+  )('class $k: $l as node', async ({ k, c }) => {
+    await both((r) => c(r, `class-${k}.test`));
+  });
+  it.each(METHODS.filter(([l]) => !l.startsWith('resolve ')).map(([l, , c]) => ({ l, c })))(
+    'an IN record among CH ones: $l gives the IN one, as node',
+    async ({ c }) => {
+      await both((r) => c(r, 'mixed.test'));
+    },
+  );
+
+  it.each(Array.from({ length: 10 }, (_, i) => i + 6))('rcode %i, no answer: as node', async (n) => {
+    await both((r) => r.resolveMx(`rcode-${n}.test`));
+  });
+  it.each(Array.from({ length: 10 }, (_, i) => i + 6))('rcode %i with an MX answer: as node', async (n) => {
+    await both((r) => r.resolveMx(`rcodemx-${n}.test`));
+  });
+  it.each([1, 2, 7, 16])('extended rcode %i × 16 in the OPT record: the code node gives', async (hi) => {
+    // node sends no OPT and sees NOERROR/ENODATA; dnsgate sends OPT and reads the 12-bit rcode
+    // (16..23 as c-ares reads them, from 24 ESERVFAIL), so they agree only where c-ares would.
+    const out = await settle(() => gateR.resolveMx(`ext-${hi}.test`));
+    const full = hi * 16;
+    expect(out).toMatchObject(
+      full <= 23 ? { error: { code: 'ENODATA' } } : { error: { code: 'ESERVFAIL', syscall: 'queryMx' } },
+    );
+  });
+  it('query() shows the full rcode', async () => {
+    expect((await gateR.query('ext-2.test', 'MX').catch((e) => e)).code).toBe('ESERVFAIL');
+    expect((await gateR.query('rcodemx-9.test', 'MX')).rcode).toBe('NOTAUTH');
+  });
+
+  it('names go out in lower case, as c-ares sends them; hostname keeps the caller spelling', async () => {
+    asked.length = 0;
+    const n = await settle(() => nodeR.resolveMx('ESC.Test'));
+    const g = await settle(() => gateR.resolveMx('ESC.Test'));
+    expect(asked).toEqual(['esc.test', 'esc.test']);
+    expect(g).toStrictEqual(n);
+  });
+
+  it.each(['foo.onion', 'x.y.ONION.', 'a.onion'])(
+    '%s: ENOTFOUND, no packet (RFC 7686), as node',
+    async (n) => {
+      asked.length = 0;
+      await both((r) => r.resolve4(n));
+      await both((r) => r.resolveMx(n));
+      expect(asked).toEqual([]);
+    },
+  );
+});
+
+describe('BADVERS (RFC 6891 §7)', () => {
+  it('a BADVERS reply to a query with OPT is asked again without it, as FORMERR is', async () => {
+    const queries: boolean[] = [];
+    const server = await startTestServer({
+      zoneFile,
+      handler: (q) => {
+        const hasOpt = (q.additionals ?? []).some((a) => a.type === 'OPT');
+        queries.push(hasOpt);
+        if (!hasOpt) return undefined; // the zone answers
+        const id = q.id ?? 0;
+        const header = Buffer.from([id >> 8, id & 0xff, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 1]);
+        const qname = Buffer.concat([
+          ...q
+            .questions![0]!.name.split('.')
+            .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+          Buffer.from([0, 0, 15, 0, 1]),
+        ]);
+        return Buffer.concat([header, qname, Buffer.from([0, 0, 41, 0x10, 0, 1, 0, 0, 0, 0, 0])]);
+      },
+    });
+    try {
+      const r = new Resolver({ servers: [server.server] });
+      const mx = await r.resolveMx('example.test');
+      expect(mx.length).toBeGreaterThan(0);
+      expect(queries).toEqual([true, false]);
+      expect((await r.resolveMailHosts('example.test')).source).toBe('mx');
+    } finally {
+      await server.close();
+    }
+  });
+});

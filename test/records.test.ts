@@ -18,6 +18,7 @@ import {
   toTxt,
 } from '../src/records.js';
 import type { Answer } from '../src/wire/codec.js';
+import { readName } from '../src/wire/read-name.js';
 
 const rr = (type: string, data: unknown, ttl = 60, name = 'x.test'): Answer =>
   ({ name, type, ttl, data }) as Answer;
@@ -26,28 +27,41 @@ const soa = (mname: string, rname: string) =>
 // Key order matters to node parity (JSON, console output), so compare it too.
 const json = (v: unknown) => JSON.stringify(v);
 
+/** The labels as wire bytes (a length byte each, then the root). */
+const wire = (...labels: (string | number[])[]) =>
+  Buffer.concat([
+    ...labels.map((l) => {
+      const bytes = typeof l === 'string' ? Buffer.from(l, 'latin1') : Buffer.from(l);
+      return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+    }),
+    Buffer.from([0]),
+  ]);
+
 describe('names', () => {
   it.each([
-    ['.', ''],
-    ['mx.Example.TEST', 'mx.Example.TEST'],
-    ['sp ace.test', 'sp ace.test'],
-    ['caf\u00e9.test', 'caf\\195\\169.test'],
-    ['q"\\;()@$.test', 'q\\"\\\\\\;\\(\\)\\@\\$.test'],
-    ['ctl\u0001\u007f.test', 'ctl\\001\\127.test'],
-  ])('hostName(%j) is %j', (name, printed) => {
-    expect(hostName(name)).toBe(printed);
+    [wire(), '.'],
+    [wire('mx', 'Example', 'TEST'), 'mx.Example.TEST'],
+    [wire('sp ace', 'test'), 'sp ace.test'],
+    [wire([0x63, 0x61, 0x66, 0xc3, 0xa9], 'test'), 'caf\\195\\169.test'],
+    [wire('q"\\;()@$', 'test'), 'q\\"\\\\\\;\\(\\)\\@\\$.test'],
+    [wire('ctl\u0001\u007f', 'test'), 'ctl\\001\\127.test'],
+    [wire('we.ird', 'example'), 'we\\.ird.example'],
+    [wire([0xff], 'x'), '\\255.x'],
+  ])('the wire name %j reads as %j (c-ares escapes)', (bytes, printed) => {
+    expect(readName(bytes, 0)).toBe(printed);
   });
 
-  it('keeps the escaped dot of an SOA rname', () => {
-    expect(hostName('john\\.doe.example.test', true)).toBe('john\\.doe.example.test');
+  it('the root is empty, other names are as read', () => {
+    expect(hostName('.')).toBe('');
+    expect(hostName('john\\.doe.example.test')).toBe('john\\.doe.example.test');
   });
 
   it('gives the null MX (RFC 7505) an empty exchange', () => {
     expect(toMx([rr('MX', { preference: 0, exchange: '.' })])).toEqual([{ exchange: '', priority: 0 }]);
   });
 
-  it('escapes NS, PTR, SRV and NAPTR names the same way, and the root is empty everywhere', () => {
-    expect(toNs([rr('NS', '.'), rr('NS', 'n\u00e9.test')])).toEqual(['', 'n\\195\\169.test']);
+  it('prints NS, PTR, SRV and NAPTR names as read, and the root is empty everywhere', () => {
+    expect(toNs([rr('NS', '.'), rr('NS', 'n\\195\\169.test')])).toEqual(['', 'n\\195\\169.test']);
     expect(toPtr([rr('PTR', 'Host.test')])).toEqual(['Host.test']);
     expect(json(toSrv([rr('SRV', { priority: 1, weight: 2, port: 3, target: '.' })]))).toBe(
       json([{ name: '', port: 3, priority: 1, weight: 2 }]),

@@ -133,6 +133,8 @@ function rdataCoder(type: number): Coder<unknown> {
 
 const TYPE_NS = 2;
 const TYPE_CNAME = 5;
+const TYPE_SOA = 6;
+const TYPE_NAPTR = 35;
 const TYPE_PTR = 12;
 const TYPE_MX = 15;
 const TYPE_SRV = 33;
@@ -183,6 +185,30 @@ export function decodeRecords(buf: Buffer, from: number, count: number, out: Ans
           target: readName(buf, rdata + 6),
         };
         break;
+      case TYPE_SOA: {
+        const mname = readName(buf, rdata);
+        const rname = readName(buf, nameEnd);
+        const at = nameEnd;
+        data = {
+          mname,
+          rname,
+          serial: buf.readUInt32BE(at),
+          refresh: buf.readUInt32BE(at + 4),
+          retry: buf.readUInt32BE(at + 8),
+          expire: buf.readUInt32BE(at + 12),
+          minimum: buf.readUInt32BE(at + 16),
+        };
+        break;
+      }
+      case TYPE_NAPTR: {
+        // dns-packet reads the strings; the replacement is a name, printed as every other name.
+        const naptr = rdataCoder(type).decode(buf, rdata - 2) as { replacement: string };
+        let at = rdata + 4;
+        for (let s = 0; s < 3; s++) at += buf[at]! + 1;
+        naptr.replacement = readName(buf, at);
+        data = naptr;
+        break;
+      }
       default:
         data = rdataCoder(type).decode(buf, rdata - 2);
     }

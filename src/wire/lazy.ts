@@ -13,7 +13,7 @@ import {
 import { type Layout, MalformedError, walkInto } from './walk.js';
 
 // The walk fills this in place; reading a datagram is synchronous, so one serves every call.
-const layout: Layout = { answers: 0, authorities: 0, additionals: 0, records: [] };
+const layout: Layout = { answers: 0, authorities: 0, additionals: 0, records: [], extendedRcode: 0 };
 
 /**
  * Reads a response that already passed the header and question checks: the structural walk
@@ -28,8 +28,27 @@ export function readResponse(bytes: Buffer): Response {
   const end = decodeRecords(bytes, layout.answers, (bytes[6]! << 8) | bytes[7]!, answers);
   // Cannot happen after the walk; checked so a decoder surprise is a malformed message, not a wrong one.
   if (end !== layout.authorities) throw new MalformedError('answer section does not decode to its length');
-  return new Response(bytes, answers, layout.authorities, layout.additionals);
+  const response = new Response(bytes, answers, layout.authorities, layout.additionals);
+  if (layout.extendedRcode !== 0) response.fullRcode |= layout.extendedRcode << 4;
+  return response;
 }
+
+/** The 12-bit rcode of a response (RFC 6891 §6.1.3: the OPT record holds its upper 8 bits). */
+export function rcodeOf(message: DecodedPacket): number {
+  return (message as Partial<Response>).fullRcode ?? message.flags & 0xf;
+}
+
+/** RFC 6891 §9 and RFC 8945 / 7873: names of the rcodes an OPT record extends to. */
+const EXTENDED_RCODES = [
+  'BADVERS',
+  'BADKEY',
+  'BADTIME',
+  'BADMODE',
+  'BADNAME',
+  'BADALG',
+  'BADTRUNC',
+  'BADCOOKIE',
+];
 
 /**
  * One decoded response, with dns-packet's field names. `questions`, `authorities` and
@@ -39,6 +58,8 @@ export class Response implements DecodedPacket {
   readonly id: number;
   /** The 16 header flag bits without QR, as dns-packet gives them (the rcode is the low 4 bits). */
   readonly flags: number;
+  /** The whole rcode: the header's 4 bits and, with an OPT record, its upper 8 (RFC 6891 §6.1.3). */
+  fullRcode: number;
   answers: Answer[];
   #bytes: Buffer;
   #authoritiesAt: number;
@@ -50,6 +71,7 @@ export class Response implements DecodedPacket {
   constructor(bytes: Buffer, answers: Answer[], authoritiesAt: number, additionalsAt: number) {
     this.id = (bytes[0]! << 8) | bytes[1]!;
     this.flags = ((bytes[2]! << 8) | bytes[3]!) & 0x7fff;
+    this.fullRcode = this.flags & 0xf;
     this.answers = answers;
     this.#bytes = bytes;
     this.#authoritiesAt = authoritiesAt;
@@ -87,7 +109,8 @@ export class Response implements DecodedPacket {
     return (this.flags & 0x10) !== 0;
   }
   get rcode(): string {
-    return rcodeName(this.flags & 0xf);
+    const rcode = this.fullRcode;
+    return rcode < 16 ? rcodeName(rcode) : (EXTENDED_RCODES[rcode - 16] ?? `RCODE_${rcode}`);
   }
 
   /** The question (none in a question-less FORMERR, RFC 6891 §7). */

@@ -10,8 +10,8 @@ const BAD_ASCII = /[\x00-\x29\x2b\x2c\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]/;
  * `undefined` when it cannot be a DNS name: RFC 1035 §2.3.4 (labels 1..63 octets,
  * a name of at most 253 characters in text form, no empty label), only the characters
  * c-ares sends (so `john@example.com` is EBADNAME, as in node), and IDNA for non-ASCII
- * (UTS #46 via `url.domainToASCII`, as node's resolver converts). A trailing dot is allowed;
- * `'.'` is the root.
+ * (UTS #46 via `url.domainToASCII`, as node's resolver converts), in lower case. A trailing dot
+ * is allowed; `'.'` is the root.
  */
 export function toWireName(name: string): string | undefined {
   let text = name;
@@ -35,7 +35,9 @@ export function toWireName(name: string): string | undefined {
     const end = dot < 0 ? text.length : dot;
     const len = end - start;
     if (len < 1 || len > 63) return undefined;
-    if (dot < 0) return text;
+    // As c-ares: the name goes out in lower case (an answer compressed against our question then
+    // reads back in lower case too, as node shows it).
+    if (dot < 0) return text.toLowerCase();
     start = dot + 1;
   }
 }
@@ -60,4 +62,12 @@ export function reverseName(ip: string, family: 4 | 6): string {
     .join('')
     .toLowerCase();
   return `${[...nibbles].reverse().join('.')}.ip6.arpa`;
+}
+
+/**
+ * Whether c-ares refuses to ask for `name` (a wire name from {@link toWireName}): RFC 7686 §2,
+ * a `.onion` name is never sent to DNS; it fails as ENOTFOUND without a packet.
+ */
+export function isSpecialUse(name: string): boolean {
+  return name.endsWith('.onion');
 }

@@ -1,7 +1,16 @@
-// Reads domain names out of a message the walk has accepted, giving exactly the strings
-// dns-packet's name decoder gives (labels as UTF-8, joined with '.', the root as '.'), but reading
-// each compression target once: in an answer section the owners, and the tails of the names in
-// the rdata, mostly point at the question name, so most names cost one short label.
+// Reads domain names out of a message the walk has accepted, as c-ares (node) prints them: labels
+// joined with '.', the root as '.', and every byte that is not plain printable ASCII escaped as in
+// a master file (RFC 1035 §5.1): `\.` for a dot inside a label, `\"` `\$` `\(` `\)` `\;` `\@` `\\`,
+// and `\DDD` for control bytes, DEL and every byte over 127 (so `ä` is `\195\164`). Each
+// compression target is read once: in an answer section the owners, and the tails of the names
+// in the rdata, mostly point at the question name, so most names cost one short label.
+
+/** How each byte is printed: 0 as itself, 1 after a backslash, 2 as a backslash and three digits. */
+const ESCAPE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  if (b < 0x20 || b >= 0x7f) ESCAPE[b] = 2;
+  else if ('"$().;@\\'.includes(String.fromCharCode(b))) ESCAPE[b] = 1;
+}
 
 // Names read since the last `forgetNames()`, by the offset they start at.
 const cacheAt: number[] = [];
@@ -51,8 +60,7 @@ function readLabels(buf: Buffer, offset: number): string {
     const end = pos + 1 + len;
     for (let i = pos + 1; i < end; i++) {
       const b = buf[i]!;
-      // Not ASCII: read the name label by label as UTF-8, the way Buffer#toString does.
-      if (b >= 0x80) return readUtf8(buf, offset);
+      if (ESCAPE[b] !== 0) return readEscaped(buf, offset);
       codes[n++] = b;
     }
     pos = end;
@@ -64,8 +72,8 @@ function joined(n: number): string {
   return String.fromCharCode.apply(null, codes);
 }
 
-/** {@link readLabels} for a name with a label that is not ASCII. */
-function readUtf8(buf: Buffer, offset: number): string {
+/** {@link readLabels} for a name with a byte to escape. */
+function readEscaped(buf: Buffer, offset: number): string {
   let out = '';
   let pos = offset;
   for (;;) {
@@ -80,7 +88,14 @@ function readUtf8(buf: Buffer, offset: number): string {
       if (tail === '') return out;
       return out === '' ? tail : `${out}.${tail}`;
     }
-    const label = buf.toString('utf-8', pos + 1, pos + 1 + len);
+    let label = '';
+    for (let i = pos + 1; i <= pos + len; i++) {
+      const b = buf[i]!;
+      const how = ESCAPE[b];
+      if (how === 0) label += String.fromCharCode(b);
+      else if (how === 1) label += `\\${String.fromCharCode(b)}`;
+      else label += `\\${String(b).padStart(3, '0')}`;
+    }
     out = out === '' ? label : `${out}.${label}`;
     pos += len + 1;
   }

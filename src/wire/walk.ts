@@ -39,6 +39,8 @@ export interface Layout {
   additionals: number;
   /** Where each record (answer, authority, additional, in order) starts, then where the last one ends. */
   records: number[];
+  /** RFC 6891 §6.1.3: the upper 8 bits of the rcode, from the OPT record's TTL (0 without one). */
+  extendedRcode: number;
 }
 
 /**
@@ -169,7 +171,7 @@ function checkRdata(
  * {@link MalformedError}.
  */
 export function walk(buf: Uint8Array, agree?: Agree): Layout {
-  const layout: Layout = { answers: 0, authorities: 0, additionals: 0, records: [] };
+  const layout: Layout = { answers: 0, authorities: 0, additionals: 0, records: [], extendedRcode: 0 };
   walkInto(buf, layout, layout.records, agree);
   return layout;
 }
@@ -189,6 +191,7 @@ export function walkInto(buf: Uint8Array, layout: Layout, records: number[] | nu
     if (pos > buf.length) bad('question runs past the end');
   }
   layout.answers = pos;
+  optRcode = 0;
   // One loop over the three sections (one call site: the optimizer compiles the record walk once).
   const total = an + ns + ar;
   for (let i = 0; i < total; i++) {
@@ -202,13 +205,18 @@ export function walkInto(buf: Uint8Array, layout: Layout, records: number[] | nu
   if (an + ns === total) layout.additionals = pos;
   if (pos !== buf.length) bad(`${buf.length - pos} bytes after the last record`);
   records?.push(pos);
+  layout.extendedRcode = optRcode;
 }
+
+/** The upper rcode bits of the OPT record the walk met last. */
+let optRcode = 0;
 
 /** Walks the record at `at` and returns where it ends. */
 function walkRecord(buf: Uint8Array, at: number, agree?: Agree): number {
   let pos = skipName(buf, at);
   if (pos + 10 > buf.length) bad('record header runs past the end');
   const type = (buf[pos]! << 8) | buf[pos + 1]!;
+  if (type === TYPE_OPT) optRcode = buf[pos + 4]!;
   const rdlength = (buf[pos + 8]! << 8) | buf[pos + 9]!;
   const start = pos + 10;
   pos = start + rdlength;
