@@ -80,15 +80,16 @@ export interface DnsErrorInit {
  * ```
  */
 export class DnsError extends Error {
-  override name = 'DnsError';
+  // Node's own keys, in node's order (`Object.keys`, JSON and console output read alike); `name` is
+  // Error's, as node's errors are plain Errors: `String(err)` is `Error: queryMx ENOTFOUND x`.
+  readonly errno: undefined = undefined;
   readonly code: DnsErrorCode;
   readonly syscall: string;
   readonly hostname: string;
-  readonly errno: undefined = undefined;
   /** The server (`host:port`) whose answer or silence led here, when there was one. */
-  readonly server: string | undefined;
+  declare readonly server: string | undefined;
   /** When every server failed: one error per failed try, each naming its `server` and `cause`. */
-  readonly errors: DnsError[] | undefined;
+  declare readonly errors: DnsError[] | undefined;
 
   constructor(code: DnsErrorCode, init: DnsErrorInit) {
     super(
@@ -98,8 +99,9 @@ export class DnsError extends Error {
     this.code = code;
     this.syscall = init.syscall;
     this.hostname = init.hostname;
-    this.server = init.server;
-    this.errors = init.errors;
+    // Own keys only when they say something, so an error with neither looks like node's.
+    if (init.server !== undefined) (this as { server?: string }).server = init.server;
+    if (init.errors !== undefined) (this as { errors?: DnsError[] }).errors = init.errors;
   }
 }
 

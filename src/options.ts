@@ -1,4 +1,5 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
+import { checkInt32, invalidArgValue } from './args.js';
 import type { DispatchConfig, TcpMode } from './dispatcher.js';
 import { Pace } from './rate.js';
 import { Semaphore } from './semaphore.js';
@@ -61,9 +62,9 @@ export interface ResolverOptions {
   concurrency?: number;
   /** Share a gate (for example {@link sharedSemaphore}) with other resolvers instead. */
   semaphore?: Semaphore;
-  /** First-try timeout in ms; doubles each round, as in node (c-ares). Default 2000. */
+  /** First-try timeout in ms; doubles each round, as in node (c-ares). `-1` or `0`: the default, 2000. */
   timeout?: number;
-  /** Tries per server, as in node. Default 4. */
+  /** Tries per server, as in node (an integer from 1). Default 4. */
   tries?: number;
   /** Exchanges per UDP socket before a fresh port is used; 1 = a fresh port per query. Default 100. */
   socketReuse?: number;
@@ -96,6 +97,9 @@ export function buildConfig(options: ResolverOptions): {
       `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
     );
   }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key as keyof ResolverOptions)) throw unknownOption(key);
+  }
   const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
   if (options.semaphore !== undefined && options.concurrency !== undefined) {
     throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
@@ -117,8 +121,12 @@ export function buildConfig(options: ResolverOptions): {
     gate,
     pool: poolFor(gate),
     servers,
-    timeout: checkInteger('timeout', options.timeout ?? DEFAULT_TIMEOUT, 1, 2 ** 31 - 1),
-    tries: checkInteger('tries', options.tries ?? DEFAULT_TRIES, 1, 100),
+    // Node's rules: -1 (its default) and 0 mean the default; up to 2^31-1 ms.
+    timeout:
+      options.timeout === undefined
+        ? DEFAULT_TIMEOUT
+        : checkInt32(options.timeout, 'options.timeout', -1) || DEFAULT_TIMEOUT,
+    tries: options.tries === undefined ? DEFAULT_TRIES : checkInt32(options.tries, 'options.tries', 1),
     socketReuse: checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1),
     udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
     tcp: checkTcpMode(options.tcp ?? 'fallback'),
@@ -134,6 +142,44 @@ export function buildConfig(options: ResolverOptions): {
     throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
   }
   return { config, deadline, coalesce };
+}
+
+const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
+  'servers',
+  'concurrency',
+  'semaphore',
+  'timeout',
+  'tries',
+  'socketReuse',
+  'deadline',
+  'tcp',
+  'edns',
+  'rate',
+  'maxResponseSize',
+  'coalesce',
+];
+
+/**
+ * A key no option has: a typo (`serverz`) must not quietly fall back to /etc/resolv.conf and send
+ * the queries to the system's resolver.
+ */
+function unknownOption(key: string): TypeError {
+  const near = OPTION_KEYS.find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  const hint = near === undefined ? `; options are ${OPTION_KEYS.join(', ')}` : `; did you mean "${near}"?`;
+  return invalidArgValue(`Unknown Resolver option "${key}"${hint}`);
+}
+
+/** Levenshtein distance, for a hint (option names are short). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 function isGate(value: unknown): value is Semaphore {

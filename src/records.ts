@@ -3,6 +3,7 @@
 // never filters by owner name, prints names in its escaped presentation form, and reads text as
 // Latin-1 (node's OneByteString), so these functions do the same.
 import type { Answer } from './wire/codec.js';
+import { ipv6Text } from './wire/names.js';
 
 /**
  * Node's `MxRecord`.
@@ -173,37 +174,6 @@ function cString(text: string): string {
   return (nul < 0 ? bytes : bytes.subarray(0, nul)).toString('latin1');
 }
 
-// libuv's inet_ntop: the first longest run of two or more zero groups becomes `::`, and
-// `::a.b.c.d` / `::ffff:a.b.c.d` keep the dotted quad. dns-packet compresses the first run instead.
-function ipv6(text: string): string {
-  const groups = (part: string) =>
-    part === ''
-      ? []
-      : part.split(':').flatMap((g) => {
-          if (!g.includes('.')) return [Number.parseInt(g, 16)];
-          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
-          return [(a << 8) | b, (c << 8) | d];
-        });
-  const [head = '', tail] = text.split('::');
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  if (h.length + t.length > 8) return text; // not an address dns-packet could have decoded
-  const w = [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
-  let base = -1;
-  let len = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > len) [base, len] = [i, j - i];
-    i = Math.max(j, i + 1);
-  }
-  if (base === 0 && (len === 6 || (len === 5 && w[5] === 0xffff))) {
-    return `::${len === 5 ? 'ffff:' : ''}${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`;
-  }
-  const hex = w.map((g) => g.toString(16));
-  return base < 0 ? hex.join(':') : `${hex.slice(0, base).join(':')}::${hex.slice(base + len).join(':')}`;
-}
-
 /**
  * Addresses with their TTLs, as c-ares gives them: every A (or AAAA) record of the answer, in order,
  * each TTL capped at the lowest CNAME TTL of the answer. Pass the question so only its type is
@@ -220,7 +190,7 @@ export function toAddressesWithTtl(answers: readonly Answer[], question?: AskedQ
   return (
     answers.filter((a) => types.includes(a.type)) as { type: string; ttl?: number; data: string }[]
   ).map((a) => ({
-    address: a.type === 'AAAA' ? ipv6(a.data) : a.data,
+    address: a.type === 'AAAA' ? ipv6Text(a.data) : a.data,
     ttl: Math.min(a.ttl ?? 0, cap),
   }));
 }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { checkString, invalidArgValue } from './args.js';
 import type { DispatchConfig } from './dispatcher.js';
 import { BulkRun, type ResolveEachOptions } from './each.js';
 import { codes, DnsError, type DnsErrorCode } from './errors.js';
@@ -228,7 +229,11 @@ export class Resolver {
   }
 
   /**
-   * Replaces the nameservers; throws TypeError naming the first invalid one.
+   * Replaces the nameservers, with node's rules (see {@link ResolverOptions.servers}): node's
+   * ERR_INVALID_ARG_TYPE / ERR_INVALID_IP_ADDRESS for the first invalid one, holes and repeats
+   * dropped. Unlike node, it may be called while queries are pending: calls made before it
+   * (on the wire or waiting for a permit) keep the servers they started with; calls made after it
+   * use the new ones.
    *
    * @example
    * ```ts
@@ -240,20 +245,29 @@ export class Resolver {
   }
 
   /**
-   * Sends from these local addresses (node's `setLocalAddress`): `ipv4` for IPv4 servers,
-   * `ipv6` for IPv6 ones. TypeError unless each is an address of its family.
+   * Sends from these local addresses (node's `setLocalAddress`): one IPv4 and one IPv6 address,
+   * in either order (`setLocalAddress('::1')` alone is fine); a family not given goes back to the
+   * OS's choice. Node's errors: ERR_INVALID_ARG_TYPE for a non-string, ERR_INVALID_ARG_VALUE for
+   * an invalid address or two of one family.
    *
    * @example
    * ```ts
    * resolver.setLocalAddress('127.0.0.2', '::1');
    * ```
    */
-  setLocalAddress(ipv4?: string, ipv6?: string): void {
-    if (ipv4 !== undefined && isIP(ipv4) !== 4)
-      throw new TypeError(`Invalid IPv4 address ${JSON.stringify(ipv4)}`);
-    if (ipv6 !== undefined && isIP(ipv6) !== 6)
-      throw new TypeError(`Invalid IPv6 address ${JSON.stringify(ipv6)}`);
-    this.#reconfigure({ ...this.#config, local: { 4: ipv4, 6: ipv6 } });
+  setLocalAddress(ipv4: string, ipv6?: string): void {
+    checkString(ipv4, 'ipv4');
+    if (ipv6 !== undefined) checkString(ipv6, 'ipv6');
+    const local: DispatchConfig['local'] = {};
+    for (const address of ipv6 === undefined ? [ipv4] : [ipv4, ipv6]) {
+      const family = isIP(address) as 0 | 4 | 6;
+      // Node throws these from C++: plain TypeErrors with a code.
+      if (family === 0) throw invalidArgValue('Invalid IP address.', true);
+      if (local[family] !== undefined)
+        throw invalidArgValue(`Cannot specify two IPv${family} addresses.`, true);
+      local[family] = address;
+    }
+    this.#reconfigure({ ...this.#config, local });
   }
 
   /**
@@ -279,10 +293,9 @@ export class Resolver {
    * const { rcode, answers, authorities, additionals } = await resolver.query('example.com', 'MX');
    * ```
    */
-  async query(name: string, type: RecordType | 'ANY' = 'A', options?: CallOptions): Promise<DnsMessage> {
-    if (typeof type !== 'string' || typeCode(type) === 0) {
-      throw new TypeError(`Invalid record type ${JSON.stringify(type)}`);
-    }
+  query(name: string, type: RecordType | 'ANY' = 'A', options?: CallOptions): Promise<DnsMessage> {
+    checkString(type, 'type');
+    if (typeCode(type) === 0) throw invalidArgValue(`The argument 'type' is invalid. Received '${type}'`);
     return this.#start(
       name,
       type as RecordType,
@@ -477,9 +490,8 @@ export class Resolver {
    * const { nsname, serial } = await resolver.resolveSoa('example.com');
    * ```
    */
-  async resolveSoa(name: string, options?: CallOptions): Promise<SoaRecord> {
-    const [soa] = await this.#records(name, 'SOA', SHAPES.SOA, options);
-    return soa!;
+  resolveSoa(name: string, options?: CallOptions): Promise<SoaRecord> {
+    return this.#records(name, 'SOA', SHAPES.SOA, options).then(firstOf);
   }
 
   /**
@@ -514,20 +526,21 @@ export class Resolver {
    * await resolver.reverse('192.0.2.1'); // ['host.example.com']
    * ```
    */
-  async reverse(ip: string, options?: CallOptions): Promise<string[]> {
-    if (typeof ip !== 'string') throw new TypeError(`Expected \`ip\` to be a string, got ${typeof ip}`);
+  reverse(ip: string, options?: CallOptions): Promise<string[]> {
+    // As node: the name check throws; an address that is none rejects with EINVAL.
+    checkString(ip, 'name');
     const family = isIP(ip);
-    if (family === 0) throw new DnsError(codes.INVAL, { syscall: 'getHostByAddr', hostname: ip });
-    try {
-      return await this.#records(
-        reverseName(ip, family as 4 | 6),
-        'PTR',
-        SHAPES.PTR,
-        options,
-        'getHostByAddr',
-        ip,
-      );
-    } catch (err) {
+    if (family === 0) {
+      return Promise.reject(new DnsError(codes.INVAL, { syscall: 'getHostByAddr', hostname: ip }));
+    }
+    return this.#records(
+      reverseName(ip, family as 4 | 6),
+      'PTR',
+      SHAPES.PTR,
+      options,
+      'getHostByAddr',
+      ip,
+    ).catch((err: unknown) => {
       // As c-ares's getHostByAddr: whatever the server said (REFUSED, SERVFAIL, silence), the
       // address has no name: ENOTFOUND, the server's own error as the cause. A cancel stays one.
       if (!(err instanceof DnsError) || err.code === codes.CANCELLED || err.code === codes.NOTFOUND)
@@ -538,7 +551,7 @@ export class Resolver {
         cause: err,
         server: err.server,
       });
-    }
+    });
   }
 
   /**
@@ -605,8 +618,8 @@ export class Resolver {
   }
 
   /**
-   * Checks the arguments and starts one query; what was wrong with them rejects (never throws),
-   * as from an async function. `finish` makes the result from the answer.
+   * Checks the arguments and starts one query: a name that is not a string throws (node's
+   * ERR_INVALID_ARG_TYPE); a bad name or signal rejects. `finish` makes the result from the answer.
    */
   #start<T>(
     name: string,
@@ -619,12 +632,11 @@ export class Resolver {
     detail: unknown,
     coalesce = false,
   ): Promise<T> {
+    // As node: a name that is no string throws at once; what is wrong with a string rejects.
+    checkString(name, 'name');
     let query: Query<T>;
     let signal: AbortSignal | undefined;
     try {
-      if (typeof name !== 'string') {
-        throw new TypeError(`Expected \`name\` to be a string, got ${name === null ? 'null' : typeof name}`);
-      }
       signal = checkSignal(options?.signal);
       const wireName = toWireName(name);
       if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
@@ -656,21 +668,14 @@ export class Resolver {
  * ERR_INVALID_ARG_VALUE for a type it does not know (own keys only: `'toString'` is no rrtype).
  */
 function shapeOf(rrtype: unknown): (typeof SHAPES)[keyof typeof SHAPES] {
-  if (typeof rrtype !== 'string') {
-    const received =
-      rrtype === null || rrtype === undefined
-        ? `Received ${rrtype}`
-        : `Received type ${typeof rrtype} (${String(rrtype)})`;
-    throw Object.assign(new TypeError(`The "rrtype" argument must be of type string. ${received}`), {
-      code: 'ERR_INVALID_ARG_TYPE',
-    });
-  }
-  if (!Object.hasOwn(SHAPES, rrtype)) {
-    throw Object.assign(new TypeError(`The argument 'rrtype' is invalid. Received '${rrtype}'`), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    });
-  }
+  checkString(rrtype, 'rrtype');
+  if (!Object.hasOwn(SHAPES, rrtype))
+    throw invalidArgValue(`The argument 'rrtype' is invalid. Received '${rrtype}'`);
   return SHAPES[rrtype as keyof typeof SHAPES];
+}
+
+function firstOf<T>(list: T[]): T {
+  return list[0]!;
 }
 
 function cancelled(syscall: string, hostname: string, reason: unknown): DnsError {

@@ -161,7 +161,7 @@ describe('dnsgate CLI', () => {
     [['mx', '--bogus'], /Unknown option '--bogus'/],
     [['frobnicate', 'x'], /unknown command "frobnicate"/],
     [['mx', '-c', '0', 'x.com'], /--concurrency expects an integer >= 1, got "0"/],
-    [['mx', '-s', 'not-an-ip', 'x.com'], /Invalid nameserver "not-an-ip"/],
+    [['mx', '-s', 'not-an-ip', 'x.com'], /Invalid IP address: not-an-ip/],
     [[], /no command given/],
   ])('bad usage %j: exit 2 with a clear message', async (args, message) => {
     const r = await cli(args);

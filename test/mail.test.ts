@@ -68,8 +68,8 @@ describe('resolveMailHosts', () => {
     expect(err).toMatchObject({ code: 'ENOTFOUND', syscall: 'queryMx', hostname: 'gone.mail.test' });
   });
 
-  it('bad input rejects as resolveMx does', async () => {
-    await expect(r.resolveMailHosts(42 as never)).rejects.toBeInstanceOf(TypeError);
+  it('bad input fails as resolveMx does', async () => {
+    expect(() => r.resolveMailHosts(42 as never)).toThrow(TypeError);
     await expect(r.resolveMailHosts('a..b')).rejects.toMatchObject({ code: 'EBADNAME' });
   });
 });

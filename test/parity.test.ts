@@ -3,7 +3,7 @@
 import { promises as dns } from 'node:dns';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DnsMessage, Resolver } from '../src/index.js';
+import { DnsError, type DnsMessage, Resolver } from '../src/index.js';
 import {
   type AskedQuestion,
   emptyResultCode,
@@ -552,5 +552,181 @@ describe('BADVERS (RFC 6891 §7)', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+// What a drop-in must throw where node throws: class, code, message, and synchronously.
+describe("node's argument rules", () => {
+  type Thrown = { sync: boolean; name?: string; code?: unknown; message?: string; str?: string } | 'no error';
+  const outcome = (call: () => unknown): Promise<Thrown> | Thrown => {
+    let p: unknown;
+    try {
+      p = call();
+    } catch (e) {
+      const err = e as Error & { code?: unknown };
+      return { sync: true, name: err.name, code: err.code, message: err.message, str: String(err) };
+    }
+    if (!(p instanceof Promise)) return 'no error';
+    return p.then(
+      () => 'no error' as const,
+      (e: Error & { code?: unknown }) => ({
+        sync: false,
+        name: e.name,
+        code: e.code,
+        message: e.message,
+        str: String(e),
+      }),
+    );
+  };
+  const fresh = () => {
+    const n = new dns.Resolver({ timeout: 300, tries: 1 });
+    n.setServers([server.server]);
+    return {
+      node: n as unknown as Record<string, (...a: unknown[]) => unknown>,
+      gate: new Resolver({ servers: [server.server], timeout: 300, tries: 1 }) as unknown as Record<
+        string,
+        (...a: unknown[]) => unknown
+      >,
+    };
+  };
+  const sameAsNode = async (method: string, args: unknown[]) => {
+    const { node: n, gate: g } = fresh();
+    const expected = await outcome(() => n[method]!(...args));
+    const actual = await outcome(() => g[method]!(...args));
+    expect(actual).toEqual(expected);
+    return actual;
+  };
+
+  const NOT_STRINGS: unknown[] = [
+    123,
+    undefined,
+    null,
+    [],
+    {},
+    Symbol('x'),
+    () => 1,
+    function named() {},
+    10n ** 40n,
+    true,
+  ];
+  const LOOKUPS = [
+    'resolve',
+    'resolve4',
+    'resolve6',
+    'resolveAny',
+    'resolveCaa',
+    'resolveCname',
+    'resolveMx',
+    'resolveNaptr',
+    'resolveNs',
+    'resolvePtr',
+    'resolveSoa',
+    'resolveSrv',
+    'resolveTxt',
+    'reverse',
+  ];
+  it.each(LOOKUPS.flatMap((m) => NOT_STRINGS.map((v, i) => ({ m, v, i }))))(
+    '$m(not a string #$i) throws ERR_INVALID_ARG_TYPE synchronously, as node',
+    async ({ m, v }) => {
+      const out = await sameAsNode(m, [v]);
+      expect(out).toMatchObject({ sync: true, code: 'ERR_INVALID_ARG_TYPE' });
+    },
+  );
+  it('resolveMx() and resolve() throw as node does', async () => {
+    await sameAsNode('resolveMx', []);
+    await sameAsNode('resolve', []);
+  });
+  it("reverse('foobar') rejects with EINVAL, as node", async () => {
+    expect(await sameAsNode('reverse', ['foobar'])).toMatchObject({ sync: false, code: 'EINVAL' });
+  });
+
+  const OPTION_VALUES: unknown[] = [
+    -2,
+    -1,
+    0,
+    1,
+    1.5,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 40,
+    '5',
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    null,
+  ];
+  it.each(['timeout', 'tries'].flatMap((k) => OPTION_VALUES.map((v) => ({ k, v }))))(
+    'new Resolver({ $k: $v }) accepts or throws as node',
+    ({ k, v }) => {
+      const make = (C: new (o: object) => unknown) => outcome(() => new C({ [k]: v }));
+      expect(make(Resolver as never)).toEqual(make(dns.Resolver as never));
+    },
+  );
+  it('timeout -1 and 0 mean the default, as in node', () => {
+    for (const timeout of [-1, 0]) expect(() => new Resolver({ servers: [], timeout })).not.toThrow();
+  });
+  it('an unknown option is a TypeError naming it (a typo must not fall back to the system resolver)', () => {
+    expect(() => new Resolver({ serverz: ['127.0.0.1'] } as never)).toThrow(
+      /Unknown Resolver option "serverz"; did you mean "servers"\?/,
+    );
+  });
+
+  const SERVER_LISTS: unknown[] = [
+    '1.2.3.4',
+    [1],
+    ['foobar'],
+    ['1.2.3.4:'],
+    [' 1.2.3.4'],
+    ['[::1]'],
+    // biome-ignore lint/suspicious/noSparseArray: node compacts sparse arrays
+    ['127.0.0.1', , '127.0.0.2'],
+    ['[::0]:53'],
+    ['::0'],
+    ['0:0:0:0:0:0:0:1'],
+    ['FE80::1%eth0'],
+    ['1.2.3.4', '1.2.3.4'],
+    ['1.2.3.4', '1.2.3.4:53'],
+    ['[1.2.3.4]:53'],
+    ['::1:53'],
+    ['[2001:DB8::1]:5353', '127.0.0.1:5353'],
+    [],
+  ];
+  it.each(SERVER_LISTS.map((list, i) => ({ list, i })))(
+    'setServers(list #$i) then getServers(), as node',
+    ({ list }) => {
+      const run = (r: { setServers(s: unknown): void; getServers(): string[] }) => {
+        const thrown = outcome(() => r.setServers(list));
+        return { thrown, servers: r.getServers() };
+      };
+      const n = new dns.Resolver();
+      n.setServers(['127.0.0.9']);
+      const g = new Resolver({ servers: ['127.0.0.9'] });
+      expect(run(g as never)).toEqual(run(n as never));
+    },
+  );
+
+  const LOCAL: unknown[][] = [
+    ['::1'],
+    ['127.0.0.1'],
+    ['127.0.0.1', '::1'],
+    ['::1', '127.0.0.1'],
+    [],
+    [1],
+    ['127.0.0.1', 1],
+    ['foo'],
+    ['127.0.0.1', '127.0.0.1'],
+    ['::1', '::2'],
+  ];
+  it.each(LOCAL.map((args, i) => ({ args, i })))('setLocalAddress(args #$i) as node', async ({ args }) => {
+    await sameAsNode('setLocalAddress', args);
+  });
+
+  it("a DNS error reads as node's: name 'Error', node's own keys in node's order, instanceof DnsError", async () => {
+    const n = (await node.resolveMx('nope.example.test').catch((e: Error) => e)) as Error;
+    const g = (await gate.resolveMx('nope.example.test').catch((e: Error) => e)) as Error;
+    expect(g).toBeInstanceOf(DnsError);
+    expect(g.name).toBe(n.name);
+    expect(String(g)).toBe(String(n));
+    expect(g.stack!.split('\n')[0]).toBe(n.stack!.split('\n')[0]);
+    expect(Object.keys(g)).toEqual(Object.keys(n));
   });
 });

@@ -71,3 +71,44 @@ export function reverseName(ip: string, family: 4 | 6): string {
 export function isSpecialUse(name: string): boolean {
   return name.endsWith('.onion');
 }
+
+// dns-packet compresses the first zero run rather than the first longest one: records print
+// addresses again through this.
+/**
+ * An IPv6 address as libuv's inet_ntop prints it (node's form): lower case, the first longest run
+ * of two or more zero groups as `::`, and `::a.b.c.d` / `::ffff:a.b.c.d` with the dotted quad.
+ *
+ * @example
+ * ```ts
+ * ipv6Text('0:0:0:0:0:0:0:1'); // '::1'
+ * ipv6Text('::1:53');          // '::0.1.0.83'
+ * ```
+ */
+export function ipv6Text(text: string): string {
+  const groups = (part: string) =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [Number.parseInt(g, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = text.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  if (h.length + t.length > 8) return text; // not an address dns-packet could have decoded
+  const w = [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  let base = -1;
+  let len = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > len) [base, len] = [i, j - i];
+    i = Math.max(j, i + 1);
+  }
+  if (base === 0 && (len === 6 || (len === 5 && w[5] === 0xffff))) {
+    return `::${len === 5 ? 'ffff:' : ''}${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`;
+  }
+  const hex = w.map((g) => g.toString(16));
+  return base < 0 ? hex.join(':') : `${hex.slice(0, base).join(':')}::${hex.slice(base + len).join(':')}`;
+}
