@@ -169,3 +169,22 @@ describe('Resolver', () => {
     await s.close();
   });
 });
+
+describe('a socket that cannot connect', () => {
+  it('fails the try with the real errno as cause (ENETUNREACH), sending nothing', async () => {
+    const s = await startTestServer({ zoneFile });
+    try {
+      // A socket bound to ::1 cannot connect to an IPv4-mapped address: ENETUNREACH from connect(),
+      // and every address involved is loopback.
+      const r = new Resolver({ servers: [`[::ffff:127.0.0.1]:${s.port}`], timeout: 200, tries: 1 });
+      r.setLocalAddress('::1');
+      const err = (await r.resolveMx('google.com').catch((e) => e)) as DnsError;
+      expect(err).toMatchObject({ code: 'ECONNREFUSED' });
+      expect(err.cause).toMatchObject({ code: 'ENETUNREACH', syscall: 'connect' });
+      expect(s.stats.queries).toBe(0);
+      expect(r.semaphore.tokens).toBe(r.semaphore.limit);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -106,15 +106,17 @@ export class UdpChannel implements Channel {
     socket.on('message', (bytes: Buffer) => this.#listener?.message(bytes));
     // Without an 'error' listener a connected socket that gets ICMP unreachable, or a bind
     // that fails with EMFILE, would crash the process.
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptors.onShortage?.();
-      if (this.#listener) this.#listener.error(err);
-      else this.#state |= BROKEN;
-    });
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err));
     try {
       // An OS-chosen port (RFC 5452 §9.2), on the local address if one was set.
       if (endpoint.local !== undefined) socket.bind({ address: endpoint.local, port: 0, exclusive: true });
-      socket.connect(endpoint.port, endpoint.address, () => {
+      socket.connect(endpoint.port, endpoint.address, (err?: Error) => {
+        if (err !== undefined && err !== null) {
+          // dgram hands a failed connect (ENETUNREACH, EADDRNOTAVAIL, ...) to this callback, not to
+          // 'error': the try fails with that errno, and nothing is sent on the unconnected socket.
+          this.#fail(err as NodeJS.ErrnoException);
+          return;
+        }
         this.#state |= CONNECTED;
         if (this.#pending !== null) post(this);
       });
@@ -169,6 +171,13 @@ export class UdpChannel implements Channel {
       const listener = this.#listener;
       queueMicrotask(() => listener?.error(err as NodeJS.ErrnoException));
     }
+  }
+
+  /** A socket error (or a failed bind or connect): the exchange waiting on it fails with it. */
+  #fail(err: NodeJS.ErrnoException): void {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptors.onShortage?.();
+    if (this.#listener) this.#listener.error(err);
+    else this.#state |= BROKEN;
   }
 
   close(): void {
