@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsError, Resolver } from '../src/index.js';
+import { Lane, type Query } from '../src/query.js';
 import { silent, startTestServer, type TestServer } from '../src/testing/index.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
@@ -166,5 +167,28 @@ describe('in-flight coalescing when the server fails', () => {
     expect(a).toMatchObject({ code: 'ENOTFOUND', syscall: 'getHostByAddr', hostname: '192.0.2.1' });
     expect(a.cause).toMatchObject({ code: 'ETIMEOUT', syscall: 'getHostByAddr', hostname: '192.0.2.1' });
     expect(b).toMatchObject({ code: 'ETIMEOUT', syscall: 'queryPtr', hostname: '1.2.0.192.in-addr.arpa' });
+  });
+});
+
+describe('Lane (the in-flight table behind coalescing)', () => {
+  it('keeps live queries across sweeps of many landed ones', () => {
+    const lane = new Lane();
+    const q = (i: number) => ({ i }) as unknown as Query<unknown>;
+    const live = new Map<string, Query<unknown>>();
+    for (let i = 0; i < 20_000; i++) {
+      const name = `n${i}.test`;
+      const query = q(i);
+      lane.set(name, query);
+      if (i % 100 === 0) live.set(name, query);
+      else lane.delete(name, query);
+    }
+    for (const [name, query] of live) expect(lane.get(name)).toBe(query);
+    expect(lane.get('n1.test')).toBeUndefined();
+    // Only the query listed is taken out; a name flies again after it landed.
+    lane.delete('n0.test', q(0));
+    expect(lane.get('n0.test')).toBe(live.get('n0.test'));
+    const again = q(1);
+    lane.set('n1.test', again);
+    expect(lane.get('n1.test')).toBe(again);
   });
 });

@@ -2,7 +2,7 @@
 // Promise.all + p-limit baseline, at concurrency 128, against the built-in test server running in
 // its own process. Each mode runs in a plain-node child process of its own (test/bench/bulk-child.mjs,
 // against the built package), so its peak RSS is its own.
-// Usage: npm run bench:bulk [-- --names 1000000 --concurrency 128]
+// Usage: npm run bench:bulk [-- --names 1000000 --concurrency 128 --modes stream,defaults,stream-8,eager]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -27,7 +27,10 @@ async function parent(): Promise<void> {
   const rows: Record<string, number | string>[] = [];
   // stream-8: the same run in a node whose young generation is capped at 8 MB semi-spaces (a
   // node flag for memory-bound jobs): what is left is node itself plus the run's working set.
-  for (const mode of ['stream', 'stream-8', 'eager']) {
+  const modes = process.argv.includes('--modes')
+    ? process.argv[process.argv.indexOf('--modes') + 1]!.split(',')
+    : ['stream', 'defaults', 'stream-8', 'eager'];
+  for (const mode of modes) {
     const flags = mode === 'stream-8' ? ['--max-semi-space-size=8'] : [];
     const c = spawn(process.execPath, [...flags, child, mode, server, String(NAMES), String(CONCURRENCY)], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -46,10 +49,12 @@ async function parent(): Promise<void> {
   for (const r of rows) {
     const how =
       r.mode === 'stream'
-        ? 'dnsgate `resolveEach` over a generator'
-        : r.mode === 'stream-8'
-          ? 'the same, in `node --max-semi-space-size=8`'
-          : '`Promise.all` + p-limit (eager)';
+        ? 'dnsgate `resolveEach` over a generator (`coalesce: false`, 5 names)'
+        : r.mode === 'defaults'
+          ? 'the same with default options (coalescing on), 3,000 distinct names'
+          : r.mode === 'stream-8'
+            ? 'the same, in `node --max-semi-space-size=8`'
+            : '`Promise.all` + p-limit (eager)';
     console.log(
       `| ${how} | ${Number(r.qps).toFixed(0)} | ${Number(r.seconds).toFixed(1)} | ${mb(Number(r.peakRss))} | ${r.ok} | ${r.failed} |`,
     );

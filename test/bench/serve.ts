@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { startTestServer } from '../../src/testing/index.js';
 
 const zoneFile = fileURLToPath(new URL(process.argv[2] ?? '../../fixtures/zones/seed.zone', import.meta.url));
-const server = await startTestServer({ zoneFile });
+// bulk.test: 3,000 names with an MX each, for the bulk bench's run with default options.
+const bulk = ['$ORIGIN bulk.test.', '@ 3600 IN SOA ns hm 1 2 3 4 60', '@ 3600 IN NS ns'];
+for (let i = 0; i < 3000; i++) bulk.push(`d${i} 3600 IN MX 10 mx${i % 10}`);
+const server = await startTestServer({ zoneFile, zone: bulk.join('\n') });
 console.log(server.server);
 const stop = async () => {
   await server.close();
