@@ -188,3 +188,24 @@ describe('a socket that cannot connect', () => {
     }
   });
 });
+
+describe('setServers while queries are pending (node refuses; dnsgate allows it)', () => {
+  it('calls made before keep the servers they started with, even those waiting for a permit', async () => {
+    const a = await startTestServer({ zoneFile, delayMs: 50 });
+    const b = await startTestServer({ zoneFile });
+    try {
+      const r = new Resolver({ servers: [a.server], concurrency: 1 });
+      const onWire = r.resolveMx('google.com');
+      const waiting = r.resolveMx('yahoo.com');
+      expect(r.semaphore.waiting).toBe(1);
+      r.setServers([b.server]);
+      const after = r.resolveMx('microsoft.com');
+      await Promise.all([onWire, waiting, after]);
+      expect(a.stats.queries).toBe(2);
+      expect(b.stats.queries).toBe(1);
+      expect(r.getServers()).toEqual([b.server]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
