@@ -659,8 +659,11 @@ describe('accept() under fuzz (fast-check)', () => {
     expect(Object.keys(verdicts).sort()).toEqual(['answer', 'malformed', 'skip']);
   });
 
-  /** A name printed with c-ares escapes, as dns-packet prints it: labels as UTF-8, joined by dots. */
-  function unescaped(name: string): string {
+  /**
+   * A name printed with c-ares escapes, as dns-packet prints it: labels as UTF-8, joined by dots
+   * (`mail`, as for an SOA rname: with the dots inside a label as `\\.`).
+   */
+  function unescaped(name: string, mail = false): string {
     if (name === '.') return name;
     const labels: string[] = [];
     let bytes: number[] = [];
@@ -679,7 +682,7 @@ describe('accept() under fuzz (fast-check)', () => {
       }
     }
     labels.push(Buffer.from(bytes).toString('utf-8'));
-    return labels.join('.');
+    return (mail ? labels.map((l) => l.replace(/\./g, '\\.')) : labels).join('.');
   }
   const NAME_FIELDS = ['exchange', 'target', 'mname', 'rname', 'replacement'];
   function asDnsPacketReads(record: Answer): Answer {
@@ -695,7 +698,9 @@ describe('accept() under fuzz (fast-check)', () => {
       !Array.isArray(r.data)
     ) {
       const data = { ...(r.data as Record<string, unknown>) };
-      for (const f of NAME_FIELDS) if (typeof data[f] === 'string') data[f] = unescaped(data[f] as string);
+      for (const f of NAME_FIELDS) {
+        if (typeof data[f] === 'string') data[f] = unescaped(data[f] as string, f === 'rname');
+      }
       r.data = data;
     }
     return r as unknown as Answer;
