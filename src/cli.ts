@@ -1,5 +1,7 @@
 // The command line: `dnsgate mx|resolve|query|demo ...`. Thin: parse, build a Resolver, print.
-import { createReadStream } from 'node:fs';
+import { accessSync, constants, createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
@@ -27,6 +29,7 @@ Options:
       --json                one JSON object per line, errors included
       --ordered             print in input order (default: as answers come)
   -h, --help                this text
+  -V, --version             the version
 
 Exit status: 0 all succeeded, 1 some failed, 2 bad usage, 130 interrupted,
 141 output closed (| head).`;
@@ -40,12 +43,50 @@ export interface Io {
 
 class UsageError extends Error {}
 
+/** A whole number in plain decimal digits (not `1e3`, `0x10`, `-1`). */
 function count(flag: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min)
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min)
     throw new UsageError(`--${flag} expects an integer >= ${min}, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/** The options that take a number: a value such as `-1` must reach count(), not parseArgs. */
+const NUMERIC: Record<string, string> = {
+  '-c': 'concurrency',
+  '--concurrency': 'concurrency',
+  '-r': 'rate',
+  '--rate': 'rate',
+  '-t': 'timeout',
+  '--timeout': 'timeout',
+  '--tries': 'tries',
+};
+
+/** `-c -1` as `--concurrency=-1`, so the number check (not "ambiguous option") speaks. */
+function joinNegatives(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const long = NUMERIC[argv[i]!];
+    if (long !== undefined && /^-[\d.]/.test(argv[i + 1] ?? '')) out.push(`--${long}=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
+/** The package's version, from its package.json (one level above src/ and dist/). */
+function version(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+}
+
+/**
+ * `'::1:53'` is the IPv6 address ::1:53 (::0.1.0.83), not port 53 of ::1: a user who meant the
+ * port would send to an address that is not loopback. Said once, on stderr.
+ */
+function portlessIPv6(server: string): boolean {
+  if (isIP(server) !== 6) return false;
+  const m = /^(.*):(\d{1,5})$/.exec(server);
+  return m !== null && isIP(m[1]!) === 6;
 }
 
 /**
@@ -74,7 +115,7 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
   const err = (line: string) => io.stderr.write(`${line}\n`);
   let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parse(argv);
+    parsed = parse(joinNegatives(argv));
   } catch (e) {
     err(`dnsgate: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
@@ -84,11 +125,32 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
     out(USAGE);
     return 0;
   }
+  if (values.version) {
+    out(version());
+    return 0;
+  }
+  if (positionals.length === 0) {
+    err(USAGE);
+    return 2;
+  }
   try {
     const [command, ...rest] = positionals;
     if (command === 'demo') {
+      const given = Object.keys(values);
+      if (rest.length > 0 || given.length > 0) {
+        throw new UsageError(
+          `demo takes no arguments or options, got ${[...rest, ...given.map((k) => `--${k}`)].join(' ')}`,
+        );
+      }
       await runDemo(out);
       return 0;
+    }
+    for (const server of values.server ?? []) {
+      if (portlessIPv6(server)) {
+        err(
+          `dnsgate: note: ${JSON.stringify(server)} is the IPv6 address ${server} (port 53); for a port, write '[address]:port'`,
+        );
+      }
     }
     const resolver = new Resolver({
       ...(values.server === undefined ? {} : { servers: values.server }),
@@ -111,10 +173,11 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
     if (command === 'mx') [type, names] = ['MX', rest];
     else if (command === 'resolve' && rest.length > 0)
       [type, names] = [rest[0]!.toUpperCase() as 'A', rest.slice(1)];
-    else
+    else if (command === 'resolve')
       throw new UsageError(
-        command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}`,
+        'resolve needs a TYPE: dnsgate resolve TYPE NAME... (A AAAA ANY CAA CNAME MX NAPTR NS PTR SOA SRV TXT)',
       );
+    else throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     return await bulk(resolver, type, command === 'mx', names, values, io, out, err);
   } catch (e) {
     if (e instanceof UsageError || e instanceof TypeError || e instanceof RangeError) {
@@ -142,6 +205,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       ordered: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
     },
   });
 }
@@ -164,6 +228,15 @@ async function bulk(
   if (values.file !== undefined) {
     if (names.length > 0) throw new UsageError('give names as arguments or with --file, not both');
     const path = values.file;
+    if (path !== '-') {
+      try {
+        accessSync(path, constants.R_OK);
+      } catch (e) {
+        throw new UsageError(
+          `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
+      }
+    }
     input = lines(() => {
       if (path === '-') return io.stdin;
       const file = createReadStream(path);
@@ -226,7 +299,8 @@ async function bulk(
           print(JSON.stringify({ name: r.name, type, ok: false, code: e.code, message: e.message }));
         else {
           clearBar();
-          err(`${r.name.padEnd(15)} ${e.code ?? 'ERROR'} ${e.message ?? String(r.error)}`);
+          // One short form: the name and node's code (the message would only repeat them).
+          err(`${r.name.padEnd(15)} ${e.code ?? e.message ?? String(r.error)}`);
         }
       }
     }

@@ -2,11 +2,13 @@
 import type { DnsMessage } from './resolver.js';
 import type { Answer } from './wire/codec.js';
 
-/** JSON.stringify replacer: Buffers as text when printable, else hex. */
+/**
+ * JSON.stringify replacer: rdata bytes (Buffers) as `{ "hex": "..." }`, one form for every byte
+ * string, so text and hex can never be mistaken for each other (`Buffer.from(x.hex, 'hex')`).
+ */
 export function jsonReplacer(_key: string, value: unknown): unknown {
   if (value && typeof value === 'object' && (value as { type?: string }).type === 'Buffer') {
-    const buf = Buffer.from((value as { data: number[] }).data);
-    return /^[\x20-\x7e]*$/.test(buf.toString('latin1')) ? buf.toString('latin1') : buf.toString('hex');
+    return { hex: Buffer.from((value as { data: number[] }).data).toString('hex') };
   }
   return value;
 }
