@@ -103,8 +103,16 @@ export function toMessage(
       message.additionals = value;
     },
     server: server.label,
-  };
+    // console.log / util.inspect show the sections' data, not `[Getter/Setter]`.
+    [INSPECT](): object {
+      const { id, rcode, flags, questions, answers, authorities, additionals, server: from } = this;
+      return { id, rcode, flags, questions, answers, authorities, additionals, server: from };
+    },
+  } as DnsMessage;
 }
+
+/** Node's util.inspect hook: a symbol in the global registry, so no import of node:util here. */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /** The numeric code of each record type name asked for so far. */
 const QTYPES = new Map<string, number>();

@@ -1,5 +1,6 @@
 // Resolver basics over real loopback sockets: results, whole messages, node's error codes.
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsError, Resolver, Semaphore } from '../src/index.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
@@ -206,6 +207,21 @@ describe('setServers while queries are pending (node refuses; dnsgate allows it)
       expect(r.getServers()).toEqual([b.server]);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('a logged message', () => {
+  it('console.log(query()) shows every section, not [Getter/Setter]', async () => {
+    const s = await startTestServer({ zoneFile });
+    try {
+      const r = new Resolver({ servers: [s.server] });
+      const shown = inspect(await r.query('nope.google.com', 'MX'), { depth: 4 });
+      expect(shown).not.toMatch(/Getter|Setter/);
+      expect(shown).toMatch(/questions: \[ \{ name: 'nope\.google\.com', type: 'MX', class: 'IN' \} \]/);
+      expect(shown).toMatch(/authorities: \[\s+\{\s+name: 'google\.com',\s+type: 'SOA'/);
+    } finally {
+      await s.close();
     }
   });
 });
