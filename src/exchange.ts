@@ -1,6 +1,6 @@
 // One attempt: send one query on one socket and wait for the datagram that answers it.
 import { codes, type DnsErrorCode } from './errors.js';
-import { schedule, type Timed, unschedule } from './timers.js';
+import { schedule, type Timed, unschedule, weaken } from './timers.js';
 import type { Channel, ChannelListener } from './transport/udp.js';
 import { judge, Malformed } from './wire/accept.js';
 import type { DecodedPacket } from './wire/codec.js';
@@ -48,6 +48,7 @@ export abstract class Exchange implements ChannelListener, Timed {
   prev: Timed | null = null;
   next: Timed | null = null;
   scheduled = false;
+  weak = false;
   /** The accepted answer, when the exchange ended with one. */
   answer: Response | null = null;
   /** Why it ended without an answer. */
@@ -111,6 +112,8 @@ export abstract class Exchange implements ChannelListener, Timed {
    */
   protected linger(after: (clean: boolean) => void): void {
     this.#after = after;
+    // Nobody waits for it: it must not keep the process alive.
+    weaken(this);
   }
 
   /** The exchange ended: with `answer`, or without one for `code` (and `cause`). */

@@ -10,6 +10,8 @@ export interface Timed {
   next: Timed | null;
   /** Whether it is in the list now. */
   scheduled: boolean;
+  /** Whether it may not keep the process alive (see {@link weaken}). */
+  weak: boolean;
   /** Called once when it is due, after it has left the list. */
   expire(): void;
 }
@@ -23,6 +25,8 @@ let tail: Timed | null = null;
 let timer: NodeJS.Timeout | undefined;
 let armedFor = Number.POSITIVE_INFINITY;
 let refed = false;
+/** Entries that keep the process alive: in the list and not weakened. */
+let strong = 0;
 
 /**
  * Calls `t.expire()` in `ms` milliseconds unless {@link unschedule} comes first. While anything
@@ -38,6 +42,8 @@ export function schedule(t: Timed, ms: number): void {
   const due = performance.now() + ms;
   t.due = due;
   t.scheduled = true;
+  t.weak = false;
+  strong++;
   // Waits of one duration end in the order they start, so the new one almost always goes last.
   let after = tail;
   while (after !== null && after.due > due) after = after.prev;
@@ -63,8 +69,23 @@ export function unschedule(t: Timed): void {
   if (t.next === null) tail = t.prev;
   else t.next.prev = t.prev;
   t.prev = t.next = null;
-  // Nothing waits: let the process exit. The timer stays armed, unref'd, and lapses harmlessly.
-  if (head === null && refed) {
+  if (!t.weak) release();
+}
+
+/**
+ * Lets `t` fire without keeping the process alive: a query whose caller gave up waits on for its
+ * late answer (to hold its permit as long as the router holds the query), but nobody waits for it.
+ */
+export function weaken(t: Timed): void {
+  if (!t.scheduled || t.weak) return;
+  t.weak = true;
+  release();
+}
+
+function release(): void {
+  // Nothing anyone waits for: let the process exit. The timer stays armed, unref'd, and fires
+  // (for weak entries) or lapses harmlessly.
+  if (--strong === 0 && refed) {
     refed = false;
     timer?.unref();
   }

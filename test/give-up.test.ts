@@ -105,3 +105,23 @@ describe('give-up storms', () => {
     expect(order).toEqual(['0', '1', '2', '3', '4', '5']);
   });
 });
+
+describe('a query that lingers after its caller gave up', () => {
+  it('does not keep the process alive (nobody waits for it)', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/linger-child.ts'], {
+      cwd: new URL('..', import.meta.url).pathname,
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    const t0 = performance.now();
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    expect(status).toBe(0);
+    // ECANCELLED at once; the permit still held by the lingering query (15 of 16 free).
+    expect(out).toBe('ECANCELLED 15\n');
+    // The lingering try would time out after 5 s; the process is gone long before.
+    expect(performance.now() - t0).toBeLessThan(4000);
+  });
+});

@@ -7,6 +7,7 @@ const waiter = (): Timed & { expired: number } => ({
   prev: null,
   next: null,
   scheduled: false,
+  weak: false,
   expired: 0,
   expire() {
     this.expired++;
