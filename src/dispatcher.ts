@@ -5,7 +5,7 @@ import type { Pace } from './rate.js';
 import type { ServerAddress } from './servers.js';
 import type { SocketPool } from './sockets.js';
 import { TcpChannel } from './transport/tcp.js';
-import type { Endpoint } from './transport/udp.js';
+import type { Endpoint, UdpChannel } from './transport/udp.js';
 import type { DecodedPacket, RecordType } from './wire/codec.js';
 import { CLASSIC_UDP_PAYLOAD, newQueryId } from './wire/codec.js';
 import { MAX_QUERY, wireNameLength, writeQuery } from './wire/encode.js';
@@ -109,6 +109,26 @@ export async function underPermit(cfg: DispatchConfig, job: Job, first?: Attempt
   } finally {
     if (!job.held) releaseFrom(cfg.gate, job);
   }
+}
+
+/**
+ * The caller gave up with its query on the wire: the query keeps its socket and a permit until it
+ * is answered or times out (see Exchange#linger), and the function returned gives both back then.
+ * The job's own permit passes to it (so the try loop must not give it back: `held`); a permit held
+ * for the job by a bulk run goes back with the call, so it takes one of its own if the gate has
+ * one free. Null (gate full): drop the query at once.
+ */
+export function afterLingering(
+  cfg: DispatchConfig,
+  job: Job,
+  ch: UdpChannel,
+): ((fit: boolean) => void) | null {
+  if (job.held && !cfg.gate.tryAcquire()) return null;
+  job.held = true;
+  return (fit) => {
+    cfg.pool.give(ch, cfg.socketReuse, fit);
+    releaseFrom(cfg.gate, job);
+  };
 }
 
 let later: Gate[] = [];
@@ -304,18 +324,10 @@ async function once(
   // a socket error is not.
   let clean = true;
   let lingering = false;
-  // The caller gave up with the query on the wire: it keeps its socket and a permit until it is
-  // answered or times out (see Exchange#linger). The job's own permit passes to it (so the try
-  // loop must not give it back: `held`); a permit held for the job by a bulk run goes back with
-  // the call, so it takes one of its own if the gate has one free, and is dropped otherwise.
   const linger = () => {
-    if (job.held && !cfg.gate.tryAcquire()) return null;
-    job.held = true;
-    lingering = true;
-    return (fit: boolean) => {
-      pool.give(ch, cfg.socketReuse, fit);
-      releaseFrom(cfg.gate, job);
-    };
+    const after = afterLingering(cfg, job, ch);
+    lingering = after !== null;
+    return after;
   };
   try {
     // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).

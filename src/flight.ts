@@ -4,11 +4,11 @@
 // this fast path stopped.
 import {
   type Answered,
+  afterLingering,
   type DispatchConfig,
   dispatch,
   endpointsOf,
   type Job,
-  releaseFrom,
   underPermit,
 } from './dispatcher.js';
 import { codes } from './errors.js';
@@ -121,11 +121,9 @@ export abstract class Flight extends Exchange implements Job {
     const cfg = this.#cfg!;
     const ch = this.#ch!;
     this.#ch = null;
-    if (!this.held || cfg.gate.tryAcquire()) {
-      this.linger((fit) => {
-        cfg.pool.give(ch, cfg.socketReuse, fit);
-        releaseFrom(cfg.gate, this);
-      });
+    const after = afterLingering(cfg, this, ch);
+    if (after !== null) {
+      this.linger(after);
     } else {
       this.abandon();
       cfg.pool.give(ch, cfg.socketReuse, true);
