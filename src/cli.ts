@@ -5,8 +5,8 @@ import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
-import type { Progress } from './each.js';
 import { formatMessage, formatValue, jsonReplacer } from './format.js';
+import { ProgressLine, progressText } from './progress.js';
 import { Resolver, type ResultByType } from './resolver.js';
 
 const USAGE = `Usage:
@@ -37,7 +37,7 @@ Exit status: 0 all succeeded, 1 some failed, 2 bad usage, 130 interrupted,
 /** Where the command line reads and writes: the process's streams, or test doubles. */
 export interface Io {
   stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
@@ -99,14 +99,6 @@ async function* lines(open: () => NodeJS.ReadableStream, signal: AbortSignal): A
     const name = line.trim();
     if (name !== '' && !name.startsWith('#')) yield name;
   }
-}
-
-function progressLine(p: Readonly<Progress>, total: number | undefined, started: number): string {
-  const rate = (p.settled / Math.max((performance.now() - started) / 1000, 0.001)).toFixed(0);
-  const counts = `${p.settled}${total === undefined ? '' : `/${total}`} done: ${p.ok} ok, ${p.failed} failed, ${p.inFlight} in flight, ${rate} q/s`;
-  if (total === undefined || total === 0) return counts;
-  const filled = Math.round((p.settled / total) * 20);
-  return `[${'#'.repeat(filled)}${'.'.repeat(20 - filled)}] ${counts}`;
 }
 
 /** Runs the command line; resolves to the exit status. */
@@ -261,24 +253,27 @@ async function bulk(
   io.stdout.on('error', onOutputError);
   const started = performance.now();
   const tty = io.stderr.isTTY === true;
-  // With both streams on the terminal, a result line must not land after the bar's text.
+  // With both streams on the terminal, a result line goes above the progress row, as errors do.
   const shared = tty && (io.stdout as { isTTY?: boolean }).isTTY === true;
-  let barShown = false;
+  const progress = new ProgressLine((text) => io.stderr.write(text));
   const bar = tty
     ? setInterval(() => {
-        io.stderr.write(`\r${progressLine(run.progress, total, started)}\x1b[K`);
-        barShown = true;
+        const p = run.progress;
+        const figures = {
+          ...p,
+          total,
+          queries: resolver.stats.sent,
+          seconds: (performance.now() - started) / 1000,
+        };
+        progress.draw(progressText(figures, io.stderr.columns));
       }, 100)
     : undefined;
   bar?.unref();
-  const clearBar = () => {
-    if (tty) io.stderr.write('\r\x1b[K');
-    barShown = false;
-  };
+  const clearBar = () => progress.clear();
   const print = (line: string) => {
     if (gone) return;
-    if (shared && barShown) clearBar();
-    out(line);
+    if (shared) progress.above(() => out(line));
+    else out(line);
   };
   try {
     for await (const r of run) {
@@ -297,11 +292,8 @@ async function bulk(
         const e = r.error as { code?: string; message?: string };
         if (values.json)
           print(JSON.stringify({ name: r.name, type, ok: false, code: e.code, message: e.message }));
-        else {
-          clearBar();
-          // One short form: the name and node's code (the message would only repeat them).
-          err(`${r.name.padEnd(15)} ${e.code ?? e.message ?? String(r.error)}`);
-        }
+        // One short form: the name and node's code (the message would only repeat them).
+        else progress.above(() => err(`${r.name.padEnd(15)} ${e.code ?? e.message ?? String(r.error)}`));
       }
     }
   } catch (e) {
