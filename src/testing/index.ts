@@ -54,3 +54,4 @@ export {
   type TestServerStats,
 } from './server.js';
 export { parseZone } from './zone.js';
+export { seedZoneFile } from './seed.js';
