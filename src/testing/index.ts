@@ -45,6 +45,7 @@ export {
   type RcodeName,
   withId,
 } from './reply.js';
+export { seedZoneFile } from './seed.js';
 export {
   type HandlerResult,
   type QueryContext,
@@ -54,4 +55,3 @@ export {
   type TestServerStats,
 } from './server.js';
 export { parseZone } from './zone.js';
-export { seedZoneFile } from './seed.js';
