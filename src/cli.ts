@@ -317,10 +317,12 @@ async function bulk(
   return p.failed > 0 ? 1 : 0;
 }
 
-// Run when executed (dist/cli.js as the `dnsgate` bin, or `tsx src/cli.ts`), not when imported.
-const entry = process.argv[1] ?? '';
-if (/(?:^|[\\/])cli\.(?:ts|js|mjs)$/.test(entry) || entry.endsWith('/dnsgate')) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs the command line on this process's arguments and sets the exit status: what
+ * bin/dnsgate.mjs calls.
+ */
+export function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  return main(argv).then(
     (status) => {
       process.exitCode = status;
     },
@@ -330,3 +332,7 @@ if (/(?:^|[\\/])cli\.(?:ts|js|mjs)$/.test(entry) || entry.endsWith('/dnsgate')) 
     },
   );
 }
+
+// Run when executed as a script (`tsx src/cli.ts`, `node dist/cli.js`), not when imported.
+const entry = process.argv[1] ?? '';
+if (/(?:^|[\\/])cli\.(?:ts|js|mjs)$/.test(entry)) void run();

@@ -1,6 +1,7 @@
 // The package as a consumer gets it: pack the tarball, install it into an empty project, type-check
 // an ESM and a CommonJS consumer with `strict` and `skipLibCheck: false` under node16, nodenext and
-// bundler resolution, run both against dnsgate/testing's server on loopback, then attw and publint.
+// bundler resolution, run both against dnsgate/testing's server on loopback, run the installed
+// `dnsgate` command, then attw and publint.
 // Run after `npm run build`: npm run test:consumer
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +76,11 @@ try {
   }
   process.stdout.write(sh(process.execPath, ['out-node16/esm.mjs'], app));
   process.stdout.write(sh(process.execPath, ['out-node16/cjs.cjs'], app));
+  // The installed command, which shares the library's chunks.
+  process.stdout.write(sh(join(app, 'node_modules/.bin/dnsgate'), ['--version'], app));
+  const demo = sh(join(app, 'node_modules/.bin/dnsgate'), ['demo'], app);
+  if (!demo.includes('peak in flight at the server')) throw new Error(`dnsgate demo printed:\n${demo}`);
+  console.log('bin: dnsgate demo ok');
   process.stdout.write(
     sh(
       process.execPath,
