@@ -140,7 +140,7 @@ const RDATA: Record<string, string> = {
 };
 
 /**
- * Parses master-file text into dns-packet answer objects (names without the trailing dot).
+ * Parses master-file text into answer records (names without the trailing dot).
  *
  * Handles `$ORIGIN`, `$TTL`, `@`, relative names, an omitted owner, `;` comments, parentheses that span
  * lines, quoted strings with escapes, and the types A, AAAA, NS, CNAME, PTR, MX, TXT, SOA, SRV, CAA and

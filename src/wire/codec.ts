@@ -14,9 +14,9 @@ const opcodes: typeof import('dns-packet/opcodes.js').default = require('dns-pac
 const rcodes: typeof import('dns-packet/rcodes.js').default = require('dns-packet/rcodes.js');
 const types: typeof import('dns-packet/types.js').default = require('dns-packet/types.js');
 
-export type { Answer, Packet, Question, RecordType } from 'dns-packet';
+export type { Answer, Packet, Question, RecordType } from './types.js';
 
-import type { Answer, Packet, Question, RecordType } from 'dns-packet';
+import type { Answer, Packet, Question, RecordType } from './types.js';
 
 /** RFC 8020 / DNS Flag Day 2020: the EDNS0 UDP payload size that avoids IP fragmentation. */
 export const DEFAULT_UDP_PAYLOAD = 1232;
@@ -66,13 +66,30 @@ export function encodeQuery(q: QueryOptions): Buffer {
     type: 'query',
     flags: q.recursionDesired === false ? 0 : packet.RECURSION_DESIRED,
     questions: [{ name: q.name, type: q.type, class: 'IN' }],
-    additionals: q.udpPayload > 0 ? [{ type: 'OPT', name: '.', udpPayloadSize: q.udpPayload } as Answer] : [],
+    additionals:
+      q.udpPayload > 0
+        ? [
+            {
+              type: 'OPT',
+              name: '.',
+              udpPayloadSize: q.udpPayload,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            },
+          ]
+        : [],
   });
 }
 
+/** dns-packet's own name for a message; our Packet (types.ts) is its published shape. */
+type DnsPacketMessage = Parameters<typeof packet.encode>[0];
+
 /** Encodes any message (used by the test server). */
 export function encodeMessage(message: Packet): Buffer {
-  return packet.encode(message);
+  return packet.encode(message as DnsPacketMessage);
 }
 
 /** A decoded message: dns-packet's Packet with the fields its decoder always sets. */

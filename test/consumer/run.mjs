@@ -47,6 +47,8 @@ try {
     const resolver = new Resolver({ servers: [server.server], concurrency: 2 });
     const mx: MxRecord[] = await resolver.resolveMx('example.test');
     const message: DnsMessage = await resolver.query('example.test', 'MX');
+    // Records narrow on their type: our own published types, no @types package needed.
+    for (const r of message.answers) if (r.type === 'MX') r.data.exchange.toUpperCase();
     const failed = await resolver.resolveMx('nope.example.test').catch((e: unknown) => e);
     if (!(failed instanceof DnsError) || failed.code !== 'ENOTFOUND') throw new Error('expected ENOTFOUND');
     const settled = await semMap((d: string) => resolver.resolveMx(d), ['example.test']);
