@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   // The command line is one more entry of the same build, so dist/cli.js imports the library's
   // chunks instead of carrying its own copy; bin/dnsgate.mjs (with the #! line) starts it.
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts', cli: 'src/cli.ts' },
+  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts', cli: 'src/cli/cli.ts' },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } },
   target: 'node20',

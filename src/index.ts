@@ -1,8 +1,18 @@
 // Public surface only.
 
-export type { TcpMode } from './dispatcher.js';
-export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './each.js';
+export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './bulk/each.js';
+export type {
+  GateWaitMessage,
+  QueryEndMessage,
+  QueryOutcomeMessage,
+  QuerySendMessage,
+  QuerySkipMessage,
+  QueryStartMessage,
+} from './diagnostics.js';
+export type { TcpMode } from './dispatch/config.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
+export { Semaphore, type Settled } from './gate/semaphore.js';
+export { DEFAULT_SHARED_LIMIT, semMap, sharedSemaphore } from './gate/shared.js';
 export type { MailHosts } from './mail.js';
 export type { ResolverOptions } from './options.js';
 export type {
@@ -23,5 +33,5 @@ export {
   type ResultByType,
   type TtlOptions,
 } from './resolver.js';
-export { DEFAULT_SHARED_LIMIT, Semaphore, type Settled, semMap, sharedSemaphore } from './semaphore.js';
+export type { Clock, ClockTimer, RuntimeOptions } from './runtime.js';
 export type { Answer, Question, RecordType } from './wire/codec.js';

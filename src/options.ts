@@ -1,11 +1,21 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
 import { checkInt32, invalidArgValue } from './args.js';
-import type { DispatchConfig, TcpMode } from './dispatcher.js';
-import { Pace } from './rate.js';
-import { Semaphore } from './semaphore.js';
-import { parseServers, systemServers } from './servers.js';
-import { poolFor } from './sockets.js';
+import type { DispatchConfig, TcpMode } from './dispatch/config.js';
+import { Pace } from './gate/rate.js';
+import { Semaphore } from './gate/semaphore.js';
+import { type RuntimeOptions, runtimeOf } from './runtime.js';
+import { parseServers, type ServerAddress, systemServers } from './servers.js';
+import type { Endpoint } from './transport/channel.js';
+import { poolFor } from './transport/pool.js';
 import { DEFAULT_UDP_PAYLOAD } from './wire/codec.js';
+
+/** Local addresses to send from, by family (`setLocalAddress`). */
+export type Local = { 4?: string | undefined; 6?: string | undefined };
+
+/** Where to send, per server: its address with the local address to send from. */
+export function endpointsFor(servers: readonly ServerAddress[], local: Local): Endpoint[] {
+  return servers.map((server) => ({ ...server, local: local[server.family] }));
+}
 
 /**
  * Sockets in flight per resolver unless told otherwise: far below what a home router's
@@ -84,11 +94,17 @@ export interface ResolverOptions {
    * `query()` always sends its own.
    */
   coalesce?: boolean;
+  /**
+   * The clock (timeouts, deadlines, the rate, the idle sweep) and query-ID source to use instead of
+   * real time and `crypto`: for tests, with `FakeClock` from `dnsgate/testing`.
+   */
+  runtime?: RuntimeOptions;
 }
 
 /** Checks every option once and builds what each query is dispatched with. */
 export function buildConfig(options: ResolverOptions): {
   config: DispatchConfig;
+  servers: ServerAddress[];
   deadline: number | undefined;
   coalesce: boolean;
 } {
@@ -117,10 +133,11 @@ export function buildConfig(options: ResolverOptions): {
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
     throw new RangeError(`Expected \`rate\` to be a number > 0 (queries per second), got ${String(rate)}`);
   }
+  const runtime = runtimeOf(checkRuntime(options.runtime));
   const config: DispatchConfig = {
     gate,
-    pool: poolFor(gate),
-    servers,
+    pool: poolFor(gate, runtime.clock),
+    servers: endpointsFor(servers, {}),
     // Node's rules: -1 (its default) and 0 mean the default; up to 2^31-1 ms.
     timeout:
       options.timeout === undefined
@@ -130,10 +147,10 @@ export function buildConfig(options: ResolverOptions): {
     socketReuse: checkInteger('socketReuse', options.socketReuse ?? DEFAULT_SOCKET_REUSE, 1),
     udpPayload: edns === false ? 0 : checkInteger('edns', edns, 512, 65535),
     tcp: checkTcpMode(options.tcp ?? 'fallback'),
-    local: {},
     maxResponseSize: checkInteger('maxResponseSize', options.maxResponseSize ?? 65535, 512, 65535),
     counters: { sent: 0, answers: 0, skipped: 0, malformed: 0, timeouts: 0 },
-    pace: rate === undefined ? undefined : new Pace(rate),
+    pace: rate === undefined ? undefined : new Pace(rate, () => runtime.clock.now()),
+    runtime,
   };
   const deadline =
     options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
@@ -141,7 +158,7 @@ export function buildConfig(options: ResolverOptions): {
   if (typeof coalesce !== 'boolean') {
     throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
   }
-  return { config, deadline, coalesce };
+  return { config, servers, deadline, coalesce };
 }
 
 const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
@@ -157,7 +174,27 @@ const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
   'rate',
   'maxResponseSize',
   'coalesce',
+  'runtime',
 ];
+
+function checkRuntime(value: unknown): RuntimeOptions | undefined {
+  if (value === undefined) return undefined;
+  const r = value as RuntimeOptions | null;
+  if (typeof r !== 'object' || r === null) throw new TypeError('Expected `runtime` to be an object');
+  const clock = r.clock;
+  if (
+    clock !== undefined &&
+    (typeof clock?.now !== 'function' ||
+      typeof clock.setTimeout !== 'function' ||
+      typeof clock.clearTimeout !== 'function')
+  ) {
+    throw new TypeError('Expected `runtime.clock` to have now(), setTimeout() and clearTimeout()');
+  }
+  if (r.queryId !== undefined && typeof r.queryId !== 'function') {
+    throw new TypeError('Expected `runtime.queryId` to be a function');
+  }
+  return r;
+}
 
 /**
  * A key no option has: a typo (`serverz`) must not quietly fall back to /etc/resolv.conf and send

@@ -1,12 +1,14 @@
 import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
-import type { DispatchConfig } from './dispatcher.js';
-import { BulkRun, type ResolveEachOptions } from './each.js';
-import { codes, DnsError, type DnsErrorCode } from './errors.js';
-import type { ExchangeCounters } from './exchange.js';
+import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
+import type { DispatchConfig, ExchangeCounters } from './dispatch/config.js';
+import { codes, DnsError } from './errors.js';
+import type { Semaphore } from './gate/semaphore.js';
+import { Call, type Finish, type RunScope } from './lookup/call.js';
+import type { Lanes } from './lookup/coalesce.js';
+import { Registry } from './lookup/registry.js';
 import { type MailHosts, mailHosts } from './mail.js';
-import { buildConfig, checkSignal, type ResolverOptions } from './options.js';
-import { type Finish, type Lanes, Query, Registry, type RunScope } from './query.js';
+import { buildConfig, checkSignal, endpointsFor, type Local, type ResolverOptions } from './options.js';
 import {
   type AnyRecord,
   type AskedQuestion,
@@ -30,8 +32,7 @@ import {
   toTxt,
 } from './records.js';
 import { qtypeOf, toMessage, toRecords } from './results.js';
-import type { Semaphore } from './semaphore.js';
-import { formatServer, parseServers } from './servers.js';
+import { formatServer, parseServers, type ServerAddress } from './servers.js';
 import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
 import { isSpecialUse, reverseName, toWireName } from './wire/names.js';
 
@@ -183,15 +184,18 @@ export interface DnsMessage {
  */
 export class Resolver {
   #gate: Semaphore;
-  #jobs = new Registry();
+  #calls = new Registry<Call<unknown>>();
   /** Calls in flight by question, for coalescing; undefined with `coalesce: false`. */
-  #lanes: Lanes | undefined;
+  #lanes: Lanes<Call<unknown>> | undefined;
+  #servers: readonly ServerAddress[];
+  #local: Local = {};
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
   #config: DispatchConfig;
 
   constructor(options: ResolverOptions = {}) {
-    const { config, deadline, coalesce } = buildConfig(options);
+    const { config, servers, deadline, coalesce } = buildConfig(options);
+    this.#servers = servers;
     this.#lanes = coalesce ? new Map() : undefined;
     this.#config = config;
     this.#gate = config.gate as Semaphore;
@@ -225,7 +229,7 @@ export class Resolver {
    * ```
    */
   getServers(): string[] {
-    return this.#config.servers.map(formatServer);
+    return this.#servers.map(formatServer);
   }
 
   /**
@@ -241,7 +245,8 @@ export class Resolver {
    * ```
    */
   setServers(servers: readonly string[]): void {
-    this.#reconfigure({ ...this.#config, servers: parseServers(servers) });
+    this.#servers = parseServers(servers);
+    this.#reconfigure();
   }
 
   /**
@@ -258,7 +263,7 @@ export class Resolver {
   setLocalAddress(ipv4: string, ipv6?: string): void {
     checkString(ipv4, 'ipv4');
     if (ipv6 !== undefined) checkString(ipv6, 'ipv6');
-    const local: DispatchConfig['local'] = {};
+    const local: Local = {};
     for (const address of ipv6 === undefined ? [ipv4] : [ipv4, ipv6]) {
       const family = isIP(address) as 0 | 4 | 6;
       // Node throws these from C++: plain TypeErrors with a code.
@@ -267,7 +272,8 @@ export class Resolver {
         throw invalidArgValue(`Cannot specify two IPv${family} addresses.`, true);
       local[family] = address;
     }
-    this.#reconfigure({ ...this.#config, local });
+    this.#local = local;
+    this.#reconfigure();
   }
 
   /**
@@ -281,7 +287,7 @@ export class Resolver {
    * ```
    */
   cancel(): void {
-    for (const job of this.#jobs.list()) this.#abort(job, undefined);
+    for (const call of this.#calls.list()) call.abort(undefined);
   }
 
   /**
@@ -600,7 +606,7 @@ export class Resolver {
       return (type === 'SOA' ? records.then((r) => r[0]) : records) as Promise<ResultByType[K]>;
     };
     const cancel = (reason: unknown) => {
-      for (const job of this.#jobs.list()) if (job.scope === scope) job.abort(reason);
+      for (const call of this.#calls.list()) if (call.scope === scope) call.abort(reason);
     };
     return new BulkRun(this.#gate, names, lookup, cancel, options);
   }
@@ -634,7 +640,7 @@ export class Resolver {
   ): Promise<T> {
     // As node: a name that is no string throws at once; what is wrong with a string rejects.
     checkString(name, 'name');
-    let query: Query<T>;
+    let call: Call<T>;
     let signal: AbortSignal | undefined;
     try {
       signal = checkSignal(options?.signal);
@@ -642,27 +648,28 @@ export class Resolver {
       if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
       if (isSpecialUse(wireName)) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
       if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
-      query = new Query(wireName, type, qtypeOf(type), syscall, hostname, finish, detail);
+      call = new Call(wireName, type, qtypeOf(type), syscall, hostname, finish, detail);
     } catch (err) {
       return Promise.reject(err);
     }
-    const lanes = coalesce ? this.#lanes : undefined;
-    // A query of a bulk run flies under the permit the run holds for it.
-    query.scope = scope;
-    return query.launch(this.#config, scope !== undefined, this.#jobs, signal, this.#deadline, lanes);
+    call.scope = scope;
+    return call.launch({
+      cfg: this.#config,
+      // A call of a bulk run flies under the permit the run holds for it.
+      held: scope !== undefined,
+      registry: this.#calls,
+      signal,
+      deadlineMs: this.#deadline,
+      lanes: coalesce ? this.#lanes : undefined,
+    });
   }
 
-  /** Queries from now on go out under `config`; none rides on a query sent under the old one. */
-  #reconfigure(config: DispatchConfig): void {
-    this.#config = config;
+  /** Calls from now on go out to the current servers; none rides on a query sent before. */
+  #reconfigure(): void {
+    this.#config = { ...this.#config, servers: endpointsFor(this.#servers, this.#local) };
     if (this.#lanes !== undefined) this.#lanes = new Map();
   }
-
-  #abort(job: Query<unknown>, reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
-    job.abort(reason, code);
-  }
 }
-
 /**
  * The result shape for an rrtype, or node's TypeError: ERR_INVALID_ARG_TYPE for a non-string,
  * ERR_INVALID_ARG_VALUE for a type it does not know (own keys only: `'toString'` is no rrtype).

@@ -1,10 +1,9 @@
 // What a resolver call resolves to, made from the answer: records in node's shape, or the whole
 // message. Used as a query's `finish` (see query.ts).
 import { codes, DnsError } from './errors.js';
-import type { Query } from './query.js';
+import type { Call } from './lookup/call.js';
 import { type AskedQuestion, emptyResultCode } from './records.js';
 import type { DnsMessage } from './resolver.js';
-import type { ServerAddress } from './servers.js';
 import { type Answer, type DecodedPacket, typeCode } from './wire/codec.js';
 import { rcodeOf } from './wire/lazy.js';
 
@@ -18,7 +17,7 @@ const RCODE_NXDOMAIN = 3;
  * type, or node's error when there are none of it. The question is the one we asked: the answer
  * repeats it (validate.ts compares it byte by byte, letters without case), so it need not be decoded.
  */
-export function toRecords(query: Query<unknown[]>, message: DecodedPacket): unknown[] {
+export function toRecords(query: Call<unknown[]>, message: DecodedPacket): unknown[] {
   const { syscall, hostname } = query;
   if (rcodeOf(message) === RCODE_NXDOMAIN) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
   const answers = message.answers;
@@ -45,7 +44,7 @@ const OTHER_CLASSES = new Set(['CH', 'HS', 'UNKNOWN_254']);
  * question, as c-ares reads them (it keeps CH for TXT, and every class for CAA); a class that
  * cannot stand in an answer at all (ANY, CS, 0, ...) makes the message EBADRESP.
  */
-function ofClassIn(query: Query<unknown[]>, answers: Answer[]): Answer[] {
+function ofClassIn(query: Call<unknown[]>, answers: Answer[]): Answer[] {
   for (const a of answers) {
     if (classOf(a) !== 'IN' && a.type !== 'OPT' && !OTHER_CLASSES.has(classOf(a))) {
       throw new DnsError(codes.BADRESP, { syscall: query.syscall, hostname: query.hostname });
@@ -67,11 +66,7 @@ function classOf(a: Answer): string {
  * `query()`'s result: the whole message. The question, authority and additional sections are
  * read from the wire only when first accessed (a getter per section; assignment replaces it).
  */
-export function toMessage(
-  _query: Query<DnsMessage>,
-  message: DecodedPacket,
-  server: ServerAddress,
-): DnsMessage {
+export function toMessage(_query: Call<DnsMessage>, message: DecodedPacket, server: string): DnsMessage {
   return {
     id: message.id,
     rcode: message.rcode,
@@ -102,7 +97,7 @@ export function toMessage(
     set additionals(value) {
       message.additionals = value;
     },
-    server: server.label,
+    server,
     // console.log / util.inspect show the sections' data, not `[Getter/Setter]`.
     [INSPECT](): object {
       const { id, rcode, flags, questions, answers, authorities, additionals, server: from } = this;

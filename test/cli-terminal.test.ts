@@ -36,7 +36,7 @@ describe.skipIf(!available)('the progress row on a terminal (tmux)', () => {
 
   it.each([40, 80])('at %i columns', async (columns) => {
     const session = `w${columns}`;
-    const cli = `node --import tsx src/cli.ts mx -s ${server.server} -c 4 -f ${join(dir, 'names.txt')}`;
+    const cli = `node --import tsx src/cli/cli.ts mx -s ${server.server} -c 4 -f ${join(dir, 'names.txt')}`;
     tmux(
       'new-session',
       '-d',

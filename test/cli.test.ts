@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Io, main } from '../src/cli.js';
+import { type Io, main } from '../src/cli/cli.js';
 import { startTestServer, type TestServer } from '../src/testing/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -30,7 +30,7 @@ interface CliOptions {
 
 function cli(args: string[], options: CliOptions = {}): Promise<Run & { afterSigintMs?: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/cli.ts', ...args], { cwd: root });
     let stdout = '';
     let stderr = '';
     let sigintAt: number | undefined;

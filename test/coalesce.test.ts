@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnsError, Resolver } from '../src/index.js';
-import { Lane, type Query } from '../src/query.js';
+import { Lane } from '../src/lookup/coalesce.js';
 import { silent, startTestServer, type TestServer } from '../src/testing/index.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
@@ -172,9 +172,9 @@ describe('in-flight coalescing when the server fails', () => {
 
 describe('Lane (the in-flight table behind coalescing)', () => {
   it('keeps live queries across sweeps of many landed ones', () => {
-    const lane = new Lane();
-    const q = (i: number) => ({ i }) as unknown as Query<unknown>;
-    const live = new Map<string, Query<unknown>>();
+    const lane = new Lane<{ i: number }>();
+    const q = (i: number) => ({ i });
+    const live = new Map<string, { i: number }>();
     for (let i = 0; i < 20_000; i++) {
       const name = `n${i}.test`;
       const query = q(i);

@@ -1,6 +1,6 @@
 // The progress row's text: the widest form that fits, lookups and queries counted apart.
 import { describe, expect, it } from 'vitest';
-import { type ProgressFigures, ProgressLine, progressText } from '../src/progress.js';
+import { type ProgressFigures, ProgressLine, progressText } from '../src/cli/progress.js';
 
 const figures: ProgressFigures = {
   settled: 1200,

@@ -1,7 +1,7 @@
 // The pace (`rate`) on a fake clock: the long-run rate is exactly the rate, even when each wait
 // costs at least a whole millisecond and answers come in microseconds (gate 1).
 import { describe, expect, it } from 'vitest';
-import { Pace } from '../src/rate.js';
+import { Pace } from '../src/gate/rate.js';
 
 /** One query at a time for one simulated second: starts counted, sleeps rounded up as node's timers do. */
 function run(rate: number, rttMs: number, overshootMs: number): { starts: number; gaps: number[] } {

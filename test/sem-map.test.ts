@@ -5,8 +5,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { type Gate, type SettledItem, settleEach } from '../src/bulk.js';
-import { Semaphore, semMap, sharedSemaphore } from '../src/semaphore.js';
+import { Semaphore } from '../src/gate/semaphore.js';
+import { type Gate, type SettledItem, settleEach } from '../src/gate/settle.js';
+import { semMap, sharedSemaphore } from '../src/gate/shared.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const ticks = async (n: number) => {

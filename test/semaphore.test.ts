@@ -4,7 +4,8 @@ import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SHARED_LIMIT, Semaphore, sharedSemaphore } from '../src/semaphore.js';
+import { Semaphore } from '../src/gate/semaphore.js';
+import { DEFAULT_SHARED_LIMIT, sharedSemaphore } from '../src/gate/shared.js';
 
 /** Lets every queued microtask (and the ones they queue) run. */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -541,9 +542,9 @@ describe('sharedSemaphore', () => {
     delete holder[KEY];
     try {
       vi.resetModules();
-      const copyA = await import('../src/semaphore.js');
+      const copyA = await import('../src/index.js');
       vi.resetModules();
-      const copyB = await import('../src/semaphore.js');
+      const copyB = await import('../src/index.js');
       expect(copyA.Semaphore).not.toBe(copyB.Semaphore); // two copies, as ESM + CJS would be
       const fromA = copyA.sharedSemaphore();
       expect(copyB.sharedSemaphore()).toBe(fromA);

@@ -1,6 +1,9 @@
 // The one timer behind every try's timeout, seen through what it schedules.
 import { describe, expect, it } from 'vitest';
-import { schedule, type Timed, unschedule } from '../src/timers.js';
+import { realRuntime, type Timed } from '../src/runtime.js';
+
+const schedule = (t: Timed, ms: number) => realRuntime.timers.schedule(t, ms);
+const unschedule = (t: Timed) => realRuntime.timers.unschedule(t);
 
 const waiter = (): Timed & { expired: number } => ({
   due: 0,

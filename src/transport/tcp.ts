@@ -1,12 +1,15 @@
 // Bytes in, bytes out over TCP, with RFC 7766 §8 framing: every message is preceded by its
 // length as two bytes. One connection per exchange; this module knows streams, not DNS.
 import { connect, type Socket } from 'node:net';
-import type { ChannelListener, Endpoint } from './udp.js';
+import type { Channel, ChannelListener, Endpoint } from './channel.js';
 
 /** A TCP connection that carries length-prefixed messages to one server. */
-export class TcpChannel {
+export class TcpChannel implements Channel {
   readonly endpoint: Endpoint;
+  readonly protocol = 'tcp' as const;
   uses = 0;
+  idleSince = 0;
+  buffer: Buffer | null = null;
   #socket: Socket;
   #listener: ChannelListener | null = null;
   #pending: Buffer | null = null;
@@ -31,7 +34,11 @@ export class TcpChannel {
     );
   }
 
-  /** A TCP connection carries one exchange and is closed after it: nothing to mark. */
+  /** A TCP connection carries one exchange and is closed after it. */
+  get usable(): boolean {
+    return false;
+  }
+
   retire(): void {}
 
   readonly stale = -1;

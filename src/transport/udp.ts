@@ -1,37 +1,6 @@
 // Bytes in, bytes out: this module knows sockets, not DNS.
 import { createSocket, type Socket } from 'node:dgram';
-
-/** Where a channel sends: an IP address, port and family. */
-export interface Endpoint {
-  address: string;
-  port: number;
-  family: 4 | 6;
-  /** The local address to send from (`setLocalAddress`); the OS picks when absent. */
-  local?: string | undefined;
-}
-
-/** What an exchange needs of a channel, UDP or TCP. */
-export interface Channel {
-  uses: number;
-  /** The ID of the last query this channel gave up on (-1: none): its late answer is no forgery. */
-  readonly stale: number;
-  /**
-   * The exchange of `query` ended without its answer (timed out or given up): remember its ID,
-   * and let the next exchange write into a fresh buffer (a send may still read this one).
-   */
-  forget(query: Uint8Array): void;
-  /** Marks the channel unfit for another exchange (it saw forgeries or garbage). */
-  retire(): void;
-  attach(listener: ChannelListener): void;
-  detach(): void;
-  send(bytes: Uint8Array): void;
-}
-
-/** Receives what arrives on a channel while someone listens. */
-export interface ChannelListener {
-  message(bytes: Buffer): void;
-  error(err: NodeJS.ErrnoException): void;
-}
+import type { Channel, ChannelListener, Endpoint } from './channel.js';
 
 // With many exchanges in flight, answers arrive in bursts, and each answer's handler sends the
 // next query. Those datagrams are then sent together at the end of the event loop's turn, after
@@ -81,6 +50,7 @@ const BROKEN = 4;
  */
 export class UdpChannel implements Channel {
   readonly endpoint: Endpoint;
+  readonly protocol = 'udp' as const;
   /** Exchanges this socket has carried (for rotation). */
   uses = 0;
   /** When it last went idle (for the idle sweep). */

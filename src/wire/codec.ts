@@ -1,5 +1,4 @@
 // The only module that imports dns-packet: everything above it sees plain objects and Buffers.
-import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { forgetNames, nameEnd, readName } from './read-name.js';
 import { type Agree, walk } from './walk.js';
@@ -32,20 +31,6 @@ export function typeCode(type: string): number {
 /** The name of a numeric record type (`UNKNOWN_n` for those dns-packet lacks). */
 export function typeName(code: number): string {
   return types.toString(code);
-}
-
-// RFC 5452 §4: IDs must be unpredictable. Draw them from the CSPRNG in blocks, so a query
-// costs an array read rather than a syscall.
-const idPool = new Uint16Array(1024);
-let idNext = idPool.length;
-
-/** A 16-bit query ID from `crypto`. */
-export function newQueryId(): number {
-  if (idNext === idPool.length) {
-    randomFillSync(idPool);
-    idNext = 0;
-  }
-  return idPool[idNext++]!;
 }
 
 /** What {@link encodeQuery} needs to build one question. */

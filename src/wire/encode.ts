@@ -29,7 +29,7 @@ export function wireNameLength(name: string): number {
  * @example
  * ```ts
  * const buf = Buffer.allocUnsafe(MAX_QUERY);
- * const len = writeQuery(buf, newQueryId(), 'example.com', 15, 1232);
+ * const len = writeQuery(buf, 0x1234, 'example.com', 15, 1232);
  * socket.send(buf.subarray(0, len));
  * ```
  */

@@ -4,7 +4,7 @@
 import { Sema } from 'async-sema';
 import pLimit from 'p-limit';
 import PQueue from 'p-queue';
-import { Semaphore } from '../../src/semaphore.js';
+import { Semaphore } from '../../src/gate/semaphore.js';
 
 const TASKS = 100_000;
 const RUNS = 5;

@@ -1,16 +1,16 @@
 // The seed's program (Twisted's DeferredSemaphore post) with dnsgate, against the built-in
 // test server on loopback: `npm run demo` and `dnsgate demo`.
-import { Resolver } from './resolver.js';
-import { semMap, sharedSemaphore } from './semaphore.js';
-import { seedZoneFile } from './testing/seed.js';
-import { startTestServer } from './testing/server.js';
+
+import { semMap, sharedSemaphore } from '../gate/shared.js';
+import { Resolver } from '../resolver.js';
+import { seedZoneFile } from '../testing/seed.js';
+import { startTestServer } from '../testing/server.js';
 
 /** The five domains of the seed post. */
 export const SEED_DOMAINS = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'twitter.com'];
 
 /** Runs the seed's job and writes its lines; resolves to the peak in flight the server saw. */
 export async function runDemo(write: (line: string) => void): Promise<number> {
-  // src/demo.ts and dist/cli.js both sit one level below the package root.
   // Hold each reply 20 ms, as a real network would, so the gate has something to do.
   const server = await startTestServer({ zoneFile: seedZoneFile, delayMs: 20 });
   try {

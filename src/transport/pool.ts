@@ -1,4 +1,8 @@
-import { descriptors, type Endpoint, UdpChannel } from './transport/udp.js';
+// The sockets of one gate, and the one place a transport is chosen.
+import type { Clock, ClockTimer } from '../runtime.js';
+import type { Channel, Endpoint, Protocol } from './channel.js';
+import { TcpChannel } from './tcp.js';
+import { descriptors, UdpChannel } from './udp.js';
 
 /** How long a socket may sit idle before it is closed. */
 const IDLE_MS = 2000;
@@ -18,12 +22,15 @@ export interface Limited {
 export class SocketPool {
   #gate: Limited;
   /** Idle sockets, oldest first. */
-  #idle: UdpChannel[] = [];
+  #idle: Channel[] = [];
   #open = 0;
-  #sweeper: NodeJS.Timeout | undefined;
+  #clock: Clock;
+  #sweeper: ClockTimer | undefined;
+  readonly #sweep = () => this.#swept();
 
-  constructor(gate: Limited) {
+  constructor(gate: Limited, clock: Clock) {
     this.#gate = gate;
+    this.#clock = clock;
   }
 
   /** Sockets open now, busy or idle. */
@@ -31,8 +38,15 @@ export class SocketPool {
     return this.#open;
   }
 
-  /** A socket connected to `endpoint`, reused when an idle one fits. Call only while holding a permit. */
-  take(endpoint: Endpoint): UdpChannel {
+  /**
+   * A channel to `endpoint` over `protocol`, reused when an idle one fits. Call only while holding
+   * a permit: a TCP connection counts as a socket in flight like a UDP socket.
+   */
+  take(endpoint: Endpoint, protocol: Protocol): Channel {
+    if (protocol === 'tcp') {
+      this.reserve();
+      return new TcpChannel(endpoint);
+    }
     const idle = this.#idle;
     for (let i = idle.length - 1; i >= 0; i--) {
       const ch = idle[i]!;
@@ -65,20 +79,26 @@ export class SocketPool {
     this.#open--;
   }
 
-  /** Returns a socket after an exchange: kept for the next permit holder, or closed. */
-  give(ch: UdpChannel, reuse: number, clean: boolean): void {
+  /**
+   * Returns a channel after an exchange: kept for the next permit holder, or closed (after a
+   * socket error, an anomaly, `reuse` exchanges, or when the gate shrank).
+   */
+  give(ch: Channel, reuse: number, clean: boolean): void {
     ch.detach();
     if (!clean || !ch.usable || ch.uses >= reuse || this.#open > this.#gate.limit) {
       this.#close(ch);
       return;
     }
-    ch.idleSince = performance.now();
+    ch.idleSince = this.#clock.now();
     this.#idle.push(ch);
     withIdle.add(this);
-    if (this.#sweeper === undefined) {
-      this.#sweeper = setInterval(() => this.#sweep(), IDLE_MS);
-      this.#sweeper.unref();
-    }
+    if (this.#sweeper === undefined) this.#arm();
+  }
+
+  #arm(): void {
+    const t = this.#clock.setTimeout(this.#sweep, IDLE_MS);
+    t.unref?.();
+    this.#sweeper = t;
   }
 
   /** Closes every idle socket now. */
@@ -87,21 +107,23 @@ export class SocketPool {
     this.#stopSweeper();
   }
 
-  #close(ch: UdpChannel): void {
+  #close(ch: Channel): void {
     ch.close();
     this.#open--;
   }
 
-  #sweep(): void {
-    const cutoff = performance.now() - IDLE_MS;
+  #swept(): void {
+    this.#sweeper = undefined;
+    const cutoff = this.#clock.now() - IDLE_MS;
     let n = 0;
     while (n < this.#idle.length && this.#idle[n]!.idleSince <= cutoff) n++;
     for (const ch of this.#idle.splice(0, n)) this.#close(ch);
     if (this.#idle.length === 0) this.#stopSweeper();
+    else this.#arm();
   }
 
   #stopSweeper(): void {
-    clearInterval(this.#sweeper);
+    if (this.#sweeper !== undefined) this.#clock.clearTimeout(this.#sweeper);
     this.#sweeper = undefined;
     withIdle.delete(this);
   }
@@ -119,11 +141,14 @@ descriptors.onShortage = () => {
   for (const pool of [...withIdle]) pool.closeIdle();
 };
 
-/** The pool that belongs to a gate, shared by every resolver that shares the gate. */
-export function poolFor(gate: Limited): SocketPool {
+/**
+ * The pool that belongs to a gate, shared by every resolver that shares the gate (its idle sweep
+ * runs on the clock of the first).
+ */
+export function poolFor(gate: Limited, clock: Clock): SocketPool {
   let pool = pools.get(gate);
   if (!pool) {
-    pool = new SocketPool(gate);
+    pool = new SocketPool(gate, clock);
     pools.set(gate, pool);
   }
   return pool;

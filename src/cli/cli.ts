@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { Resolver, type ResultByType } from '../resolver.js';
 import { runDemo } from './demo.js';
 import { formatMessage, formatValue, jsonReplacer } from './format.js';
 import { ProgressLine, progressText } from './progress.js';
-import { Resolver, type ResultByType } from './resolver.js';
 
 const USAGE = `Usage:
   dnsgate mx NAME...              mail exchangers of each name
@@ -74,9 +74,18 @@ function joinNegatives(argv: string[]): string[] {
   return out;
 }
 
-/** The package's version, from its package.json (one level above src/ and dist/). */
+/** The package's version, from its package.json (above dist/cli.js, or two levels above src/cli/cli.ts). */
 function version(): string {
-  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  const load = createRequire(import.meta.url);
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = load(path) as { name?: string; version: string };
+      if (pkg.name === 'dnsgate') return pkg.version;
+    } catch {
+      // Not here: the next level up.
+    }
+  }
+  return 'unknown';
 }
 
 /**

@@ -1,6 +1,6 @@
 // Text forms for the command line: one record per line, and whole messages in a dig-like form.
-import type { DnsMessage } from './resolver.js';
-import type { Answer } from './wire/codec.js';
+import type { DnsMessage } from '../resolver.js';
+import type { Answer } from '../wire/codec.js';
 
 /**
  * JSON.stringify replacer: rdata bytes (Buffers) as `{ "hex": "..." }`, one form for every byte

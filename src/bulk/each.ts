@@ -1,5 +1,5 @@
 // A bulk run over many names: the lazy engine of bulk.ts, plus live progress counts.
-import { type Gate, type SettledItem, settleEach } from './bulk.js';
+import { type Gate, type SettledItem, settleEach } from '../gate/settle.js';
 
 /**
  * Live counts of a bulk run.

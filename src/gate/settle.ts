@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * import type { Gate } from './bulk.js';
+ * import type { Gate } from './settle.js';
  * // A gate that lets everything through, for tests:
  * const open: Gate = { acquire: () => Promise.resolve(), release: () => {} };
  * ```
@@ -27,7 +27,7 @@ export interface Gate {
  *
  * @example
  * ```ts
- * import { type SettledItem, settleEach } from './bulk.js';
+ * import { type SettledItem, settleEach } from './settle.js';
  * for await (const r of settleEach(sem, lookup, names)) {
  *   if (r.ok) console.log(r.index, r.item, r.value);
  *   else console.error(r.index, r.item, r.error);
@@ -43,7 +43,7 @@ export type SettledItem<T, R> =
  *
  * @example
  * ```ts
- * import { settleEach, type SettleEachOptions } from './bulk.js';
+ * import { settleEach, type SettleEachOptions } from './settle.js';
  * const options: SettleEachOptions = { ordered: true, signal: AbortSignal.timeout(60_000) };
  * for await (const r of settleEach(sem, lookup, names, options)) console.log(r);
  * ```
@@ -109,7 +109,7 @@ function isObject(value: unknown): value is object {
  * @example
  * ```ts
  * import { Resolver, Semaphore } from 'dnsgate';
- * import { settleEach } from './bulk.js';
+ * import { settleEach } from './settle.js';
  * const resolver = new Resolver();
  * const sem = new Semaphore(16);
  * for await (const r of settleEach(sem, (name: string) => resolver.resolveMx(name), readLines('domains.txt'))) {

@@ -1,0 +1,216 @@
+// One attempt, end to end: take a channel for the server and transport, write the query, accept or
+// skip each message that arrives, end with an answer or without one, give the channel back.
+import { diagnostics } from '../diagnostics.js';
+import { codes, type DnsErrorCode } from '../errors.js';
+import type { Timed } from '../runtime.js';
+import type { Channel, ChannelListener, Endpoint } from '../transport/channel.js';
+import { judge, Malformed } from '../wire/accept.js';
+import { CLASSIC_UDP_PAYLOAD } from '../wire/codec.js';
+import { MAX_QUERY, wireNameLength, writeQuery } from '../wire/encode.js';
+import type { Response } from '../wire/lazy.js';
+import type { DispatchConfig } from './config.js';
+import type { AttemptEnd } from './outcome.js';
+
+/** What an attempt asks, and the names its diagnostics carry. */
+export interface Question {
+  /** The name as sent (lower case, no trailing dot). */
+  readonly name: string;
+  readonly type: string;
+  /** `type`'s numeric code. */
+  readonly qtype: number;
+}
+
+/** Told when an attempt ends (not after {@link Attempt.abandon}). */
+export interface AttemptOwner {
+  attempted(): void;
+}
+
+const NO_QUERY = new Uint8Array(0);
+
+/**
+ * One attempt of a query: one message on one channel, and the wait for the first message that
+ * answers it (RFC 5452 §9.1: ID, QR, opcode and question match; for UDP the kernel already
+ * dropped other senders since the socket is connected) and decodes cleanly. Anything else is
+ * skipped and the wait goes on until the timeout (a malformed reply is no answer). The object is
+ * its own channel listener and timer entry, and the try loop reuses it for each of its tries, so
+ * a try allocates nothing.
+ */
+export class Attempt implements ChannelListener, Timed, AttemptEnd {
+  due = 0;
+  prev: Timed | null = null;
+  next: Timed | null = null;
+  scheduled = false;
+  weak = false;
+  /** The accepted answer, when the attempt ended with one. */
+  answer: Response | null = null;
+  /** Why it ended without an answer. */
+  code: DnsErrorCode = codes.TIMEOUT;
+  cause: unknown;
+  payload = 0;
+  overTcp = false;
+  /** Attempts made so far for this query (1 during the first). */
+  count = 0;
+  endpoint: Endpoint | null = null;
+  readonly #owner: AttemptOwner;
+  readonly #cfg: DispatchConfig;
+  readonly #q: Question;
+  readonly #questionEnd: number;
+  #ch: Channel | null = null;
+  #query: Uint8Array = NO_QUERY;
+  #maxSize = 0;
+  #skipped = 0;
+  #bad: unknown;
+  #sentAt = 0;
+
+  constructor(owner: AttemptOwner, cfg: DispatchConfig, q: Question) {
+    this.#owner = owner;
+    this.#cfg = cfg;
+    this.#q = q;
+    this.#questionEnd = 12 + wireNameLength(q.name) + 4;
+  }
+
+  /** Sends the query to `endpoint` (over TCP when `overTcp`) and waits up to `timeoutMs`. */
+  start(endpoint: Endpoint, overTcp: boolean, payload: number, timeoutMs: number): void {
+    const cfg = this.#cfg;
+    this.answer = null;
+    this.code = codes.TIMEOUT;
+    this.cause = undefined;
+    this.payload = payload;
+    this.overTcp = overTcp;
+    this.endpoint = endpoint;
+    this.count++;
+    this.#skipped = 0;
+    this.#bad = undefined;
+    const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp');
+    this.#ch = ch;
+    // The channel's own buffer: it carries one exchange at a time, and one that did not end
+    // cleanly forgets it (a send may still read it), so no send can still be reading these bytes.
+    ch.buffer ??= Buffer.allocUnsafe(MAX_QUERY);
+    const buf = ch.buffer;
+    const q = this.#q;
+    const query = buf.subarray(0, writeQuery(buf, cfg.runtime.queryId(), q.name, q.qtype, payload));
+    this.#query = query;
+    // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).
+    this.#maxSize = overTcp
+      ? cfg.maxResponseSize
+      : Math.min(cfg.maxResponseSize, Math.max(payload, CLASSIC_UDP_PAYLOAD));
+    ch.attach(this);
+    const runtime = cfg.runtime;
+    runtime.timers.schedule(this, timeoutMs);
+    this.#sentAt = runtime.clock.now();
+    ch.uses++;
+    cfg.counters.sent++;
+    if (diagnostics.querySend.hasSubscribers) {
+      diagnostics.querySend.publish({
+        name: q.name,
+        type: q.type,
+        server: endpoint.label,
+        transport: ch.protocol,
+        attempt: this.count,
+      });
+    }
+    ch.send(query);
+  }
+
+  /**
+   * Stops waiting at once; the owner is not told. The channel goes back fit for the next query: it
+   * remembers this query's ID, so that a late answer to it is dropped quietly, not taken for a forgery.
+   */
+  abandon(): void {
+    this.#cfg.runtime.timers.unschedule(this);
+    const ch = this.#ch;
+    if (ch === null) return;
+    this.#ch = null;
+    ch.forget(this.#query);
+    this.#cfg.pool.give(ch, this.#cfg.socketReuse, true);
+  }
+
+  /** Nobody waits for the answer any more, but the query goes on: it must not keep the process alive. */
+  linger(): void {
+    this.#cfg.runtime.timers.weaken(this);
+  }
+
+  message(bytes: Buffer): void {
+    const counters = this.#cfg.counters;
+    const verdict = judge(bytes, this.#query, this.#questionEnd, this.#maxSize);
+    if (typeof verdict === 'string') {
+      // A late answer to the query this socket carried before (given up, or timed out): no forgery.
+      if (bytes.length >= 12 && ((bytes[0]! << 8) | bytes[1]!) === this.#ch!.stale) return;
+      counters.skipped++;
+      this.#skipped++;
+      if (diagnostics.querySkip.hasSubscribers) this.#publishSkip(verdict);
+    } else if (verdict instanceof Malformed) {
+      counters.malformed++;
+      this.#bad = new Error(verdict.reason);
+      if (diagnostics.querySkip.hasSubscribers) this.#publishSkip('malformed');
+    } else {
+      counters.answers++;
+      // A socket that saw forgeries or garbage is retired: its port may be known to someone.
+      if (this.#skipped > 0 || this.#bad !== undefined) this.#ch!.retire();
+      this.answer = verdict;
+      this.#end();
+    }
+  }
+
+  error(err: NodeJS.ErrnoException): void {
+    // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...), or a TCP peer that hangs up
+    // without answering, fails this try as c-ares does, with ECONNREFUSED.
+    this.code = codes.CONNREFUSED;
+    this.cause = err;
+    this.#end();
+  }
+
+  expire(): void {
+    this.#cfg.counters.timeouts++;
+    // Malformed replies count for nothing (as in c-ares): the try timed out, with the last one as cause.
+    this.code = codes.TIMEOUT;
+    this.cause = this.#bad;
+    this.#ch!.forget(this.#query);
+    this.#end();
+  }
+
+  #end(): void {
+    const cfg = this.#cfg;
+    cfg.runtime.timers.unschedule(this);
+    const ch = this.#ch!;
+    this.#ch = null;
+    // Answered or timed out, the channel is fit for another query (it knows to drop a late
+    // answer); a socket error is not.
+    cfg.pool.give(ch, cfg.socketReuse, this.answer !== null || this.code === codes.TIMEOUT);
+    if (diagnostics.queryOutcome.hasSubscribers) this.#publishOutcome(ch);
+    this.#owner.attempted();
+  }
+
+  #publishSkip(reason: string): void {
+    diagnostics.querySkip.publish({
+      name: this.#q.name,
+      type: this.#q.type,
+      server: this.endpoint!.label,
+      reason,
+    });
+  }
+
+  #publishOutcome(ch: Channel): void {
+    const answer = this.answer;
+    const errno = (this.cause as { code?: unknown } | undefined)?.code;
+    diagnostics.queryOutcome.publish({
+      name: this.#q.name,
+      type: this.#q.type,
+      server: this.endpoint!.label,
+      transport: ch.protocol,
+      attempt: this.count,
+      outcome:
+        answer !== null
+          ? answer.flag_tc && !this.overTcp
+            ? 'truncated'
+            : 'answer'
+          : this.code === codes.TIMEOUT
+            ? 'timeout'
+            : errno === 'ECONNREFUSED'
+              ? 'refused'
+              : 'error',
+      ...(answer === null ? {} : { rcode: answer.rcode }),
+      ms: this.#cfg.runtime.clock.now() - this.#sentAt,
+    });
+  }
+}

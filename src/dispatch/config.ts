@@ -1,0 +1,59 @@
+// What the try loop and its attempts know about their resolver, fixed when a query starts.
+import type { Pace } from '../gate/rate.js';
+import type { Runtime } from '../runtime.js';
+import type { Endpoint } from '../transport/channel.js';
+import type { SocketPool } from '../transport/pool.js';
+
+/** The gate as the try loop uses it: a `Semaphore`, or anything with its interface. */
+export interface Gate {
+  readonly limit: number;
+  /** Callers waiting for a permit now, when the gate can tell. */
+  readonly waiting?: number;
+  tryAcquire(): boolean;
+  acquire(options?: { signal?: AbortSignal }): Promise<void>;
+  release(): void;
+}
+
+/**
+ * When to use TCP: after a truncated UDP answer (default), for every query, or never.
+ *
+ * @example
+ * ```ts
+ * const resolver = new Resolver({ tcp: 'never' }); // a truncated answer is EBADRESP
+ * ```
+ */
+export type TcpMode = 'fallback' | 'always' | 'never';
+
+/** What a resolver counts about its exchanges (see `Resolver#stats`). */
+export interface ExchangeCounters {
+  /** Queries sent (UDP datagrams and TCP messages). */
+  sent: number;
+  /** Answers accepted. */
+  answers: number;
+  /** Messages that did not answer the query (wrong ID, question, QR, or too large): skipped. */
+  skipped: number;
+  /** Messages that matched the query but were not well-formed: skipped like silence. */
+  malformed: number;
+  /** Tries that ended without an answer in time. */
+  timeouts: number;
+}
+
+/** Everything one query needs to know about its resolver, fixed when it starts. */
+export interface DispatchConfig {
+  gate: Gate;
+  pool: SocketPool;
+  /** Where to send, in order: each server's address with the local address to send from. */
+  servers: readonly Endpoint[];
+  timeout: number;
+  tries: number;
+  socketReuse: number;
+  /** EDNS0 UDP payload size to advertise; 0 sends no OPT record. */
+  udpPayload: number;
+  tcp: TcpMode;
+  /** The largest response accepted; UDP answers are also held to the size we advertised. */
+  maxResponseSize: number;
+  counters: ExchangeCounters;
+  /** Starts per second, when a pace is set. */
+  pace: Pace | undefined;
+  runtime: Runtime;
+}

@@ -1,0 +1,320 @@
+// The try loop: one query under one permit (taken once, given back once), over the servers in
+// turn, round after round, until the outcome table says it is done or the caller stops it.
+import { diagnostics } from '../diagnostics.js';
+import { codes, DnsError } from '../errors.js';
+import type { Timed } from '../runtime.js';
+import type { DecodedPacket } from '../wire/codec.js';
+import { Attempt, type AttemptOwner, type Question } from './attempt.js';
+import type { DispatchConfig, Gate } from './config.js';
+import { verdictOf } from './outcome.js';
+
+/** A query as the try loop sees it: what it asks, and the names its errors carry (node's). */
+export interface Job extends Question {
+  readonly syscall: string;
+  readonly hostname: string;
+}
+
+/** Whom the try loop tells how the query ended; told once, never after {@link Tries.stop}. */
+export interface TryOwner {
+  /**
+   * A last look before each send and after each wait: a caller whose deadline has passed or whose
+   * signal has aborted gives up now (and stops the loop), even if the timer that would say so has
+   * not run yet.
+   */
+  check(): void;
+  landed(message: DecodedPacket, server: string): void;
+  failed(error: unknown): void;
+}
+
+// The loop's states.
+const IDLE = 0;
+const WAITING = 1;
+const PACING = 2;
+const ON_WIRE = 3;
+/** Stopped with its query on the wire: it keeps socket and permit until the attempt ends. */
+const LINGERING = 4;
+const DONE = 5;
+
+// Whose permit the query flies under.
+const NONE = 0;
+const OWN = 1;
+/** Someone else's (a bulk run's), who gives it back. */
+const HELD = 2;
+
+/**
+ * One query's tries: RFC 1035 §7.2 / c-ares order, every server once per round, `tries` rounds,
+ * the timeout doubling each round; what each attempt's end means comes from the outcome table
+ * ({@link verdictOf}). The common case, a permit free at once and a final answer to the first
+ * try, runs synchronously up to the send and allocates nothing beyond this object and its
+ * {@link Attempt}.
+ */
+export class Tries implements AttemptOwner, Timed {
+  due = 0;
+  prev: Timed | null = null;
+  next: Timed | null = null;
+  scheduled = false;
+  weak = false;
+  readonly #cfg: DispatchConfig;
+  readonly #job: Job;
+  readonly #owner: TryOwner;
+  readonly #attempt: Attempt;
+  #state = IDLE;
+  #permit: number;
+  /** Why the loop was stopped (nobody waits for it any more). */
+  #stopped: unknown;
+  #round = 0;
+  #server = 0;
+  #payload: number;
+  #overTcp: boolean;
+  /** Servers not to ask again (they refused, or failed otherwise). */
+  #done: boolean[] | null = null;
+  #failures: DnsError[] | null = null;
+  #abort: AbortController | null = null;
+  #waitedFrom = 0;
+
+  /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
+  constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
+    this.#cfg = cfg;
+    this.#job = job;
+    this.#owner = owner;
+    this.#attempt = new Attempt(this, cfg, job);
+    this.#permit = held ? HELD : NONE;
+    this.#payload = cfg.udpPayload;
+    this.#overTcp = cfg.tcp === 'always';
+  }
+
+  /** Whether the permit it flies under is someone else's. */
+  get held(): boolean {
+    return this.#permit === HELD;
+  }
+
+  /**
+   * Makes the permit its own, if it flies under someone else's (whose call is leaving while others
+   * ride on this query): false when the gate has none free.
+   */
+  adopt(): boolean {
+    if (this.#permit !== HELD) return true;
+    if (!this.#cfg.gate.tryAcquire()) return false;
+    this.#permit = OWN;
+    return true;
+  }
+
+  /** Takes a permit (or waits for one) and sends the first try. */
+  start(): void {
+    if (this.#permit === NONE) {
+      const gate = this.#cfg.gate;
+      if (!gate.tryAcquire()) {
+        this.#wait(gate);
+        return;
+      }
+      this.#permit = OWN;
+    }
+    this.#begin();
+  }
+
+  /**
+   * Nobody waits for the query any more: no further try goes out, and the owner is told `failed`
+   * with `reason` at once. A query on the wire over UDP keeps its socket and permit until it is
+   * answered or times out (the router holds it that long too; a permit freed now would let the
+   * next caller send while this query still occupies the router: the give-up storm).
+   */
+  stop(reason: unknown): void {
+    const state = this.#state;
+    if (this.#stopped !== undefined || state === DONE || state === LINGERING) return;
+    this.#stopped = reason;
+    this.#state = DONE;
+    if (state === WAITING) {
+      this.#abort!.abort(reason);
+    } else if (state === PACING) {
+      this.#cfg.runtime.timers.unschedule(this);
+      this.#release();
+    } else if (state === ON_WIRE) {
+      if (!this.#overTcp && this.adopt()) {
+        this.#state = LINGERING;
+        this.#attempt.linger();
+      } else {
+        // A TCP connection is closed at once; so is a query whose permit went back with its caller
+        // while the gate had none to spare (its socket, which knows to skip the late answer, is kept).
+        this.#attempt.abandon();
+        this.#release();
+      }
+    } else {
+      this.#release();
+    }
+    this.#owner.failed(reason);
+  }
+
+  async #wait(gate: Gate): Promise<void> {
+    this.#state = WAITING;
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#waitedFrom = this.#cfg.runtime.clock.now();
+    try {
+      await gate.acquire({ signal: abort.signal });
+    } catch {
+      // Stopped while waiting: stop() told the owner already.
+      return;
+    }
+    this.#abort = null;
+    this.#permit = OWN;
+    if (diagnostics.gateWait.hasSubscribers) {
+      diagnostics.gateWait.publish({
+        limit: gate.limit,
+        waiting: gate.waiting ?? 0,
+        ms: this.#cfg.runtime.clock.now() - this.#waitedFrom,
+      });
+    }
+    // Stopped after the permit was handed over but before this ran: give it back.
+    if (this.#state === DONE) {
+      this.#release();
+      return;
+    }
+    this.#state = IDLE;
+    this.#begin();
+  }
+
+  #begin(): void {
+    const cfg = this.#cfg;
+    if (cfg.servers.length === 0) {
+      this.#fail(this.#error(codes.CONNREFUSED, new Error('no nameservers configured')));
+      return;
+    }
+    const wait = cfg.pace?.reserve() ?? 0;
+    if (wait > 0) {
+      this.#state = PACING;
+      cfg.runtime.timers.schedule(this, wait);
+      return;
+    }
+    this.#send();
+  }
+
+  /** The pace's wait is over. */
+  expire(): void {
+    this.#state = IDLE;
+    this.#send();
+  }
+
+  #send(): void {
+    this.#owner.check();
+    if (this.#state === DONE) return;
+    this.#state = ON_WIRE;
+    const cfg = this.#cfg;
+    this.#attempt.start(
+      cfg.servers[this.#server]!,
+      this.#overTcp,
+      this.#payload,
+      cfg.timeout * 2 ** this.#round,
+    );
+  }
+
+  attempted(): void {
+    if (this.#state === LINGERING) {
+      this.#state = DONE;
+      this.#release();
+      return;
+    }
+    this.#state = IDLE;
+    const attempt = this.#attempt;
+    const verdict = verdictOf(attempt, this.#cfg.tcp);
+    switch (verdict.step) {
+      case 'answer':
+        this.#state = DONE;
+        this.#release();
+        this.#owner.landed(attempt.answer!, attempt.endpoint!.label);
+        return;
+      case 'noEdns':
+        this.#payload = 0;
+        this.#send();
+        return;
+      case 'tcp':
+        this.#overTcp = true;
+        this.#send();
+        return;
+      case 'fail':
+        this.#fail(this.#error(verdict.code!, verdict.cause, attempt.endpoint!.label));
+        return;
+      default: {
+        this.#failures ??= [];
+        this.#failures.push(this.#error(verdict.code!, verdict.cause, attempt.endpoint!.label));
+        if (verdict.step === 'next') {
+          this.#done ??= new Array<boolean>(this.#cfg.servers.length).fill(false);
+          this.#done[this.#server] = true;
+        }
+        this.#advance();
+      }
+    }
+  }
+
+  /** On to the next server not done with, this round or the next; or the query fails. */
+  #advance(): void {
+    const cfg = this.#cfg;
+    const n = cfg.servers.length;
+    const done = this.#done;
+    let s = this.#server + 1;
+    while (s < n && done !== null && done[s]) s++;
+    if (s >= n) {
+      this.#round++;
+      s = 0;
+      while (s < n && done !== null && done[s]) s++;
+      if (this.#round >= cfg.tries || s >= n) {
+        // Every server failed: the last failure names the code; all of them ride along.
+        const failures = this.#failures!;
+        const last = failures[failures.length - 1]!;
+        this.#fail(
+          new DnsError(last.code, {
+            syscall: this.#job.syscall,
+            hostname: this.#job.hostname,
+            cause: last.cause,
+            server: last.server,
+            errors: failures,
+          }),
+        );
+        return;
+      }
+    }
+    this.#server = s;
+    this.#payload = cfg.udpPayload;
+    this.#overTcp = cfg.tcp === 'always';
+    this.#send();
+  }
+
+  #fail(error: DnsError): void {
+    this.#state = DONE;
+    this.#release();
+    this.#owner.failed(error);
+  }
+
+  /** The one place the permit goes back. */
+  #release(): void {
+    if (this.#permit === OWN) releaseFrom(this.#cfg.gate, this.#stopped !== undefined);
+    this.#permit = NONE;
+  }
+
+  #error(code: DnsError['code'], cause?: unknown, server?: string): DnsError {
+    return new DnsError(code, { syscall: this.#job.syscall, hostname: this.#job.hostname, cause, server });
+  }
+}
+
+let later: Gate[] = [];
+
+/**
+ * Gives a permit back. One of a query that was given up (deadline, signal, `cancel()`) goes back
+ * only after the event loop's current phase: callers that give up at the same moment (their timers
+ * due in the same pass, run one by one with promise jobs in between) have all left the queue by
+ * then, so the permit never goes to a waiter that is about to give up and would send a query for
+ * nobody first. Between such storms and the router stands this one deferral.
+ */
+function releaseFrom(gate: Gate, givenUp: boolean): void {
+  if (!givenUp) {
+    gate.release();
+    return;
+  }
+  if (later.length === 0) setImmediate(releaseLater);
+  later.push(gate);
+}
+
+function releaseLater(): void {
+  const gates = later;
+  later = [];
+  for (const gate of gates) gate.release();
+}

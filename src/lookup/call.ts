@@ -1,0 +1,286 @@
+// One call of a Resolver method, from its arguments to the one promise its caller holds. The
+// wrappers around the try loop meet here: the registry (cancel()), the signal and the deadline
+// (giving up), and coalescing (riding on a query in flight); each lives in its own module.
+
+import { diagnostics } from '../diagnostics.js';
+import type { DispatchConfig } from '../dispatch/config.js';
+import { type Job, Tries, type TryOwner } from '../dispatch/try-loop.js';
+import { codes, DnsError, type DnsErrorCode } from '../errors.js';
+import type { DecodedPacket, RecordType } from '../wire/codec.js';
+import { join, type Lanes, laneFor, leave, type Rider, takeRiders } from './coalesce.js';
+import { Deadline } from './deadline.js';
+import type { Listed, Registry } from './registry.js';
+
+/** Turns the answer into the call's result; may throw a DnsError (NXDOMAIN, NODATA, ...). */
+export type Finish<T> = (call: Call<T>, message: DecodedPacket, server: string) => T;
+
+/**
+ * The tag of one bulk run's calls (its identity is all it is): the run aborts the calls that
+ * carry it, and only those, when its caller leaves early or its signal aborts.
+ *
+ * @example
+ * ```ts
+ * const scope: RunScope = {};
+ * call.scope = scope;
+ * for (const c of registry.list()) if (c.scope === scope) c.abort(undefined);
+ * ```
+ */
+export type RunScope = Record<string, never>;
+
+/** Where a call starts: its resolver's config, registry and lanes, and its own limits. */
+export interface Launch {
+  cfg: DispatchConfig;
+  /** The caller (a bulk run) holds a permit for this call already, and gives it back itself. */
+  held: boolean;
+  registry: Registry<Call<unknown>>;
+  signal: AbortSignal | undefined;
+  deadlineMs: number | undefined;
+  /** Present when the call may ride on a query in flight for the same question. */
+  lanes: Lanes<Call<unknown>> | undefined;
+}
+
+// A promise executor runs synchronously inside `new Promise`, so one shared executor can hand its
+// resolvers out through these two slots: a call's promise then costs no closure.
+let capturedResolve: (value: unknown) => void = () => {};
+let capturedReject: (reason: unknown) => void = () => {};
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/**
+ * A call: the promise it settles exactly once, and how it is given up (by its signal, the
+ * resolver's deadline, or `cancel()`). A call that flies its own query (a leader) owns the
+ * query's {@link Tries}; others asking the same question ride on it. A caller who gives up leaves
+ * at once, in O(1), and the question stays on the wire for those still waiting: only when the last
+ * of them leaves does the query stop.
+ */
+export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call<unknown>> {
+  readonly promise: Promise<T>;
+  readonly name: string;
+  readonly type: RecordType;
+  readonly qtype: number;
+  readonly syscall: string;
+  readonly hostname: string;
+  /** Whatever `finish` needs besides the call (a record shape). */
+  readonly detail: unknown;
+  /** The bulk run this call belongs to, if any. */
+  scope: RunScope | undefined = undefined;
+  prevListed: Call<unknown> | null = null;
+  nextListed: Call<unknown> | null = null;
+  leader: Call<unknown> | null = null;
+  firstRider: Call<unknown> | null = null;
+  lastRider: Call<unknown> | null = null;
+  prevRider: Call<unknown> | null = null;
+  nextRider: Call<unknown> | null = null;
+  readonly #resolve: (value: T) => void;
+  readonly #reject: (reason: unknown) => void;
+  readonly #finish: Finish<T>;
+  /** The call's promise has settled (or its caller gave up): nothing more is owed to it. */
+  #settled = false;
+  #launch: Launch | null = null;
+  #deadline: Deadline | null = null;
+  #startedAt = 0;
+  /** The query this call flies (as a leader), until it ends. */
+  #tries: Tries | null = null;
+  /** Set once the query is stopped: nobody waits for it any more. */
+  #stopped: DnsError | undefined;
+
+  constructor(
+    name: string,
+    type: RecordType,
+    qtype: number,
+    syscall: string,
+    hostname: string,
+    finish: Finish<T>,
+    detail: unknown,
+  ) {
+    this.name = name;
+    this.type = type;
+    this.qtype = qtype;
+    this.syscall = syscall;
+    this.hostname = hostname;
+    this.#finish = finish;
+    this.detail = detail;
+    this.promise = new Promise<T>(
+      capture as (resolve: (value: T) => void, reject: (reason: unknown) => void) => void,
+    );
+    this.#resolve = capturedResolve;
+    this.#reject = capturedReject;
+  }
+
+  /**
+   * Starts the call: listed for `cancel()` until it settles, given up by its signal or deadline,
+   * riding on a query in flight for the same question if there is one (with `lanes`), and
+   * otherwise flying its own.
+   */
+  launch(launch: Launch): Promise<T> {
+    this.#launch = launch;
+    const self = this as Call<unknown>;
+    launch.registry.add(self);
+    const runtime = launch.cfg.runtime;
+    this.#startedAt = runtime.clock.now();
+    launch.signal?.addEventListener('abort', this, { once: true });
+    if (launch.deadlineMs !== undefined) this.#deadline = new Deadline(this, runtime, launch.deadlineMs);
+    const lanes = launch.lanes;
+    if (lanes !== undefined) {
+      const lane = laneFor(lanes, this.qtype);
+      const leader = lane.get(this.name);
+      if (leader !== undefined) {
+        // The question is on the wire already: no socket, no permit beyond one `held` already.
+        join(leader, self);
+        return this.promise;
+      }
+      lane.set(this.name, self);
+    }
+    this.#fly(launch.held);
+    return this.promise;
+  }
+
+  #fly(held: boolean): void {
+    if (diagnostics.queryStart.hasSubscribers)
+      diagnostics.queryStart.publish({ name: this.name, type: this.type });
+    const tries = new Tries(this.#launch!.cfg, this, this, held);
+    this.#tries = tries;
+    tries.start();
+  }
+
+  /** The signal's abort listener (the EventListener object protocol: no closure per call). */
+  handleEvent(): void {
+    this.abort(this.#launch?.signal?.reason);
+  }
+
+  /**
+   * The caller gives up: the call rejects with `code` (ECANCELLED, or ETIMEOUT at the deadline).
+   * Its query stops unless other calls ride on it: then it flies on for them.
+   */
+  abort(reason: unknown, code: DnsErrorCode = codes.CANCELLED): void {
+    if (this.#settled) return;
+    const error = new DnsError(code, { syscall: this.syscall, hostname: this.hostname, cause: reason });
+    const leader = this.leader;
+    if (leader !== null) {
+      leave(this as Call<unknown>);
+      this.#fail(error);
+      // The last rider of a leader whose own caller left: nobody waits any more.
+      if (leader.#settled && leader.firstRider === null) leader.#stop(error);
+    } else if (this.firstRider !== null && (this.#tries === null || this.#tries.adopt())) {
+      // Others ride on this query, which can go on under a permit of its own.
+      this.#fail(error);
+    } else {
+      // Settled first, so calls given up together reject in the order they were made.
+      this.#fail(error);
+      this.#stop(error);
+    }
+  }
+
+  check(): void {
+    if (this.#settled) return;
+    const signal = this.#launch!.signal;
+    if (signal?.aborted) this.abort(signal.reason);
+    else if (this.#deadline?.passed) this.abort(undefined, codes.TIMEOUT);
+  }
+
+  /** Nobody waits for the query any more: stop it (no further try goes out). */
+  #stop(error: DnsError): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = error;
+    this.#tries?.stop(error);
+  }
+
+  /** Leaves the lane (later calls fly afresh) and takes the riders, as the query has ended. */
+  #land(): Call<unknown> | null {
+    this.#tries = null;
+    const lanes = this.#launch!.lanes;
+    if (lanes !== undefined) lanes.get(this.qtype)?.delete(this.name, this as Call<unknown>);
+    return takeRiders(this as Call<unknown>);
+  }
+
+  landed(message: DecodedPacket, server: string): void {
+    const riders = this.#land();
+    if (!this.#settled) this.#answer(message, server);
+    // Each rider makes its own result (fresh objects, its own errors) from the same answer.
+    for (let r: Call<unknown> | null = riders; r !== null; ) {
+      const next: Call<unknown> | null = r.nextRider;
+      r.nextRider = r.prevRider = null;
+      r.#answer(message, server);
+      r = next;
+    }
+  }
+
+  failed(error: unknown): void {
+    const riders = this.#land();
+    if (!this.#settled) this.#fail(error);
+    if (riders === null) return;
+    if (this.#stopped !== undefined) {
+      // Stopped for its caller while riders wait (its bulk permit went back with it, and the gate
+      // had none to spare): the first rider flies in its place, under a permit of its own.
+      const first = riders;
+      const rest = first.nextRider;
+      first.nextRider = null;
+      const lanes = first.#launch!.lanes;
+      if (lanes !== undefined) {
+        const lane = laneFor(lanes, first.qtype);
+        if (lane.get(first.name) === undefined) lane.set(first.name, first);
+      }
+      for (let r: Call<unknown> | null = rest; r !== null; ) {
+        const after = r.nextRider;
+        join(first, r);
+        r = after;
+      }
+      first.#fly(first.#launch!.held);
+      return;
+    }
+    for (let r: Call<unknown> | null = riders; r !== null; ) {
+      const next: Call<unknown> | null = r.nextRider;
+      r.nextRider = r.prevRider = null;
+      r.#fail(error instanceof DnsError ? r.#own(error) : error);
+      r = next;
+    }
+  }
+
+  #answer(message: DecodedPacket, server: string): void {
+    let value: T;
+    try {
+      value = this.#finish(this, message, server);
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    this.#done(true, undefined);
+    this.#resolve(value);
+  }
+
+  #fail(error: unknown): void {
+    this.#done(false, error);
+    this.#reject(error);
+  }
+
+  /** The leader's failure, named for this call (its syscall and hostname). */
+  #own(error: DnsError): DnsError {
+    return new DnsError(error.code, {
+      syscall: this.syscall,
+      hostname: this.hostname,
+      cause: error.cause,
+      server: error.server,
+      ...(error.errors === undefined ? {} : { errors: error.errors }),
+    });
+  }
+
+  /** The call is settled: it leaves the registry, and its signal and deadline let go of it. */
+  #done(ok: boolean, error: unknown): void {
+    this.#settled = true;
+    const launch = this.#launch!;
+    launch.registry.remove(this as Call<unknown>);
+    launch.signal?.removeEventListener('abort', this);
+    this.#deadline?.clear();
+    if (diagnostics.queryEnd.hasSubscribers) {
+      diagnostics.queryEnd.publish({
+        name: this.name,
+        type: this.type,
+        ok,
+        ...(ok ? {} : { code: (error as { code?: unknown } | null)?.code }),
+        ms: launch.cfg.runtime.clock.now() - this.#startedAt,
+      });
+    }
+  }
+}
