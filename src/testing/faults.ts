@@ -1,6 +1,6 @@
 // Scripted faults: what the test server does to each query, one step per query, in one line.
 // Each step sees the zone's real answer, so a fault is the real answer changed in one way only.
-import type { Packet } from '../wire/codec.js';
+import type { Packet } from '../wire/types.js';
 import { type MalformedKind, malformed, mismatched, type RcodeName, rcodeReply } from './reply.js';
 import type { QueryContext } from './server.js';
 

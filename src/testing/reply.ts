@@ -1,14 +1,9 @@
 // Reply building for the test server: the zone's answer, and byte surgery on it for fault scripts.
 // Every bad reply starts from the real answer (same ID, same question), so only the fault differs.
-import {
-  type Answer,
-  DEFAULT_UDP_PAYLOAD,
-  decodeMessage,
-  encodeMessage,
-  type Packet,
-} from '../wire/codec.js';
-import { questionEnd } from '../wire/validate.js';
-import { skipName, walk } from '../wire/walk.js';
+// Nothing here comes from the client's codec (src/wire/): messages go through dns-packet directly
+// (packet.ts), and the byte surgery finds its offsets with the few readers at the end of this file.
+import type { Answer, Packet } from '../wire/types.js';
+import { decodePacket, encodePacket, SERVER_UDP_PAYLOAD } from './packet.js';
 import type { Zone, ZoneAnswer } from './zone.js';
 
 // Header bits (RFC 1035 §4.1.1); dns-packet keeps the opcode and rcode inside `flags`.
@@ -57,7 +52,7 @@ function reply(query: Packet, rcode: number, extra: Packet = {}): Packet {
 // RFC 6891 §6.1.1: answer an OPT with an OPT, and send none to a client that sent none.
 function optFor(query: Packet): Answer[] {
   return query.additionals?.some((r): r is OptRecord => r.type === 'OPT')
-    ? [{ type: 'OPT', name: '.', udpPayloadSize: DEFAULT_UDP_PAYLOAD } as Answer]
+    ? [{ type: 'OPT', name: '.', udpPayloadSize: SERVER_UDP_PAYLOAD } as Answer]
     : [];
 }
 
@@ -74,21 +69,21 @@ export function zoneAnswer(zone: Zone, query: Packet, transport: 'udp' | 'tcp'):
   const additionals = optFor(query);
   const opcode = ((query.flags ?? 0) >> 11) & 0xf;
   const question = query.questions?.[0];
-  if (opcode !== 0) return encodeMessage(reply(query, RCODE.NOTIMP, { additionals }));
+  if (opcode !== 0) return encodePacket(reply(query, RCODE.NOTIMP, { additionals }));
   // RFC 9619: a query carries exactly one question.
   if (!question || query.questions!.length !== 1)
-    return encodeMessage(reply(query, RCODE.FORMERR, { additionals }));
+    return encodePacket(reply(query, RCODE.FORMERR, { additionals }));
   const cls = question.class ?? 'IN';
   const found: ZoneAnswer =
     cls === 'IN' || cls === 'ANY'
       ? zone.lookup(question.name, question.type)
       : { rcode: 'REFUSED', answers: [], authorities: [] };
-  const full = encodeMessage(reply(query, RCODE[found.rcode], { ...found, additionals }));
+  const full = encodePacket(reply(query, RCODE[found.rcode], { ...found, additionals }));
   // RFC 1035 §4.2.1 and RFC 6891 §6.2.5: over UDP the client's advertised size rules, never below 512.
   const limit = opt ? Math.max(512, opt.udpPayloadSize ?? 0) : 512;
   if (transport === 'tcp' || full.length <= limit) return full;
   // RFC 2181 §9: a truncated reply keeps the question and drops the records that did not fit.
-  return encodeMessage(reply(query, RCODE[found.rcode], { flags: TC, additionals }));
+  return encodePacket(reply(query, RCODE[found.rcode], { flags: TC, additionals }));
 }
 
 /**
@@ -100,7 +95,7 @@ export function zoneAnswer(zone: Zone, query: Packet, transport: 'udp' | 'tcp'):
  * ```
  */
 export function rcodeReply(query: Packet, name: RcodeName): Buffer {
-  return encodeMessage(reply(query, RCODE[name], { additionals: optFor(query) }));
+  return encodePacket(reply(query, RCODE[name], { additionals: optFor(query) }));
 }
 
 /**
@@ -144,7 +139,7 @@ export function withId(bytes: Buffer, id: number): Buffer {
  * ```
  */
 export function forgedAnswer(records: Answer[]): (answer: Buffer) => Buffer {
-  return (answer) => encodeMessage({ ...decodeMessage(answer), answers: records });
+  return (answer) => encodePacket({ ...decodePacket(answer), answers: records });
 }
 
 // ---- Byte surgery. Offsets follow RFC 1035 §4.1: a 12-byte header, then the question at 12. ----
@@ -176,8 +171,7 @@ function record(owner: Buffer, type: number, rdata: Buffer, rdlength = rdata.len
  * An answer with no records gets one A record for the question name (192.0.2.1, RFC 5737).
  */
 function answersOnly(answer: Buffer): Buffer {
-  const layout = walk(answer);
-  const out = Buffer.from(answer.subarray(0, layout.authorities));
+  const out = Buffer.from(answer.subarray(0, answersEnd(answer)));
   out.writeUInt32BE(0, 8); // NSCOUNT and ARCOUNT
   return out.readUInt16BE(6) > 0 ? out : append(out, record(pointer(QUESTION), TYPE_A, ip(1)));
 }
@@ -338,6 +332,38 @@ export const chainOfHops = pointerChain;
 /** Deterministic noise: a multiplicative sequence, so every run sends the same bytes. */
 function noise(length: number, seed: number): Buffer {
   return Buffer.from(Array.from({ length }, (_, i) => (seed + i * 167) & 0xff));
+}
+
+// ---- Offsets in a message, read without the client's walk (src/wire/walk.ts). These trust the
+// message, which is the server's own answer or a copy of it: they only throw past the end. ----
+
+/** Where the name at `at` ends: after its root label, or after the pointer that finishes it. */
+function skipName(m: Buffer, at: number): number {
+  for (;;) {
+    if (at >= m.length) throw new RangeError('name runs past the end of the message');
+    const len = m[at]!;
+    if (len === 0) return at + 1;
+    if ((len & 0xc0) === 0xc0) return at + 2;
+    if ((len & 0xc0) !== 0) throw new RangeError('unknown label type');
+    at += len + 1;
+  }
+}
+
+/** Where the first question (RFC 1035 §4.1.2: a name, then type and class) ends. */
+function questionEnd(m: Buffer): number {
+  return skipName(m, QUESTION) + 4;
+}
+
+/** Where the answer section ends: past every question, then ANCOUNT records (RFC 1035 §4.1.3). */
+function answersEnd(m: Buffer): number {
+  let pos = QUESTION;
+  for (let i = m.readUInt16BE(4); i > 0; i--) pos = skipName(m, pos) + 4;
+  for (let i = m.readUInt16BE(6); i > 0; i--) {
+    const rdata = skipName(m, pos) + 10;
+    pos = rdata + m.readUInt16BE(rdata - 2);
+  }
+  if (pos > m.length) throw new RangeError('answer section runs past the end of the message');
+  return pos;
 }
 
 /** Byte offset of the question's type (the question's last 4 bytes are type then class). */

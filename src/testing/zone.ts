@@ -1,6 +1,6 @@
 // An RFC 1035 §5 master-file reader and an authoritative lookup (RFC 1034 §4.3.2) for the test server.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Answer } from '../wire/codec.js';
+import type { Answer } from '../wire/types.js';
 
 interface Token {
   text: string;

@@ -1,4 +1,5 @@
-// The only module that imports dns-packet: everything above it sees plain objects and Buffers.
+// The only module of the client that imports dns-packet: everything above it sees plain objects and
+// Buffers. (The test server does not use this one: it calls dns-packet itself, src/testing/packet.ts.)
 import { createRequire } from 'node:module';
 import { forgetNames, nameEnd, readName } from './read-name.js';
 import { type Agree, walk } from './walk.js';
