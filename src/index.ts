@@ -15,23 +15,21 @@ export { Semaphore, type Settled } from './gate/semaphore.js';
 export { DEFAULT_SHARED_LIMIT, semMap, sharedSemaphore } from './gate/shared.js';
 export type { MailHosts } from './mail.js';
 export type { ResolverOptions } from './options.js';
+export { Resolver } from './resolver.js';
+export type { Clock, ClockTimer, RuntimeOptions } from './runtime.js';
 export type {
   AnyRecord,
   CaaRecord,
+  CallOptions,
+  DnsMessage,
+  MessageFlags,
   MxRecord,
   NaptrRecord,
   RecordWithTtl,
+  ResolverStats,
+  ResultByType,
   SoaRecord,
   SrvRecord,
-} from './records.js';
-export {
-  type CallOptions,
-  type DnsMessage,
-  type MessageFlags,
-  Resolver,
-  type ResolverStats,
-  type ResultByType,
-  type TtlOptions,
-} from './resolver.js';
-export type { Clock, ClockTimer, RuntimeOptions } from './runtime.js';
+  TtlOptions,
+} from './types.js';
 export type { Answer, Question, RecordType } from './wire/codec.js';

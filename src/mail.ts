@@ -1,7 +1,7 @@
 // Where mail for a domain goes (RFC 5321 §5.1 with RFC 7505's null MX), from a resolveMx call:
 // the MX list in delivery order, the domain itself when it has no MX, or nowhere.
 import { codes, DnsError } from './errors.js';
-import type { MxRecord } from './records.js';
+import type { MxRecord } from './types.js';
 
 /**
  * The hosts to deliver a domain's mail to, and how they were found.

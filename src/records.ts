@@ -2,123 +2,17 @@
 // response. Every rule here was settled by asking node itself (see test/parity.test.ts): c-ares
 // never filters by owner name, prints names in its escaped presentation form, and reads text as
 // Latin-1 (node's OneByteString), so these functions do the same.
+import type {
+  AnyRecord,
+  CaaRecord,
+  MxRecord,
+  NaptrRecord,
+  RecordWithTtl,
+  SoaRecord,
+  SrvRecord,
+} from './types.js';
 import type { Answer } from './wire/codec.js';
 import { ipv6Text } from './wire/names.js';
-
-/**
- * Node's `MxRecord`.
- *
- * @example
- * ```ts
- * const mx: MxRecord = { exchange: 'mx1.example.test', priority: 10 };
- * ```
- */
-export interface MxRecord {
-  exchange: string;
-  priority: number;
-}
-
-/**
- * Node's `RecordWithTtl` (`resolve4`/`resolve6` with `{ ttl: true }`).
- *
- * @example
- * ```ts
- * const a: RecordWithTtl = { address: '192.0.2.1', ttl: 300 };
- * ```
- */
-export interface RecordWithTtl {
-  address: string;
-  ttl: number;
-}
-
-/**
- * Node's `SoaRecord`.
- *
- * @example
- * ```ts
- * const soa: SoaRecord = { nsname: 'ns1.example.test', hostmaster: 'hostmaster.example.test',
- *   serial: 1, refresh: 7200, retry: 900, expire: 1209600, minttl: 300 };
- * ```
- */
-export interface SoaRecord {
-  nsname: string;
-  hostmaster: string;
-  serial: number;
-  refresh: number;
-  retry: number;
-  expire: number;
-  minttl: number;
-}
-
-/**
- * Node's `SrvRecord`.
- *
- * @example
- * ```ts
- * const srv: SrvRecord = { name: 'sip.example.test', port: 5060, priority: 10, weight: 60 };
- * ```
- */
-export interface SrvRecord {
-  priority: number;
-  weight: number;
-  port: number;
-  name: string;
-}
-
-/**
- * Node's `NaptrRecord`.
- *
- * @example
- * ```ts
- * const naptr: NaptrRecord = { flags: 'S', service: 'SIP+D2U', regexp: '', replacement: '_sip._udp.example.test',
- *   order: 100, preference: 10 };
- * ```
- */
-export interface NaptrRecord {
-  flags: string;
-  service: string;
-  regexp: string;
-  replacement: string;
-  order: number;
-  preference: number;
-}
-
-/**
- * Node's `CaaRecord`: `critical` is the whole flags octet (0, or 128 with the issuer-critical bit),
- * and the tag, case kept, is the key of the value: `issue`, `issuewild`, `iodef`, or any other.
- *
- * @example
- * ```ts
- * const caa: CaaRecord = { critical: 0, issue: 'letsencrypt.org' };
- * ```
- */
-export interface CaaRecord {
-  critical: number;
-  issue?: string;
-  issuewild?: string;
-  iodef?: string;
-  contactemail?: string;
-  contactphone?: string;
-}
-
-/**
- * One record of `resolveAny`: node's record shape of that type with its `type` added (last).
- *
- * @example
- * ```ts
- * const rr: AnyRecord = { exchange: 'mx1.example.test', priority: 10, type: 'MX' };
- * if (rr.type === 'A') console.log(rr.address, rr.ttl);
- * ```
- */
-export type AnyRecord =
-  | (RecordWithTtl & { type: 'A' | 'AAAA' })
-  | { value: string; type: 'CNAME' | 'NS' | 'PTR' }
-  | (MxRecord & { type: 'MX' })
-  | { entries: string[]; type: 'TXT' }
-  | (SrvRecord & { type: 'SRV' })
-  | (NaptrRecord & { type: 'NAPTR' })
-  | (SoaRecord & { type: 'SOA' })
-  | (CaaRecord & { type: 'CAA' });
 
 /**
  * The question a response answers; only `resolveCname` and the address shapes look at it.

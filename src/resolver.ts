@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
-import type { DispatchConfig, ExchangeCounters } from './dispatch/config.js';
+import type { DispatchConfig } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
 import type { Semaphore } from './gate/semaphore.js';
 import { Call, type Finish, type RunScope } from './lookup/call.js';
@@ -10,14 +10,7 @@ import { Registry } from './lookup/registry.js';
 import { type MailHosts, mailHosts } from './mail.js';
 import { buildConfig, checkSignal, endpointsFor, type Local, type ResolverOptions } from './options.js';
 import {
-  type AnyRecord,
   type AskedQuestion,
-  type CaaRecord,
-  type MxRecord,
-  type NaptrRecord,
-  type RecordWithTtl,
-  type SoaRecord,
-  type SrvRecord,
   toAddresses,
   toAddressesWithTtl,
   toAny,
@@ -33,44 +26,22 @@ import {
 } from './records.js';
 import { qtypeOf, toMessage, toRecords } from './results.js';
 import { formatServer, parseServers, type ServerAddress } from './servers.js';
-import { type Answer, type Question, type RecordType, typeCode } from './wire/codec.js';
+import type {
+  AnyRecord,
+  CaaRecord,
+  CallOptions,
+  DnsMessage,
+  MxRecord,
+  NaptrRecord,
+  RecordWithTtl,
+  ResolverStats,
+  ResultByType,
+  SoaRecord,
+  SrvRecord,
+  TtlOptions,
+} from './types.js';
+import { type Answer, type RecordType, typeCode } from './wire/codec.js';
 import { isSpecialUse, reverseName, toWireName } from './wire/names.js';
-
-/**
- * What a resolver has counted since it was made (see {@link Resolver.stats}).
- *
- * @example
- * ```ts
- * const { sent, answers, skipped, malformed, timeouts }: ResolverStats = resolver.stats;
- * ```
- */
-export type ResolverStats = Readonly<ExchangeCounters>;
-
-/**
- * Per-call options: the last argument of every lookup.
- *
- * @example
- * ```ts
- * await resolver.resolveMx('example.com', { signal: AbortSignal.timeout(500) });
- * ```
- */
-export interface CallOptions {
-  /** Aborting rejects the call with ECANCELLED and frees its permit. */
-  signal?: AbortSignal;
-}
-
-/**
- * Options of `resolve4` / `resolve6`.
- *
- * @example
- * ```ts
- * await resolver.resolve4('example.com', { ttl: true }); // [{ address, ttl }]
- * ```
- */
-export interface TtlOptions extends CallOptions {
-  /** Return `[{ address, ttl }]` instead of addresses. */
-  ttl?: boolean;
-}
 
 // Node's shape for each rrtype that resolve() takes.
 const SHAPES = {
@@ -99,75 +70,6 @@ function syscallFor(type: string): string {
     SYSCALLS.set(type, syscall);
   }
   return syscall;
-}
-
-/**
- * What `resolve(name, rrtype)` and `resolveEach(names, rrtype)` give for each rrtype.
- *
- * @example
- * ```ts
- * const mx: ResultByType['MX'] = await resolver.resolve('example.com', 'MX');
- * ```
- */
-export interface ResultByType {
-  A: string[];
-  AAAA: string[];
-  ANY: AnyRecord[];
-  CAA: CaaRecord[];
-  CNAME: string[];
-  MX: MxRecord[];
-  NAPTR: NaptrRecord[];
-  NS: string[];
-  PTR: string[];
-  SOA: SoaRecord;
-  SRV: SrvRecord[];
-  TXT: string[][];
-}
-
-/**
- * Header flags of a response.
- *
- * @example
- * ```ts
- * const { flags } = await resolver.query('example.com', 'SOA');
- * if (flags.aa) console.log('authoritative');
- * ```
- */
-export interface MessageFlags {
-  /** Authoritative answer. */
-  aa: boolean;
-  /** Truncated. */
-  tc: boolean;
-  /** Recursion desired. */
-  rd: boolean;
-  /** Recursion available. */
-  ra: boolean;
-  /** Authentic data (DNSSEC). */
-  ad: boolean;
-  /** Checking disabled (DNSSEC). */
-  cd: boolean;
-}
-
-/**
- * A whole response, as Twisted gives it: answers, authority and additional sections.
- *
- * @example
- * ```ts
- * const msg: DnsMessage = await resolver.query('nope.example.com', 'MX');
- * if (msg.rcode === 'NXDOMAIN') console.log('negative TTL from', msg.authorities[0]);
- * ```
- */
-export interface DnsMessage {
-  id: number;
-  /** `'NOERROR'`, `'NXDOMAIN'`, ... */
-  rcode: string;
-  flags: MessageFlags;
-  questions: Question[];
-  answers: Answer[];
-  authorities: Answer[];
-  additionals: Answer[];
-  /** The server that answered, `host:port`. */
-  server: string;
 }
 
 /**

@@ -3,7 +3,7 @@
 import { codes, DnsError } from './errors.js';
 import type { Call } from './lookup/call.js';
 import { type AskedQuestion, emptyResultCode } from './records.js';
-import type { DnsMessage } from './resolver.js';
+import type { DnsMessage } from './types.js';
 import { type Answer, type DecodedPacket, typeCode } from './wire/codec.js';
 import { rcodeOf } from './wire/lazy.js';
 

@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resolver } from '../src/resolver.js';
-import { type QueryContext, startTestServer, type TestServer } from '../src/testing/server.js';
+import { type QueryContext, startTestServer, type TestServer } from '../src/testing/index.js';
 import type { Packet } from '../src/wire/codec.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));

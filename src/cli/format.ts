@@ -1,5 +1,5 @@
 // Text forms for the command line: one record per line, and whole messages in a dig-like form.
-import type { DnsMessage } from '../resolver.js';
+import type { DnsMessage } from '../types.js';
 import type { Answer } from '../wire/codec.js';
 
 /**

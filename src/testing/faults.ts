@@ -2,7 +2,21 @@
 // Each step sees the zone's real answer, so a fault is the real answer changed in one way only.
 import type { Packet } from '../wire/types.js';
 import { type MalformedKind, malformed, mismatched, type RcodeName, rcodeReply } from './reply.js';
-import type { QueryContext } from './server.js';
+
+/**
+ * Where a query came from, as given to a test server's `handler`.
+ *
+ * @example
+ * ```ts
+ * const handler = (query: Packet, ctx: QueryContext) => (ctx.transport === 'udp' ? null : undefined); // TCP only
+ * ```
+ */
+export interface QueryContext {
+  transport: 'udp' | 'tcp';
+  rinfo: { address: string; port: number };
+  /** TCP only: closes the connection at once, without an answer (return `null` with it). */
+  hangUp?: () => void;
+}
 
 /**
  * Which socket a datagram leaves from: the server's own, a second UDP socket on the same address

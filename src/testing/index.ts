@@ -19,6 +19,7 @@ export {
   malformedThenGood,
   overlongRdataThenGood,
   pointerLoopThenGood,
+  type QueryContext,
   queryBitThenGood,
   raw,
   rcode,
@@ -48,7 +49,6 @@ export {
 export { seedZoneFile } from './seed.js';
 export {
   type HandlerResult,
-  type QueryContext,
   startTestServer,
   type TestServer,
   type TestServerOptions,

@@ -4,25 +4,10 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { Answer, Packet } from '../wire/types.js';
-import { type Action, type From, runScript, type Script } from './faults.js';
+import { type Action, type From, type QueryContext, runScript, type Script } from './faults.js';
 import { decodePacket, encodePacket } from './packet.js';
 import { formErr, rcodeReply, zoneAnswer } from './reply.js';
 import { parseZone, Zone } from './zone.js';
-
-/**
- * Where a query came from, as given to {@link TestServerOptions.handler}.
- *
- * @example
- * ```ts
- * const handler = (query: Packet, ctx: QueryContext) => (ctx.transport === 'udp' ? null : undefined); // TCP only
- * ```
- */
-export interface QueryContext {
-  transport: 'udp' | 'tcp';
-  rinfo: { address: string; port: number };
-  /** TCP only: closes the connection at once, without an answer (return `null` with it). */
-  hangUp?: () => void;
-}
 
 /**
  * What the hook may return: a reply to send, `null` for silence, `undefined` to let the zone answer.
