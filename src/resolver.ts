@@ -4,7 +4,7 @@ import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
 import type { Semaphore } from './gate/semaphore.js';
-import { Call, type Finish, type RunScope } from './lookup/call.js';
+import { Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
 import type { Lanes } from './lookup/coalesce.js';
 import { Registry } from './lookup/registry.js';
 import { type MailHosts, mailHosts } from './mail.js';
@@ -90,6 +90,8 @@ export class Resolver {
   /** Calls in flight by question, for coalescing; undefined with `coalesce: false`. */
   #lanes: Lanes<Call<unknown>> | undefined;
   #servers: readonly ServerAddress[];
+  /** Where calls start (config, registry, lanes, deadline), made again when servers change. */
+  #launch: Launch;
   #local: Local = {};
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
@@ -102,6 +104,7 @@ export class Resolver {
     this.#config = config;
     this.#gate = config.gate as Semaphore;
     this.#deadline = deadline;
+    this.#launch = this.#launchOf();
   }
 
   /**
@@ -555,21 +558,19 @@ export class Resolver {
       return Promise.reject(err);
     }
     call.scope = scope;
-    return call.launch({
-      cfg: this.#config,
-      // A call of a bulk run flies under the permit the run holds for it.
-      held: scope !== undefined,
-      registry: this.#calls,
-      signal,
-      deadlineMs: this.#deadline,
-      lanes: coalesce ? this.#lanes : undefined,
-    });
+    // A call of a bulk run flies under the permit the run holds for it.
+    return call.launch(this.#launch, scope !== undefined, signal, coalesce);
   }
 
   /** Calls from now on go out to the current servers; none rides on a query sent before. */
   #reconfigure(): void {
     this.#config = { ...this.#config, servers: endpointsFor(this.#servers, this.#local) };
     if (this.#lanes !== undefined) this.#lanes = new Map();
+    this.#launch = this.#launchOf();
+  }
+
+  #launchOf(): Launch {
+    return { cfg: this.#config, registry: this.#calls, deadlineMs: this.#deadline, lanes: this.#lanes };
   }
 }
 /**

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resolver, Semaphore } from '../src/index.js';
-import { startTestServer, type TestServer } from '../src/testing/index.js';
+import { FakeClock, startTestServer, type TestServer } from '../src/testing/index.js';
 import { openUdpSockets } from './helpers/handles.js';
 
 // Each test asks a few names over and over to fill the gate: `coalesce: false` sends every call.
@@ -69,12 +69,15 @@ describe('the gate caps queries and sockets in flight', () => {
     expect(server.stats.sourcePorts.size).toBe(2);
   });
 
-  it('idle sockets close on their own, leaving no UDP socket open', async () => {
+  it('idle sockets close on their own after 2 s of rest (by a fake clock), leaving no UDP socket open', async () => {
+    const clock = new FakeClock();
     const before = openUdpSockets(server.port);
-    const resolver = new Resolver({ servers: [server.server], concurrency: 8 });
+    const resolver = new Resolver({ servers: [server.server], concurrency: 8, runtime: { clock } });
     await Promise.all(Array.from({ length: 40 }, () => resolver.resolveMx('google.com')));
     expect(openUdpSockets(server.port)).toBeGreaterThan(before);
-    await new Promise((r) => setTimeout(r, 4500));
+    await clock.advance(1999);
+    expect(openUdpSockets(server.port)).toBeGreaterThan(before);
+    await clock.advance(1);
     expect(openUdpSockets(server.port)).toBeLessThanOrEqual(before);
   });
 });

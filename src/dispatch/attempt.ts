@@ -81,6 +81,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.count++;
     this.#skipped = 0;
     this.#bad = undefined;
+    this.#sentAt = 0;
     const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp');
     this.#ch = ch;
     // The channel's own buffer: it carries one exchange at a time, and one that did not end
@@ -97,7 +98,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     ch.attach(this);
     const runtime = cfg.runtime;
     runtime.timers.schedule(this, timeoutMs);
-    this.#sentAt = runtime.clock.now();
+    if (diagnostics.queryOutcome.hasSubscribers) this.#sentAt = runtime.clock.now();
     ch.uses++;
     cfg.counters.sent++;
     if (diagnostics.querySend.hasSubscribers) {
@@ -210,7 +211,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
               ? 'refused'
               : 'error',
       ...(answer === null ? {} : { rcode: answer.rcode }),
-      ms: this.#cfg.runtime.clock.now() - this.#sentAt,
+      // Measured from the send when someone listened then.
+      ms: this.#sentAt === 0 ? 0 : this.#cfg.runtime.clock.now() - this.#sentAt,
     });
   }
 }

@@ -27,16 +27,16 @@ export type Finish<T> = (call: Call<T>, message: DecodedPacket, server: string) 
  */
 export type RunScope = Record<string, never>;
 
-/** Where a call starts: its resolver's config, registry and lanes, and its own limits. */
+/**
+ * Where a resolver's calls start: its config, registry and lanes, and its deadline. One object per
+ * resolver (made again when its servers change), so a call costs no object of this kind.
+ */
 export interface Launch {
-  cfg: DispatchConfig;
-  /** The caller (a bulk run) holds a permit for this call already, and gives it back itself. */
-  held: boolean;
-  registry: Registry<Call<unknown>>;
-  signal: AbortSignal | undefined;
-  deadlineMs: number | undefined;
-  /** Present when the call may ride on a query in flight for the same question. */
-  lanes: Lanes<Call<unknown>> | undefined;
+  readonly cfg: DispatchConfig;
+  readonly registry: Registry<Call<unknown>>;
+  readonly deadlineMs: number | undefined;
+  /** Present when calls may ride on a query in flight for the same question. */
+  readonly lanes: Lanes<Call<unknown>> | undefined;
 }
 
 // A promise executor runs synchronously inside `new Promise`, so one shared executor can hand its
@@ -79,6 +79,11 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   /** The call's promise has settled (or its caller gave up): nothing more is owed to it. */
   #settled = false;
   #launch: Launch | null = null;
+  /** Whether a caller (a bulk run) holds a permit for this call, and gives it back itself. */
+  #held = false;
+  #signal: AbortSignal | undefined;
+  /** Whether it may ride on a query in flight for the same question. */
+  #coalesce = false;
   #deadline: Deadline | null = null;
   #startedAt = 0;
   /** The query this call flies (as a leader), until it ends. */
@@ -114,15 +119,20 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
    * riding on a query in flight for the same question if there is one (with `lanes`), and
    * otherwise flying its own.
    */
-  launch(launch: Launch): Promise<T> {
+  launch(launch: Launch, held: boolean, signal: AbortSignal | undefined, coalesce: boolean): Promise<T> {
     this.#launch = launch;
+    this.#held = held;
+    this.#coalesce = coalesce;
     const self = this as Call<unknown>;
     launch.registry.add(self);
     const runtime = launch.cfg.runtime;
-    this.#startedAt = runtime.clock.now();
-    launch.signal?.addEventListener('abort', this, { once: true });
+    if (diagnostics.queryEnd.hasSubscribers) this.#startedAt = runtime.clock.now();
+    if (signal !== undefined) {
+      this.#signal = signal;
+      signal.addEventListener('abort', this, { once: true });
+    }
     if (launch.deadlineMs !== undefined) this.#deadline = new Deadline(this, runtime, launch.deadlineMs);
-    const lanes = launch.lanes;
+    const lanes = coalesce ? launch.lanes : undefined;
     if (lanes !== undefined) {
       const lane = laneFor(lanes, this.qtype);
       const leader = lane.get(this.name);
@@ -133,7 +143,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
       }
       lane.set(this.name, self);
     }
-    this.#fly(launch.held);
+    this.#fly(held);
     return this.promise;
   }
 
@@ -147,7 +157,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
 
   /** The signal's abort listener (the EventListener object protocol: no closure per call). */
   handleEvent(): void {
-    this.abort(this.#launch?.signal?.reason);
+    this.abort(this.#signal?.reason);
   }
 
   /**
@@ -175,7 +185,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
 
   check(): void {
     if (this.#settled) return;
-    const signal = this.#launch!.signal;
+    const signal = this.#signal;
     if (signal?.aborted) this.abort(signal.reason);
     else if (this.#deadline?.passed) this.abort(undefined, codes.TIMEOUT);
   }
@@ -190,7 +200,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   /** Leaves the lane (later calls fly afresh) and takes the riders, as the query has ended. */
   #land(): Call<unknown> | null {
     this.#tries = null;
-    const lanes = this.#launch!.lanes;
+    const lanes = this.#coalesce ? this.#launch!.lanes : undefined;
     if (lanes !== undefined) lanes.get(this.qtype)?.delete(this.name, this as Call<unknown>);
     return takeRiders(this as Call<unknown>);
   }
@@ -217,7 +227,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
       const first = riders;
       const rest = first.nextRider;
       first.nextRider = null;
-      const lanes = first.#launch!.lanes;
+      const lanes = first.#coalesce ? first.#launch!.lanes : undefined;
       if (lanes !== undefined) {
         const lane = laneFor(lanes, first.qtype);
         if (lane.get(first.name) === undefined) lane.set(first.name, first);
@@ -227,7 +237,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
         join(first, r);
         r = after;
       }
-      first.#fly(first.#launch!.held);
+      first.#fly(first.#held);
       return;
     }
     for (let r: Call<unknown> | null = riders; r !== null; ) {
@@ -271,7 +281,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
     this.#settled = true;
     const launch = this.#launch!;
     launch.registry.remove(this as Call<unknown>);
-    launch.signal?.removeEventListener('abort', this);
+    this.#signal?.removeEventListener('abort', this);
     this.#deadline?.clear();
     if (diagnostics.queryEnd.hasSubscribers) {
       diagnostics.queryEnd.publish({
@@ -279,7 +289,8 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
         type: this.type,
         ok,
         ...(ok ? {} : { code: (error as { code?: unknown } | null)?.code }),
-        ms: launch.cfg.runtime.clock.now() - this.#startedAt,
+        // Measured from the start when someone listened then.
+        ms: this.#startedAt === 0 ? 0 : launch.cfg.runtime.clock.now() - this.#startedAt,
       });
     }
   }

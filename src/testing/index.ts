@@ -1,5 +1,6 @@
 // The public surface of `dnsgate/testing`: a loopback nameserver, its zone-file reader, and the
 // scripted faults (scenarios, malformed and mismatched replies) that tests drive it with.
+export { FakeClock } from './clock.js';
 export {
   type Action,
   answer,

@@ -8,6 +8,11 @@ import { Resolver } from '../../dist/index.js';
 import { startTestServer } from '../../dist/testing/index.js';
 
 const require = createRequire(import.meta.url);
+// `dnsgate-before`: the same client from another checkout's build (DNSGATE_BEFORE=/path/to/checkout),
+// to compare a change with the code before it in one interleaved run.
+const Before = process.env.DNSGATE_BEFORE
+  ? (await import(`${process.env.DNSGATE_BEFORE}/dist/index.js`)).Resolver
+  : undefined;
 const [client, server, concurrencyArg, queriesArg, warmupArg, namesArg] = process.argv.slice(2);
 const CONCURRENCY = Number(concurrencyArg);
 const QUERIES = Number(queriesArg);
@@ -20,10 +25,12 @@ function make(kind, target) {
   const [host, portText] = target.split(/:(?=\d+$)/);
   const port = Number(portText);
   switch (kind) {
-    case 'dnsgate': {
+    case 'dnsgate':
+    case 'dnsgate-before': {
       // No coalescing: every lookup goes on the wire, as with the other clients (the port count below
       // asks 10 names over and over).
-      const r = new Resolver({
+      const Client = kind === 'dnsgate' ? Resolver : Before;
+      const r = new Client({
         servers: [target],
         concurrency: CONCURRENCY,
         timeout: 1000,

@@ -20,11 +20,16 @@ const WARMUP = arg('warmup', 1_000);
 const ROUNDS = arg('rounds', 3);
 const NAMES = 10_000;
 const LEVELS = [2, 16, 128];
-const CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2', 'dgram'] as const;
+const ALL_CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2', 'dgram'];
+// `--clients dnsgate,dnsgate-before,node,dns-socket`: a subset, or dnsgate against an earlier build
+// (DNSGATE_BEFORE=/path/to/that/checkout, built).
+const clientsArg = process.argv.indexOf('--clients');
+const CLIENTS = clientsArg > 0 ? process.argv[clientsArg + 1]!.split(',') : ALL_CLIENTS;
 /** The clients dnsgate is compared with; `dgram` is a reference, not a DNS client. */
-const PEERS = ['node', 'dns-socket', 'dns2'];
+const PEERS = ['node', 'dns-socket', 'dns2'].filter((p) => CLIENTS.includes(p));
 const LABEL: Record<string, string> = {
   dnsgate: 'dnsgate',
+  'dnsgate-before': 'dnsgate (before)',
   node: "node's dns.promises.Resolver",
   'dns-socket': 'dns-socket',
   dns2: 'dns2',
