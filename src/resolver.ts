@@ -4,7 +4,7 @@ import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
 import type { Semaphore } from './gate/semaphore.js';
-import { Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
+import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
 import type { Lanes } from './lookup/coalesce.js';
 import { Registry } from './lookup/registry.js';
 import { type MailHosts, mailHosts } from './mail.js';
@@ -71,6 +71,57 @@ function syscallFor(type: string): string {
   }
   return syscall;
 }
+
+/** A record shape: the answers of one type in node's form. */
+type Shape = (answers: Answer[], question?: AskedQuestion) => unknown[];
+
+const RECORD_ASKS = new Map<Shape, Map<RecordType, Ask<unknown[]>>>();
+const MESSAGE_ASKS = new Map<RecordType, Ask<DnsMessage>>();
+
+/** What a resolveX(name) call asks: records of `type`, in `shape`, coalesced. Made once per pair. */
+function recordsAsk(type: RecordType, shape: Shape): Ask<unknown[]> {
+  let byType = RECORD_ASKS.get(shape);
+  if (byType === undefined) {
+    byType = new Map();
+    RECORD_ASKS.set(shape, byType);
+  }
+  let ask = byType.get(type);
+  if (ask === undefined) {
+    ask = {
+      type,
+      qtype: qtypeOf(type),
+      syscall: syscallFor(type),
+      finish: toRecords as Finish<unknown[]>,
+      detail: shape,
+      coalesce: true,
+    };
+    byType.set(type, ask);
+  }
+  return ask;
+}
+
+/** What a query(name, type) call asks: the whole message, never coalesced. */
+function messageAsk(type: RecordType): Ask<DnsMessage> {
+  let ask = MESSAGE_ASKS.get(type);
+  if (ask === undefined) {
+    ask = {
+      type,
+      qtype: qtypeOf(type),
+      syscall: syscallFor(type),
+      finish: toMessage,
+      detail: undefined,
+      coalesce: false,
+    };
+    MESSAGE_ASKS.set(type, ask);
+  }
+  return ask;
+}
+
+/** reverse(ip): PTR records of the reverse name, with c-ares's syscall. */
+const REVERSE: Ask<string[]> = {
+  ...(recordsAsk('PTR', SHAPES.PTR as Shape) as Ask<string[]>),
+  syscall: 'getHostByAddr',
+};
 
 /**
  * A DNS stub resolver with node's `dns.promises.Resolver` surface, pointed at the nameservers
@@ -207,16 +258,7 @@ export class Resolver {
   query(name: string, type: RecordType | 'ANY' = 'A', options?: CallOptions): Promise<DnsMessage> {
     checkString(type, 'type');
     if (typeCode(type) === 0) throw invalidArgValue(`The argument 'type' is invalid. Received '${type}'`);
-    return this.#start(
-      name,
-      type as RecordType,
-      syscallFor(type),
-      options,
-      name,
-      undefined,
-      toMessage,
-      undefined,
-    );
+    return this.#start(name, messageAsk(type as RecordType), options);
   }
 
   /**
@@ -402,7 +444,7 @@ export class Resolver {
    * ```
    */
   resolveSoa(name: string, options?: CallOptions): Promise<SoaRecord> {
-    return this.#records(name, 'SOA', SHAPES.SOA, options).then(firstOf);
+    return this.#records<SoaRecord>(name, 'SOA', SHAPES.SOA as Shape, options).then(firstOf);
   }
 
   /**
@@ -444,14 +486,7 @@ export class Resolver {
     if (family === 0) {
       return Promise.reject(new DnsError(codes.INVAL, { syscall: 'getHostByAddr', hostname: ip }));
     }
-    return this.#records(
-      reverseName(ip, family as 4 | 6),
-      'PTR',
-      SHAPES.PTR,
-      options,
-      'getHostByAddr',
-      ip,
-    ).catch((err: unknown) => {
+    return this.#start(reverseName(ip, family as 4 | 6), REVERSE, options, ip).catch((err: unknown) => {
       // As c-ares's getHostByAddr: whatever the server said (REFUSED, SERVFAIL, silence), the
       // address has no name: ENOTFOUND, the server's own error as the cause. A cancel stays one.
       if (!(err instanceof DnsError) || err.code === codes.CANCELLED || err.code === codes.NOTFOUND)
@@ -493,21 +528,13 @@ export class Resolver {
       throw new TypeError('Expected `options` to be an object');
     }
     checkSignal(options?.signal);
-    const syscall = syscallFor(type);
+    const ask = recordsAsk(type as RecordType, shape as Shape);
     // The run's queries carry this tag: leaving the loop early, or the caller's signal, aborts
     // exactly them (a signal listener per query would cost an EventTarget add and remove each).
     const scope: RunScope = {};
     // The bulk run holds this query's permit already: the query must not take a second one.
     const lookup = (name: string) => {
-      const records = this.#records(
-        name,
-        type as RecordType,
-        shape as (a: Answer[]) => unknown[],
-        undefined,
-        syscall,
-        name,
-        scope,
-      );
+      const records = this.#start(name, ask, undefined, name, scope);
       return (type === 'SOA' ? records.then((r) => r[0]) : records) as Promise<ResultByType[K]>;
     };
     const cancel = (reason: unknown) => {
@@ -516,16 +543,8 @@ export class Resolver {
     return new BulkRun(this.#gate, names, lookup, cancel, options);
   }
 
-  #records<T>(
-    name: string,
-    type: RecordType,
-    shape: (answers: Answer[], question?: AskedQuestion) => T[],
-    options: CallOptions | undefined,
-    syscall = syscallFor(type),
-    hostname = name,
-    scope: RunScope | undefined = undefined,
-  ): Promise<T[]> {
-    return this.#start(name, type, syscall, options, hostname, scope, toRecords as Finish<T[]>, shape, true);
+  #records<T>(name: string, type: RecordType, shape: Shape, options: CallOptions | undefined): Promise<T[]> {
+    return this.#start(name, recordsAsk(type, shape) as Ask<T[]>, options);
   }
 
   /**
@@ -534,15 +553,12 @@ export class Resolver {
    */
   #start<T>(
     name: string,
-    type: RecordType,
-    syscall: string,
+    ask: Ask<T>,
     options: CallOptions | undefined,
-    hostname: string,
-    scope: RunScope | undefined,
-    finish: Finish<T>,
-    detail: unknown,
-    coalesce = false,
+    hostname = name,
+    scope: RunScope | undefined = undefined,
   ): Promise<T> {
+    const { syscall } = ask;
     // As node: a name that is no string throws at once; what is wrong with a string rejects.
     checkString(name, 'name');
     let call: Call<T>;
@@ -553,13 +569,13 @@ export class Resolver {
       if (wireName === undefined) throw new DnsError(codes.BADNAME, { syscall, hostname });
       if (isSpecialUse(wireName)) throw new DnsError(codes.NOTFOUND, { syscall, hostname });
       if (signal?.aborted) throw cancelled(syscall, hostname, signal.reason);
-      call = new Call(wireName, type, qtypeOf(type), syscall, hostname, finish, detail);
+      call = new Call(wireName, hostname, ask);
     } catch (err) {
       return Promise.reject(err);
     }
     call.scope = scope;
     // A call of a bulk run flies under the permit the run holds for it.
-    return call.launch(this.#launch, scope !== undefined, signal, coalesce);
+    return call.launch(this.#launch, scope !== undefined, signal);
   }
 
   /** Calls from now on go out to the current servers; none rides on a query sent before. */

@@ -15,6 +15,28 @@ import type { Listed, Registry } from './registry.js';
 export type Finish<T> = (call: Call<T>, message: DecodedPacket, server: string) => T;
 
 /**
+ * What a kind of call asks and how it makes its result: made once per resolver method and record
+ * type, not per call.
+ *
+ * @example
+ * ```ts
+ * const mx: Ask<MxRecord[]> = { type: 'MX', qtype: 15, syscall: 'queryMx', finish: toRecords, detail: toMx, coalesce: true };
+ * ```
+ */
+export interface Ask<T> {
+  readonly type: RecordType;
+  /** `type`'s numeric code. */
+  readonly qtype: number;
+  /** Node's `syscall` in errors: `queryMx`, `getHostByAddr`, ... */
+  readonly syscall: string;
+  readonly finish: Finish<T>;
+  /** Whatever `finish` needs besides the call (a record shape). */
+  readonly detail: unknown;
+  /** Whether the call may ride on a query in flight for the same question. */
+  readonly coalesce: boolean;
+}
+
+/**
  * The tag of one bulk run's calls (its identity is all it is): the run aborts the calls that
  * carry it, and only those, when its caller leaves early or its signal aborts.
  *
@@ -91,22 +113,16 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   /** Set once the query is stopped: nobody waits for it any more. */
   #stopped: DnsError | undefined;
 
-  constructor(
-    name: string,
-    type: RecordType,
-    qtype: number,
-    syscall: string,
-    hostname: string,
-    finish: Finish<T>,
-    detail: unknown,
-  ) {
+  /** `name` as sent (lower case, checked); `hostname` as the caller gave it, for errors. */
+  constructor(name: string, hostname: string, ask: Ask<T>) {
     this.name = name;
-    this.type = type;
-    this.qtype = qtype;
-    this.syscall = syscall;
+    this.type = ask.type;
+    this.qtype = ask.qtype;
+    this.syscall = ask.syscall;
     this.hostname = hostname;
-    this.#finish = finish;
-    this.detail = detail;
+    this.#finish = ask.finish;
+    this.detail = ask.detail;
+    this.#coalesce = ask.coalesce;
     this.promise = new Promise<T>(
       capture as (resolve: (value: T) => void, reject: (reason: unknown) => void) => void,
     );
@@ -119,10 +135,9 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
    * riding on a query in flight for the same question if there is one (with `lanes`), and
    * otherwise flying its own.
    */
-  launch(launch: Launch, held: boolean, signal: AbortSignal | undefined, coalesce: boolean): Promise<T> {
+  launch(launch: Launch, held: boolean, signal: AbortSignal | undefined): Promise<T> {
     this.#launch = launch;
     this.#held = held;
-    this.#coalesce = coalesce;
     const self = this as Call<unknown>;
     launch.registry.add(self);
     const runtime = launch.cfg.runtime;
@@ -132,7 +147,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
       signal.addEventListener('abort', this, { once: true });
     }
     if (launch.deadlineMs !== undefined) this.#deadline = new Deadline(this, runtime, launch.deadlineMs);
-    const lanes = coalesce ? launch.lanes : undefined;
+    const lanes = this.#coalesce ? launch.lanes : undefined;
     if (lanes !== undefined) {
       const lane = laneFor(lanes, this.qtype);
       const leader = lane.get(this.name);
