@@ -38,7 +38,7 @@ export interface QuerySendMessage {
 
 /**
  * `dnsgate:query:skip`: a message that arrived for the query and was refused; the wait goes on.
- * `reason`: `'id'`, `'qr'`, `'opcode'`, `'question'` (forged or stray), `'oversize'`, or
+ * `reason`: `'id'`, `'not-response'`, `'opcode'`, `'question-count'`, `'question'`, `'short'` (forged or stray), `'oversize'`, or
  * `'malformed'`.
  *
  * @example
