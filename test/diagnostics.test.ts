@@ -14,15 +14,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../src/testing/index.js';
-
-const LONG = ['a', 'b', 'c'].map((c) => c.repeat(200));
-const ZONE = [
-  '$ORIGIN example.test.',
-  '@ 60 SOA ns hm 1 2 3 4 60',
-  '@ 60 NS ns',
-  '@ 60 MX 10 mx1',
-  `long 60 TXT ${LONG.map((s) => `"${s}"`).join(' ')}`,
-].join('\n');
+import { ZONE } from './helpers/example-zone.js';
 
 const CHANNELS = [
   'dnsgate:query:start',
