@@ -32,4 +32,4 @@ export type {
   SrvRecord,
   TtlOptions,
 } from './types.js';
-export type { Answer, Question, RecordType } from './wire/codec.js';
+export type { Answer, Question, RecordType } from './wire/types.js';

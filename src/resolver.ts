@@ -1,3 +1,5 @@
+// The Resolver: node's dns.promises.Resolver surface (plus query() and resolveEach) over the query path:
+// it checks arguments at the edge, makes a Call per lookup (lookup/call.ts), and shapes the answer.
 import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';

@@ -1,4 +1,4 @@
-// A bulk run over many names: the lazy engine of bulk.ts, plus live progress counts.
+// A bulk run over many names: the lazy engine of gate/settle.ts, plus live progress counts.
 import { type Gate, type SettledItem, settleEach } from '../gate/settle.js';
 
 /**

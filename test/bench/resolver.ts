@@ -169,14 +169,16 @@ console.log(
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}. dnsperf ceiling: ${dnsperf}.\n`,
 );
 console.log(
-  '| c | client | q/s | × node | × best peer | lost | CPU µs/query | peak RSS | ports / 1,000 queries |',
+  '| c | client | q/s | range | × node | × best peer | lost | CPU µs/query | peak RSS | ports / 1,000 queries |',
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const c of LEVELS) {
   const stat = (client: string) => {
     const rows = results.filter((r) => r.client === client && r.concurrency === c);
     return {
       qps: median(rows.map((r) => r.qps)),
+      qpsMin: Math.min(...rows.map((r) => r.qps)),
+      qpsMax: Math.max(...rows.map((r) => r.qps)),
       cpu: median(rows.map((r) => r.cpuUs)),
       rss: Math.max(...rows.map((r) => r.peakRss)),
       lost: rows.reduce((n, r) => n + r.lost, 0),
@@ -189,7 +191,7 @@ for (const c of LEVELS) {
     const s = stat(client);
     const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
     console.log(
-      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
+      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${s.qpsMin.toFixed(0)}–${s.qpsMax.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
     );
   }
 }
