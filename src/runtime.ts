@@ -46,10 +46,16 @@ export interface RuntimeOptions {
   queryId?: () => number;
 }
 
-/** The runtime one resolver's queries run on: its clock, one timer list on it, and its IDs. */
+/** The runtime one resolver's queries run on: its clock, timer lists on it, and its IDs. */
 export interface Runtime {
   readonly clock: Clock;
+  /** Try timeouts and paces: waits of a few seconds, each list kept sorted by appending. */
   readonly timers: Timers;
+  /**
+   * Calls' deadlines, on a list of their own: they are longer than a try's timeout, so in one
+   * list every try's timeout would be sorted in past every deadline in flight.
+   */
+  readonly deadlines: Timers;
   readonly queryId: () => number;
 }
 
@@ -207,24 +213,30 @@ export class Timers {
   }
 }
 
-const timersByClock = new WeakMap<Clock, Timers>();
+const listsByClock = new WeakMap<Clock, { timers: Timers; deadlines: Timers }>();
 
 /** The default runtime: real time, random IDs. */
 export const realRuntime: Runtime = {
   clock: realClock,
   timers: new Timers(realClock),
+  deadlines: new Timers(realClock),
   queryId: randomQueryId,
 };
 
-/** A runtime from options: the real one unless a clock or ID source is given (one timer list per clock). */
+/** A runtime from options: the real one unless a clock or ID source is given (timer lists per clock). */
 export function runtimeOf(options: RuntimeOptions | undefined): Runtime {
   if (options === undefined || (options.clock === undefined && options.queryId === undefined))
     return realRuntime;
   const clock = options.clock ?? realClock;
-  let timers = clock === realClock ? realRuntime.timers : timersByClock.get(clock);
-  if (timers === undefined) {
-    timers = new Timers(clock);
-    timersByClock.set(clock, timers);
+  let lists = clock === realClock ? realRuntime : listsByClock.get(clock);
+  if (lists === undefined) {
+    lists = { timers: new Timers(clock), deadlines: new Timers(clock) };
+    listsByClock.set(clock, lists);
   }
-  return { clock, timers, queryId: options.queryId ?? randomQueryId };
+  return {
+    clock,
+    timers: lists.timers,
+    deadlines: lists.deadlines,
+    queryId: options.queryId ?? randomQueryId,
+  };
 }

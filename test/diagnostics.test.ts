@@ -14,7 +14,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../src/testing/index.js';
-import { ZONE } from './helpers/example-zone.js';
+import { LONG, ZONE } from './helpers/example-zone.js';
 
 const CHANNELS = [
   'dnsgate:query:start',
@@ -189,5 +189,117 @@ describe('diagnostics_channel: calls and the gate', () => {
     r.cancel();
     await expect(pending).rejects.toMatchObject({ code: 'ECANCELLED' });
     expect(only(events, 'query:end')).toMatchObject([{ ok: false, code: 'ECANCELLED' }]);
+  });
+});
+
+// A subscriber runs synchronously inside the query path: one that gives up on a call from there
+// must leave everything as a give-up anywhere else does.
+describe('diagnostics_channel: a subscriber that gives up', () => {
+  it('on gate:wait: the call rejects once, sends nothing, and its name can be asked again', async () => {
+    const { server } = await setup({ script: delay(20) });
+    const r = new Resolver({ servers: [server.server], concurrency: 1 });
+    const giveUp = new AbortController();
+    const onWait = () => giveUp.abort();
+    subscribe('dnsgate:gate:wait', onWait);
+    try {
+      const first = r.resolveMx('example.test');
+      const second = r.resolveTxt('long.example.test', { signal: giveUp.signal });
+      await expect(second).rejects.toMatchObject({ code: 'ECANCELLED' });
+      await first;
+    } finally {
+      unsubscribe('dnsgate:gate:wait', onWait);
+    }
+    expect(server.stats.queries).toBe(1);
+    // Not left behind in the coalescing table: a new call for the name flies and is answered.
+    expect((await r.resolveTxt('long.example.test')).flat().join('')).toBe(LONG.join(''));
+    expect(r.semaphore.tokens).toBe(1);
+  });
+
+  it.each(['fallback', 'always'] as const)(
+    'on query:outcome (tcp %s): no further try goes out, the call rejects once, the permit comes back',
+    async (tcp) => {
+      const { server: bad } = await setup({ script: rcode('SERVFAIL') });
+      const good = await startTestServer({ zone: ZONE });
+      servers.push(good);
+      const r = new Resolver({ servers: [bad.server, good.server], concurrency: 1, tcp });
+      const giveUp = new AbortController();
+      const onOutcome = () => giveUp.abort();
+      subscribe('dnsgate:query:outcome', onOutcome);
+      let settled = 0;
+      try {
+        await r.resolveMx('example.test', { signal: giveUp.signal }).then(
+          () => settled++,
+          (e: { code: string }) => {
+            settled++;
+            expect(e.code).toBe('ECANCELLED');
+          },
+        );
+      } finally {
+        unsubscribe('dnsgate:query:outcome', onOutcome);
+      }
+      await new Promise((res) => setTimeout(res, 30));
+      expect(settled).toBe(1);
+      expect(good.stats.queries).toBe(0);
+      await new Promise((res) => setImmediate(res));
+      expect(r.semaphore.tokens).toBe(1);
+    },
+  );
+
+  it('on query:end of a leader, giving up its riders: each settles once, and cancel() still reaches every other call', async () => {
+    // MX answered after 20 ms; TXT after a second (the call that must still be pending).
+    const { server } = await setup({
+      handler: async (q) => {
+        await new Promise((res) => setTimeout(res, q.questions?.[0]?.type === 'TXT' ? 1000 : 20));
+        return undefined;
+      },
+    });
+    const r = new Resolver({ servers: [server.server] });
+    const ridersGiveUp = new AbortController();
+    let ends = 0;
+    const onEnd = (m: unknown) => {
+      if ((m as { name: string }).name !== 'example.test') return;
+      ends++;
+      ridersGiveUp.abort();
+    };
+    // Another call pending all along: cancel() must still find it afterwards.
+    const other = r.resolveTxt('long.example.test').catch((e: { code: string }) => e.code);
+    subscribe('dnsgate:query:end', onEnd);
+    const outcomes: string[] = [];
+    try {
+      const leader = r.resolveMx('example.test');
+      const riders = [1, 2].map(() => r.resolveMx('example.test', { signal: ridersGiveUp.signal }));
+      await Promise.all(
+        [leader, ...riders].map((p) =>
+          p.then(
+            () => outcomes.push('ok'),
+            (e: { code: string }) => outcomes.push(e.code),
+          ),
+        ),
+      );
+    } finally {
+      unsubscribe('dnsgate:query:end', onEnd);
+    }
+    expect(outcomes.sort()).toEqual(['ECANCELLED', 'ECANCELLED', 'ok']);
+    expect(ends).toBe(3);
+    r.cancel();
+    expect(await other).toBe('ECANCELLED');
+  });
+
+  it('on query:start: nothing is sent and no permit is held', async () => {
+    const { server } = await setup();
+    const r = new Resolver({ servers: [server.server], concurrency: 1 });
+    const giveUp = new AbortController();
+    const onStart = () => giveUp.abort();
+    subscribe('dnsgate:query:start', onStart);
+    try {
+      await expect(r.resolveMx('example.test', { signal: giveUp.signal })).rejects.toMatchObject({
+        code: 'ECANCELLED',
+      });
+    } finally {
+      unsubscribe('dnsgate:query:start', onStart);
+    }
+    await new Promise((res) => setTimeout(res, 20));
+    expect(server.stats.queries).toBe(0);
+    expect(r.semaphore.tokens).toBe(1);
   });
 });

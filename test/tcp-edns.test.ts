@@ -163,6 +163,23 @@ describe('EDNS0', () => {
     },
   );
 
+  // RFC 6891 §7 holds on any transport: after a truncated UDP answer, a TCP server that answers
+  // FORMERR to the OPT record is asked once more over TCP without it (the outcome table decides
+  // both steps; before the query path was split, this case failed with EFORMERR).
+  it('a truncated UDP answer, then FORMERR over TCP to OPT: asked again over TCP without it', async () => {
+    const seen: string[] = [];
+    server = await startTestServer({
+      zoneFile,
+      handler: (q, ctx) => {
+        seen.push(`${ctx.transport}${hasOpt(q) ? '+opt' : ''}`);
+        return ctx.transport === 'tcp' ? formerrIfOpt(true)(q) : undefined;
+      },
+    });
+    const r = new Resolver({ servers: [server.server], edns: 512 });
+    expect((await r.resolveTxt('long.example.test')).flat().join('').length).toBeGreaterThan(512);
+    expect(seen).toEqual(['udp+opt', 'tcp+opt', 'tcp']);
+  });
+
   // The question-less FORMERR is let through only as an answer to OPT: to a query without OPT a
   // bare header that matches the ID is a forgery (RFC 5452 §9.1), skipped, and the next server asked.
   it('with edns: false, a question-less FORMERR is no answer: the next server is asked', async () => {

@@ -101,7 +101,10 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     if (diagnostics.queryOutcome.hasSubscribers) this.#sentAt = runtime.clock.now();
     ch.uses++;
     cfg.counters.sent++;
-    if (diagnostics.querySend.hasSubscribers) {
+    ch.send(query);
+    // Published once the query is on the wire, so a subscriber that gives up on it meets a query
+    // like any other on the wire (it lingers: see Tries#stop).
+    if (diagnostics.querySend.hasSubscribers && this.#ch === ch) {
       diagnostics.querySend.publish({
         name: q.name,
         type: q.type,
@@ -110,7 +113,6 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
         attempt: this.count,
       });
     }
-    ch.send(query);
   }
 
   /**

@@ -101,6 +101,7 @@ export class Tries implements AttemptOwner, Timed {
 
   /** Takes a permit (or waits for one) and sends the first try. */
   start(): void {
+    if (this.#state === DONE) return;
     if (this.#permit === NONE) {
       const gate = this.#cfg.gate;
       if (!gate.tryAcquire()) {
@@ -124,7 +125,7 @@ export class Tries implements AttemptOwner, Timed {
     this.#stopped = reason;
     this.#state = DONE;
     if (state === WAITING) {
-      this.#abort!.abort(reason);
+      this.#abort?.abort(reason);
     } else if (state === PACING) {
       this.#cfg.runtime.timers.unschedule(this);
       this.#release();
@@ -151,12 +152,24 @@ export class Tries implements AttemptOwner, Timed {
     this.#waitedFrom = this.#cfg.runtime.clock.now();
     try {
       await gate.acquire({ signal: abort.signal });
-    } catch {
-      // Stopped while waiting: stop() told the owner already.
+    } catch (err) {
+      this.#abort = null;
+      // Stopped while waiting: stop() told the owner already. Any other failure of the gate
+      // fails the query.
+      if (this.#state === WAITING) {
+        this.#state = DONE;
+        this.#owner.failed(err);
+      }
       return;
     }
     this.#abort = null;
     this.#permit = OWN;
+    // Stopped after the permit was handed over but before this ran: give it back.
+    if (this.#state === DONE) {
+      this.#release();
+      return;
+    }
+    this.#state = IDLE;
     if (diagnostics.gateWait.hasSubscribers) {
       diagnostics.gateWait.publish({
         limit: gate.limit,
@@ -164,12 +177,10 @@ export class Tries implements AttemptOwner, Timed {
         ms: this.#cfg.runtime.clock.now() - this.#waitedFrom,
       });
     }
-    // Stopped after the permit was handed over but before this ran: give it back.
-    if (this.#state === DONE) {
-      this.#release();
-      return;
-    }
-    this.#state = IDLE;
+    // The permit came from a release that ran before this caller's own deadline or abort timer
+    // (or a subscriber gave up just now): a caller that has given up neither paces nor sends.
+    this.#owner.check();
+    if (this.#state === DONE) return;
     this.#begin();
   }
 
@@ -208,11 +219,14 @@ export class Tries implements AttemptOwner, Timed {
   }
 
   attempted(): void {
-    if (this.#state === LINGERING) {
+    const state = this.#state;
+    if (state === LINGERING) {
       this.#state = DONE;
       this.#release();
       return;
     }
+    // Stopped once the attempt had ended (by a diagnostics subscriber): the owner was told.
+    if (state === DONE) return;
     this.#state = IDLE;
     const attempt = this.#attempt;
     const verdict = verdictOf(attempt, this.#cfg.tcp);

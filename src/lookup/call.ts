@@ -163,10 +163,11 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   }
 
   #fly(held: boolean): void {
-    if (diagnostics.queryStart.hasSubscribers)
-      diagnostics.queryStart.publish({ name: this.name, type: this.type });
     const tries = new Tries(this.#launch!.cfg, this, this, held);
     this.#tries = tries;
+    // A subscriber that gives up on the call stops the loop before it starts (start() is then a no-op).
+    if (diagnostics.queryStart.hasSubscribers)
+      diagnostics.queryStart.publish({ name: this.name, type: this.type });
     tries.start();
   }
 
@@ -222,7 +223,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
 
   landed(message: DecodedPacket, server: string): void {
     const riders = this.#land();
-    if (!this.#settled) this.#answer(message, server);
+    this.#answer(message, server);
     // Each rider makes its own result (fresh objects, its own errors) from the same answer.
     for (let r: Call<unknown> | null = riders; r !== null; ) {
       const next: Call<unknown> | null = r.nextRider;
@@ -234,7 +235,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
 
   failed(error: unknown): void {
     const riders = this.#land();
-    if (!this.#settled) this.#fail(error);
+    this.#fail(error);
     if (riders === null) return;
     if (this.#stopped !== undefined) {
       // Stopped for its caller while riders wait (its bulk permit went back with it, and the gate
@@ -264,6 +265,8 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   }
 
   #answer(message: DecodedPacket, server: string): void {
+    // Settled already (given up meanwhile, perhaps by a diagnostics subscriber): nothing is owed.
+    if (this.#settled) return;
     let value: T;
     try {
       value = this.#finish(this, message, server);
@@ -276,6 +279,7 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   }
 
   #fail(error: unknown): void {
+    if (this.#settled) return;
     this.#done(false, error);
     this.#reject(error);
   }

@@ -29,7 +29,7 @@ export class Deadline implements Timed {
   constructor(call: Abortable, runtime: Runtime, ms: number) {
     this.#call = call;
     this.#runtime = runtime;
-    runtime.timers.schedule(this, ms);
+    runtime.deadlines.schedule(this, ms);
   }
 
   /** Whether it has passed by the clock (its timer may not have run yet). */
@@ -38,7 +38,7 @@ export class Deadline implements Timed {
   }
 
   clear(): void {
-    this.#runtime.timers.unschedule(this);
+    this.#runtime.deadlines.unschedule(this);
   }
 
   expire(): void {

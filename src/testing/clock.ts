@@ -11,7 +11,8 @@ interface FakeTimer {
 /**
  * A clock for `new Resolver({ runtime: { clock } })` that only moves when told: timeouts,
  * deadlines, the rate and the idle sweep run in virtual time, so a test of a 2-second timeout takes
- * no 2 seconds, and what is due fires in due order at the exact virtual millisecond. Sockets stay
+ * no 2 seconds, and what is due fires in due order at its virtual millisecond (the timer list, as
+ * with real timers, also takes what is due within the next millisecond). Sockets stay
  * real: answers arrive when they arrive.
  *
  * @example
