@@ -114,6 +114,24 @@ export interface GateWaitMessage {
   ms: number;
 }
 
+/**
+ * `dnsgate:gate:limit`: a server's adaptive limit moved. `reason`: `'grow'` (answers came with
+ * the limit reached), `'cut'` (loss: REFUSED for congestion, a timeout, ICMP refused) or
+ * `'edge-expired'` (the loss edge was forgotten: growth may speed up again).
+ *
+ * @example
+ * ```ts
+ * subscribe('dnsgate:gate:limit', (m) => {
+ *   const { server, limit, reason } = m as GateLimitMessage;
+ * });
+ * ```
+ */
+export interface GateLimitMessage {
+  server: string;
+  limit: number;
+  reason: 'grow' | 'cut' | 'edge-expired';
+}
+
 /** The channels, by name. */
 export const diagnostics = {
   queryStart: channel('dnsgate:query:start'),
@@ -122,4 +140,5 @@ export const diagnostics = {
   queryOutcome: channel('dnsgate:query:outcome'),
   queryEnd: channel('dnsgate:query:end'),
   gateWait: channel('dnsgate:gate:wait'),
+  gateLimit: channel('dnsgate:gate:limit'),
 } as const;

@@ -2,6 +2,7 @@
 
 export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './bulk/each.js';
 export type {
+  GateLimitMessage,
   GateWaitMessage,
   QueryEndMessage,
   QueryOutcomeMessage,
@@ -11,6 +12,7 @@ export type {
 } from './diagnostics.js';
 export type { TcpMode } from './dispatch/config.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
+export type { AdaptiveOptions, LimitView } from './gate/adaptive.js';
 export { Semaphore, type Settled } from './gate/semaphore.js';
 export { DEFAULT_SHARED_LIMIT, semMap, sharedSemaphore } from './gate/shared.js';
 export type { MailHosts } from './mail.js';

@@ -1,6 +1,13 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
 import { checkInt32, invalidArgValue } from './args.js';
 import type { DispatchConfig, TcpMode } from './dispatch/config.js';
+import {
+  ADAPTIVE_DEFAULTS,
+  type AdaptiveLimit,
+  type AdaptiveOptions,
+  type AdaptiveSettings,
+  adaptiveLimitFor,
+} from './gate/adaptive.js';
 import { Pace } from './gate/rate.js';
 import { Semaphore } from './gate/semaphore.js';
 import { type RuntimeOptions, runtimeOf } from './runtime.js';
@@ -11,6 +18,17 @@ import { DEFAULT_UDP_PAYLOAD } from './wire/codec.js';
 
 /** Local addresses to send from, by family (`setLocalAddress`). */
 export type Local = { 4?: string | undefined; 6?: string | undefined };
+
+/** Each server's adaptive limit under `gate` (shared by the resolvers that share the gate). */
+export function limitsFor(
+  gate: { readonly limit: number },
+  servers: readonly Endpoint[],
+  adaptive: AdaptiveSettings | undefined,
+  now: () => number,
+): AdaptiveLimit[] | undefined {
+  if (adaptive === undefined) return undefined;
+  return servers.map((server) => adaptiveLimitFor(gate, server.label, adaptive, now));
+}
 
 /** Where to send, per server: its address with the local address to send from. */
 export function endpointsFor(servers: readonly ServerAddress[], local: Local): Endpoint[] {
@@ -99,12 +117,19 @@ export interface ResolverOptions {
    * real time and `crypto`: for tests, with `FakeClock` from `dnsgate/testing`.
    */
   runtime?: RuntimeOptions;
+  /**
+   * The adaptive gate (default on): per server, a working limit between 1 and `concurrency` that
+   * finds what the server (a home router) can take, from its answers, refusals and timeouts.
+   * `false` sends up to `concurrency` at once, as told; an object tunes it.
+   */
+  adaptive?: boolean | AdaptiveOptions;
 }
 
 /** Checks every option once and builds what each query is dispatched with. */
 export function buildConfig(options: ResolverOptions): {
   config: DispatchConfig;
   servers: ServerAddress[];
+  adaptive: AdaptiveSettings | undefined;
   deadline: number | undefined;
   coalesce: boolean;
 } {
@@ -134,10 +159,15 @@ export function buildConfig(options: ResolverOptions): {
     throw new RangeError(`Expected \`rate\` to be a number > 0 (queries per second), got ${String(rate)}`);
   }
   const runtime = runtimeOf(checkRuntime(options.runtime));
+  const adaptive = checkAdaptive(options.adaptive);
+  const now = () => runtime.clock.now();
+  const endpoints = endpointsFor(servers, {});
   const config: DispatchConfig = {
     gate,
     pool: poolFor(gate, runtime.clock),
-    servers: endpointsFor(servers, {}),
+    servers: endpoints,
+    limits: limitsFor(gate, endpoints, adaptive, now),
+    backoffMs: (adaptive ?? ADAPTIVE_DEFAULTS).backoffMs,
     // Node's rules: -1 (its default) and 0 mean the default; up to 2^31-1 ms.
     timeout:
       options.timeout === undefined
@@ -158,7 +188,7 @@ export function buildConfig(options: ResolverOptions): {
   if (typeof coalesce !== 'boolean') {
     throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
   }
-  return { config, servers, deadline, coalesce };
+  return { config, servers, adaptive, deadline, coalesce };
 }
 
 const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
@@ -175,7 +205,50 @@ const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
   'maxResponseSize',
   'coalesce',
   'runtime',
+  'adaptive',
 ];
+
+/** `adaptive`: true (default) or an options object turn it on with those settings; false, off. */
+function checkAdaptive(value: unknown): AdaptiveSettings | undefined {
+  if (value === false) return undefined;
+  if (value === undefined || value === true) return ADAPTIVE_DEFAULTS;
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(
+      `Expected \`adaptive\` to be a boolean or an object, got ${value === null ? 'null' : typeof value}`,
+    );
+  }
+  const o = value as AdaptiveOptions;
+  for (const key of Object.keys(o)) {
+    if (!(key in ADAPTIVE_DEFAULTS)) {
+      throw invalidArgValue(
+        `Unknown adaptive option "${key}"; options are ${Object.keys(ADAPTIVE_DEFAULTS).join(', ')}`,
+      );
+    }
+  }
+  return {
+    initial:
+      o.initial === undefined ? ADAPTIVE_DEFAULTS.initial : checkInteger('adaptive.initial', o.initial, 1),
+    decrease:
+      o.decrease === undefined
+        ? ADAPTIVE_DEFAULTS.decrease
+        : checkFraction('adaptive.decrease', o.decrease, 0.1, 0.95),
+    edgeMs:
+      o.edgeMs === undefined
+        ? ADAPTIVE_DEFAULTS.edgeMs
+        : checkInteger('adaptive.edgeMs', o.edgeMs, 0, 2 ** 31 - 1),
+    backoffMs:
+      o.backoffMs === undefined
+        ? ADAPTIVE_DEFAULTS.backoffMs
+        : checkInteger('adaptive.backoffMs', o.backoffMs, 1, 60_000),
+  };
+}
+
+function checkFraction(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    throw new RangeError(`Expected \`${name}\` to be a number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
 
 function checkRuntime(value: unknown): RuntimeOptions | undefined {
   if (value === undefined) return undefined;

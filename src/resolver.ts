@@ -5,12 +5,20 @@ import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
+import type { AdaptiveSettings, LimitView } from './gate/adaptive.js';
 import type { Semaphore } from './gate/semaphore.js';
 import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
 import type { Lanes } from './lookup/coalesce.js';
 import { Registry } from './lookup/registry.js';
 import { type MailHosts, mailHosts } from './mail.js';
-import { buildConfig, checkSignal, endpointsFor, type Local, type ResolverOptions } from './options.js';
+import {
+  buildConfig,
+  checkSignal,
+  endpointsFor,
+  type Local,
+  limitsFor,
+  type ResolverOptions,
+} from './options.js';
 import {
   type AskedQuestion,
   toAddresses,
@@ -143,6 +151,7 @@ export class Resolver {
   /** Calls in flight by question, for coalescing; undefined with `coalesce: false`. */
   #lanes: Lanes<Call<unknown>> | undefined;
   #servers: readonly ServerAddress[];
+  #adaptive: AdaptiveSettings | undefined;
   /** Where calls start (config, registry, lanes, deadline), made again when servers change. */
   #launch: Launch;
   #local: Local = {};
@@ -151,8 +160,9 @@ export class Resolver {
   #config: DispatchConfig;
 
   constructor(options: ResolverOptions = {}) {
-    const { config, servers, deadline, coalesce } = buildConfig(options);
+    const { config, servers, adaptive, deadline, coalesce } = buildConfig(options);
     this.#servers = servers;
+    this.#adaptive = adaptive;
     this.#lanes = coalesce ? new Map() : undefined;
     this.#config = config;
     this.#gate = config.gate as Semaphore;
@@ -171,6 +181,20 @@ export class Resolver {
    */
   get stats(): ResolverStats {
     return { ...this.#config.counters };
+  }
+
+  /**
+   * Each server's adaptive limit now (empty with `adaptive: false`): the working limit, the hard
+   * ceiling, the loss edge while remembered, queries in flight, losses, cuts and the smoothed RTT
+   * of answers.
+   *
+   * @example
+   * ```ts
+   * for (const { server, limit, ceiling, edge } of resolver.limits) console.log(server, limit, ceiling, edge);
+   * ```
+   */
+  get limits(): LimitView[] {
+    return this.#config.limits?.map((l) => l.view) ?? [];
   }
 
   /** The gate this resolver's queries pass. */
@@ -582,7 +606,10 @@ export class Resolver {
 
   /** Calls from now on go out to the current servers; none rides on a query sent before. */
   #reconfigure(): void {
-    this.#config = { ...this.#config, servers: endpointsFor(this.#servers, this.#local) };
+    const cfg = this.#config;
+    const servers = endpointsFor(this.#servers, this.#local);
+    const now = () => cfg.runtime.clock.now();
+    this.#config = { ...cfg, servers, limits: limitsFor(cfg.gate, servers, this.#adaptive, now) };
     if (this.#lanes !== undefined) this.#lanes = new Map();
     this.#launch = this.#launchOf();
   }

@@ -1,4 +1,5 @@
 // What the try loop and its attempts know about their resolver, fixed when a query starts.
+import type { AdaptiveLimit } from '../gate/adaptive.js';
 import type { Pace } from '../gate/rate.js';
 import type { Runtime } from '../runtime.js';
 import type { Endpoint } from '../transport/channel.js';
@@ -55,5 +56,9 @@ export interface DispatchConfig {
   counters: ExchangeCounters;
   /** Starts per second, when a pace is set. */
   pace: Pace | undefined;
+  /** Each server's adaptive limit, by index in `servers`; undefined with `adaptive: false`. */
+  limits: readonly AdaptiveLimit[] | undefined;
+  /** Base of the backoff before a query refused for congestion is asked again, ms. */
+  backoffMs: number;
   runtime: Runtime;
 }

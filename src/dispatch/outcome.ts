@@ -1,6 +1,7 @@
 // The outcome table: what one attempt's end means for the query. The only place an rcode is
 // interpreted; the try loop follows it, and diagnostics (later the adaptive gate) read it.
 import { codes, type DnsErrorCode, rcodeToCode } from '../errors.js';
+import type { TryKind } from '../gate/adaptive.js';
 import type { DecodedPacket } from '../wire/codec.js';
 import { rcodeOf } from '../wire/lazy.js';
 import type { TcpMode } from './config.js';
@@ -27,9 +28,11 @@ export interface AttemptEnd {
  * - `retry`: no answer this time (a timeout, our own EMFILE, a TCP connection closed before its
  *   answer): ask the next server, and this one again next round;
  * - `noEdns`: RFC 6891 §7, FORMERR or BADVERS to a query with OPT: ask this server again without it;
- * - `tcp`: RFC 7766 §5 / RFC 1035 §4.2.1, a truncated UDP answer: ask this server again over TCP.
+ * - `tcp`: RFC 7766 §5 / RFC 1035 §4.2.1, a truncated UDP answer: ask this server again over TCP;
+ * - `later`: REFUSED from a server that is full (a home router past `dns-forward-max`), with the
+ *   adaptive gate on: wait a backoff and ask this server again.
  */
-export type Step = 'answer' | 'fail' | 'next' | 'retry' | 'noEdns' | 'tcp';
+export type Step = 'answer' | 'fail' | 'next' | 'retry' | 'noEdns' | 'tcp' | 'later';
 
 /** A step, with the code the try failed with (for every step but `answer`, `noEdns` and `tcp`). */
 export interface Verdict {
@@ -45,15 +48,16 @@ const NO_EDNS: Verdict = Object.freeze({ step: 'noEdns' });
 const OVER_TCP: Verdict = Object.freeze({ step: 'tcp' });
 
 /**
- * The outcome table: a pure function of how an attempt ended and the resolver's TCP mode.
+ * The outcome table: a pure function of how an attempt ended, the resolver's TCP mode, and whether
+ * a refusal means congestion (the adaptive gate is on and the query was not alone on its way).
  *
  * @example
  * ```ts
- * verdictOf({ answer: null, code: 'ETIMEOUT', cause: undefined, payload: 1232, overTcp: false }, 'fallback');
+ * verdictOf({ answer: null, code: 'ETIMEOUT', cause: undefined, payload: 1232, overTcp: false }, 'fallback', false);
  * // { step: 'retry', code: 'ETIMEOUT' }
  * ```
  */
-export function verdictOf(end: AttemptEnd, tcp: TcpMode): Verdict {
+export function verdictOf(end: AttemptEnd, tcp: TcpMode, congestion: boolean): Verdict {
   const answer = end.answer;
   if (answer === null) {
     const retry = end.code === codes.TIMEOUT || worthRetrying(end.cause);
@@ -67,10 +71,29 @@ export function verdictOf(end: AttemptEnd, tcp: TcpMode): Verdict {
   }
   const code = rcodeToCode(rcode);
   if (code === undefined || code === codes.NOTFOUND) return ANSWER;
+  if (code === codes.REFUSED && congestion) return { step: 'later', code };
   return {
     step: code === codes.SERVFAIL || code === codes.REFUSED || code === codes.NOTIMP ? 'next' : 'fail',
     code,
   };
+}
+
+/**
+ * What a try tells the adaptive gate: an answer (feeds the RTT and growth); loss (REFUSED for
+ * congestion, a timeout, ICMP port unreachable or a refused TCP connection); or nothing
+ * (SERVFAIL, FORMERR, truncation, forged or malformed messages, our own socket errors).
+ *
+ * @example
+ * ```ts
+ * kindOf(end, verdictOf(end, 'fallback', true), true); // 'loss' for a REFUSED
+ * ```
+ */
+export function kindOf(end: AttemptEnd, verdict: Verdict, congestion: boolean): TryKind {
+  if (verdict.step === 'answer') return 'answer';
+  if (verdict.step === 'later') return congestion ? 'loss' : 'neutral';
+  if (end.answer !== null) return 'neutral';
+  if (end.code === codes.TIMEOUT) return 'loss';
+  return (end.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED' ? 'loss' : 'neutral';
 }
 
 /**

@@ -2,11 +2,12 @@
 // turn, round after round, until the outcome table says it is done or the caller stops it.
 import { diagnostics } from '../diagnostics.js';
 import { codes, DnsError } from '../errors.js';
+import type { AdaptiveLimit, TryKind, TryTicket } from '../gate/adaptive.js';
 import type { Timed } from '../runtime.js';
 import type { DecodedPacket } from '../wire/codec.js';
 import { Attempt, type AttemptOwner, type Question } from './attempt.js';
 import type { DispatchConfig, Gate } from './config.js';
-import { verdictOf } from './outcome.js';
+import { kindOf, type Verdict, verdictOf } from './outcome.js';
 
 /** A query as the try loop sees it: what it asks, and the names its errors carry (node's). */
 export interface Job extends Question {
@@ -34,6 +35,10 @@ const ON_WIRE = 3;
 /** Stopped with its query on the wire: it keeps socket and permit until the attempt ends. */
 const LINGERING = 4;
 const DONE = 5;
+/** Waiting for room under the server's adaptive limit (holding the query's permit). */
+const SERVER_WAIT = 6;
+/** Refused for congestion: waiting out a backoff, the permit given back. */
+const BACKOFF = 7;
 
 // Whose permit the query flies under.
 const NONE = 0;
@@ -71,6 +76,11 @@ export class Tries implements AttemptOwner, Timed {
   #failures: DnsError[] | null = null;
   #abort: AbortController | null = null;
   #waitedFrom = 0;
+  /** The adaptive limit of the server the try in flight went to, and its ticket. */
+  #limit: AdaptiveLimit | undefined;
+  #ticket: TryTicket | null = null;
+  /** Tries refused for congestion so far (each waits a longer backoff). */
+  #congested = 0;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
   constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
@@ -126,7 +136,10 @@ export class Tries implements AttemptOwner, Timed {
     this.#state = DONE;
     if (state === WAITING) {
       this.#abort?.abort(reason);
-    } else if (state === PACING) {
+    } else if (state === SERVER_WAIT) {
+      this.#abort?.abort(reason);
+      this.#release();
+    } else if (state === PACING || state === BACKOFF) {
       this.#cfg.runtime.timers.unschedule(this);
       this.#release();
     } else if (state === ON_WIRE) {
@@ -137,6 +150,7 @@ export class Tries implements AttemptOwner, Timed {
         // A TCP connection is closed at once; so is a query whose permit went back with its caller
         // while the gate had none to spare (its socket, which knows to skip the late answer, is kept).
         this.#attempt.abandon();
+        this.#endTry('neutral');
         this.#release();
       }
     } else {
@@ -199,15 +213,40 @@ export class Tries implements AttemptOwner, Timed {
     this.#send();
   }
 
-  /** The pace's wait is over. */
+  /** The pace's wait, or a backoff, is over. */
   expire(): void {
+    const backoff = this.#state === BACKOFF;
     this.#state = IDLE;
-    this.#send();
+    if (!backoff) {
+      this.#send();
+      return;
+    }
+    // Queue again for a permit (the one given back at the refusal), then pace and send.
+    if (this.#permit === NONE) {
+      const gate = this.#cfg.gate;
+      if (!gate.tryAcquire()) {
+        this.#wait(gate);
+        return;
+      }
+      this.#permit = OWN;
+    }
+    this.#begin();
   }
 
   #send(): void {
     this.#owner.check();
     if (this.#state === DONE) return;
+    const limits = this.#cfg.limits;
+    if (limits !== undefined) {
+      // The server's adaptive limit: a try goes out only with room under it.
+      const limit = limits[this.#server]!;
+      if (!limit.gate.tryAcquire()) {
+        this.#waitServer(limit);
+        return;
+      }
+      this.#limit = limit;
+      this.#ticket = limit.sent();
+    }
     this.#state = ON_WIRE;
     const cfg = this.#cfg;
     this.#attempt.start(
@@ -218,18 +257,72 @@ export class Tries implements AttemptOwner, Timed {
     );
   }
 
+  async #waitServer(limit: AdaptiveLimit): Promise<void> {
+    this.#state = SERVER_WAIT;
+    const abort = new AbortController();
+    this.#abort = abort;
+    try {
+      await limit.gate.acquire({ signal: abort.signal });
+    } catch {
+      // Stopped while waiting: stop() gave the query's permit back and told the owner.
+      this.#abort = null;
+      return;
+    }
+    this.#abort = null;
+    if (this.#state === DONE) {
+      limit.gate.release();
+      return;
+    }
+    this.#state = IDLE;
+    this.#owner.check();
+    if (this.#state === DONE) {
+      limit.gate.release();
+      return;
+    }
+    this.#limit = limit;
+    this.#ticket = limit.sent();
+    this.#state = ON_WIRE;
+    const cfg = this.#cfg;
+    this.#attempt.start(
+      cfg.servers[this.#server]!,
+      this.#overTcp,
+      this.#payload,
+      cfg.timeout * 2 ** this.#round,
+    );
+  }
+
+  /** The try in flight ended: its server's adaptive limit counts it, and gets its room back. */
+  #endTry(kind: TryKind): void {
+    const ticket = this.#ticket;
+    if (ticket === null) return;
+    this.#ticket = null;
+    const limit = this.#limit!;
+    limit.ended(ticket, kind);
+    limit.gate.release();
+  }
+
   attempted(): void {
     const state = this.#state;
     if (state === LINGERING) {
+      // Its caller left: the try counts for neither growth nor loss.
+      this.#endTry('neutral');
       this.#state = DONE;
       this.#release();
       return;
     }
     // Stopped once the attempt had ended (by a diagnostics subscriber): the owner was told.
-    if (state === DONE) return;
+    if (state === DONE) {
+      this.#endTry('neutral');
+      return;
+    }
     this.#state = IDLE;
     const attempt = this.#attempt;
-    const verdict = verdictOf(attempt, this.#cfg.tcp);
+    // A REFUSED is congestion unless the query was (nearly) alone on its way to the server: then
+    // it is the server's policy, final as without the adaptive gate.
+    const ticket = this.#ticket;
+    const congestion = ticket !== null && !this.#limit!.isPolicy(ticket);
+    const verdict = verdictOf(attempt, this.#cfg.tcp, congestion);
+    this.#endTry(kindOf(attempt, verdict, congestion));
     switch (verdict.step) {
       case 'answer':
         this.#state = DONE;
@@ -247,6 +340,9 @@ export class Tries implements AttemptOwner, Timed {
       case 'fail':
         this.#fail(this.#error(verdict.code!, verdict.cause, attempt.endpoint!.label));
         return;
+      case 'later':
+        this.#later(verdict);
+        return;
       default: {
         this.#failures ??= [];
         this.#failures.push(this.#error(verdict.code!, verdict.cause, attempt.endpoint!.label));
@@ -257,6 +353,24 @@ export class Tries implements AttemptOwner, Timed {
         this.#advance();
       }
     }
+  }
+
+  /**
+   * Refused for congestion: give the permit back, wait a backoff (doubling, with jitter), and
+   * queue again for the same server; after twice `tries` such refusals the query fails with them.
+   */
+  #later(verdict: Verdict): void {
+    const cfg = this.#cfg;
+    this.#failures ??= [];
+    this.#failures.push(this.#error(verdict.code!, verdict.cause, this.#attempt.endpoint!.label));
+    if (++this.#congested > 2 * cfg.tries) {
+      this.#exhausted();
+      return;
+    }
+    this.#release();
+    this.#state = BACKOFF;
+    const base = cfg.backoffMs * 2 ** (this.#congested - 1);
+    cfg.runtime.timers.schedule(this, base * (0.5 + Math.random()));
   }
 
   /** On to the next server not done with, this round or the next; or the query fails. */
@@ -271,18 +385,7 @@ export class Tries implements AttemptOwner, Timed {
       s = 0;
       while (s < n && done !== null && done[s]) s++;
       if (this.#round >= cfg.tries || s >= n) {
-        // Every server failed: the last failure names the code; all of them ride along.
-        const failures = this.#failures!;
-        const last = failures[failures.length - 1]!;
-        this.#fail(
-          new DnsError(last.code, {
-            syscall: this.#job.syscall,
-            hostname: this.#job.hostname,
-            cause: last.cause,
-            server: last.server,
-            errors: failures,
-          }),
-        );
+        this.#exhausted();
         return;
       }
     }
@@ -290,6 +393,21 @@ export class Tries implements AttemptOwner, Timed {
     this.#payload = cfg.udpPayload;
     this.#overTcp = cfg.tcp === 'always';
     this.#send();
+  }
+
+  /** Every server failed: the last failure names the code; all of them ride along. */
+  #exhausted(): void {
+    const failures = this.#failures!;
+    const last = failures[failures.length - 1]!;
+    this.#fail(
+      new DnsError(last.code, {
+        syscall: this.#job.syscall,
+        hostname: this.#job.hostname,
+        cause: last.cause,
+        server: last.server,
+        errors: failures,
+      }),
+    );
   }
 
   #fail(error: DnsError): void {
