@@ -238,15 +238,36 @@ export class Tries implements AttemptOwner, Timed {
     if (this.#state === DONE) return;
     const limits = this.#cfg.limits;
     if (limits !== undefined) {
-      // The server's adaptive limit: a try goes out only with room under it.
-      const limit = limits[this.#server]!;
-      if (!limit.gate.tryAcquire()) {
-        this.#waitServer(limit);
+      // The server's adaptive limit: a try goes out only with room under it. A server that is full
+      // (slow, refusing, black-holing) is passed over for one with room, as c-ares passes over a
+      // failing server, so one bad server does not hold up the others; with none free, wait.
+      const s = this.#roomAt(limits);
+      if (s < 0) {
+        this.#waitServer(limits[this.#server]!);
         return;
       }
+      this.#server = s;
+      const limit = limits[s]!;
       this.#limit = limit;
       this.#ticket = limit.sent();
     }
+    this.#fire();
+  }
+
+  /** The first server from the current one on, not done with, whose limit has room (taken); or -1. */
+  #roomAt(limits: readonly AdaptiveLimit[]): number {
+    const n = limits.length;
+    const done = this.#done;
+    for (let k = 0; k < n; k++) {
+      const s = (this.#server + k) % n;
+      if (done?.[s]) continue;
+      if (limits[s]!.gate.tryAcquire()) return s;
+    }
+    return -1;
+  }
+
+  /** Sends the try: to the current server, over the current transport, with this round's timeout. */
+  #fire(): void {
     this.#state = ON_WIRE;
     const cfg = this.#cfg;
     this.#attempt.start(
@@ -281,14 +302,7 @@ export class Tries implements AttemptOwner, Timed {
     }
     this.#limit = limit;
     this.#ticket = limit.sent();
-    this.#state = ON_WIRE;
-    const cfg = this.#cfg;
-    this.#attempt.start(
-      cfg.servers[this.#server]!,
-      this.#overTcp,
-      this.#payload,
-      cfg.timeout * 2 ** this.#round,
-    );
+    this.#fire();
   }
 
   /** The try in flight ended: its server's adaptive limit counts it, and gets its room back. */

@@ -80,8 +80,6 @@ export interface LimitView {
 export interface TryTicket {
   /** The send's sequence number: tries sent before a cut cannot cut again. */
   seq: number;
-  /** Whether the gate was full when it was sent: only then does an answer grow the limit. */
-  limited: boolean;
   /** Queries in flight to the server with this one. */
   inFlight: number;
   sentAt: number;
@@ -116,6 +114,8 @@ export class AdaptiveLimit {
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
+  /** Sequence number of the last send that filled the gate. */
+  #fullSeq = -1;
   #inFlight = 0;
   #losses = 0;
   #cuts = 0;
@@ -154,7 +154,9 @@ export class AdaptiveLimit {
   /** A try is sent under a permit of {@link gate}. */
   sent(): TryTicket {
     const inFlight = ++this.#inFlight;
-    return { seq: this.#seq++, limited: inFlight >= Math.floor(this.#limit), inFlight, sentAt: this.#now() };
+    const seq = this.#seq++;
+    if (inFlight >= Math.floor(this.#limit)) this.#fullSeq = seq;
+    return { seq, inFlight, sentAt: this.#now() };
   }
 
   /**
@@ -172,9 +174,9 @@ export class AdaptiveLimit {
     if (kind === 'answer') {
       const rtt = this.#now() - ticket.sentAt;
       this.#rtt = this.#rtt === undefined ? rtt : this.#rtt + (rtt - this.#rtt) / 8;
-      // No growth unless the limit was reached: a caller that sends less than the limit says
-      // nothing about what the server could take.
-      if (!ticket.limited || this.#limit >= this.ceiling) return;
+      // No growth unless the limit was reached while this try was out: a caller that sends less
+      // than the limit says nothing about what the server could take.
+      if (this.#fullSeq < ticket.seq || this.#limit >= this.ceiling) return;
       // Slow start: +1 per answer doubles the limit each window; above the threshold, +1 per window.
       const step = this.#limit < this.#threshold ? 1 : 1 / this.#limit;
       this.#set(Math.min(this.ceiling, this.#limit + step), 'grow');
@@ -182,7 +184,7 @@ export class AdaptiveLimit {
       this.#losses++;
       // At most one cut per window: tries sent before the last cut saw the old limit.
       if (ticket.seq <= this.#cutSeq) return;
-      this.#cutSeq = this.#seq;
+      this.#cutSeq = this.#seq - 1;
       this.#cuts++;
       // Where loss began: the queries in flight when the lost one was sent (in slow start the
       // limit runs ahead of what was actually in flight), and retreat below it.

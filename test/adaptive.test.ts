@@ -1,0 +1,273 @@
+// The adaptive gate: the controller on a clock the test sets (exact expectations), then the
+// resolver against test servers that refuse when full, refuse everything, or go silent.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type TryTicket } from '../src/gate/adaptive.js';
+import { DnsError, Resolver } from '../src/index.js';
+import { rcode, silent, startTestServer, type TestServer } from '../src/testing/index.js';
+import { ZONE } from './helpers/example-zone.js';
+
+describe('the controller (virtual time)', () => {
+  let now = 0;
+  const make = (ceiling = 100, settings = ADAPTIVE_DEFAULTS) =>
+    new AdaptiveLimit('s', ceiling, settings, () => now);
+  /** Sends `n` tries (each under a permit) and returns their tickets. */
+  const send = (l: AdaptiveLimit, n: number): TryTicket[] =>
+    Array.from({ length: n }, () => {
+      expect(l.gate.tryAcquire()).toBe(true);
+      return l.sent();
+    });
+  const end = (l: AdaptiveLimit, tickets: TryTicket[], kind: 'answer' | 'loss' | 'neutral') => {
+    for (const t of tickets) {
+      l.ended(t, kind);
+      l.gate.release();
+    }
+  };
+
+  afterEach(() => {
+    now = 0;
+  });
+
+  it('starts at 8 and doubles each window in slow start, while the limit is reached', () => {
+    const l = make();
+    expect(l.view.limit).toBe(8);
+    end(l, send(l, 8), 'answer');
+    expect(l.view.limit).toBe(16);
+    end(l, send(l, 16), 'answer');
+    expect(l.view.limit).toBe(32);
+  });
+
+  it('does not grow while the caller sends less than the limit', () => {
+    const l = make();
+    for (let i = 0; i < 50; i++) end(l, send(l, 3), 'answer');
+    expect(l.view.limit).toBe(8);
+  });
+
+  it('never grows past the ceiling', () => {
+    const l = make(10);
+    end(l, send(l, 8), 'answer');
+    end(l, send(l, 10), 'answer');
+    expect(l.view.limit).toBe(10);
+    expect(l.gate.limit).toBe(10);
+  });
+
+  it('slow start ends at the first loss: a cut to 0.7x the queries in flight, then +1 per window', () => {
+    const l = make();
+    end(l, send(l, 8), 'answer');
+    end(l, send(l, 16), 'answer'); // 32
+    const tickets = send(l, 30);
+    // The 30th was sent with 30 in flight: loss began there.
+    l.ended(tickets[29]!, 'loss');
+    l.gate.release();
+    expect(l.view).toMatchObject({ limit: 21, edge: 30, cuts: 1, losses: 1 });
+    end(l, tickets.slice(0, 29), 'answer');
+    // Past the cut, growth is one step per window: 21 answers of tries sent at the limit add 1.
+    end(l, send(l, 21), 'answer');
+    expect(l.limit).toBeGreaterThan(21.9);
+    expect(l.limit).toBeLessThan(22);
+    end(l, send(l, 21), 'answer');
+    expect(l.view.limit).toBe(22);
+  });
+
+  it('cuts at most once per window: tries sent before a cut cannot cut again', () => {
+    const l = make(100);
+    end(l, send(l, 8), 'answer'); // 16
+    const window = send(l, 16);
+    end(l, window.slice(0, 4), 'loss');
+    expect(l.view).toMatchObject({ cuts: 1, losses: 4 });
+    expect(l.view.limit).toBe(Math.floor(1 * 0.7) || 1); // the first loss was sent with 1 in flight
+    end(l, window.slice(4), 'loss');
+    expect(l.view.cuts).toBe(1);
+    // A try sent after the cut can cut again.
+    end(l, send(l, 1), 'loss');
+    expect(l.view.cuts).toBe(2);
+  });
+
+  it('never goes below 1, and a shrinking limit does not preempt tries in flight', () => {
+    const l = make();
+    const inFlight = send(l, 8);
+    end(l, inFlight.slice(7), 'loss');
+    expect(l.gate.limit).toBeLessThan(8);
+    expect(l.gate.tokens).toBe(0); // 7 still out, none taken back
+    end(l, inFlight.slice(0, 7), 'neutral');
+    for (let i = 0; i < 20; i++) end(l, send(l, 1), 'loss');
+    expect(l.view.limit).toBe(1);
+    expect(l.gate.limit).toBe(1);
+  });
+
+  it('neutral tries count for nothing', () => {
+    const l = make();
+    end(l, send(l, 8), 'neutral');
+    expect(l.view).toMatchObject({ limit: 8, losses: 0, cuts: 0 });
+    expect(l.view.rttMs).toBeUndefined();
+  });
+
+  it('remembers the edge for edgeMs, then forgets it and grows fast again', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, edgeMs: 1000 });
+    end(l, send(l, 8), 'answer'); // 16
+    const tickets = send(l, 16);
+    end(l, tickets.slice(15), 'loss'); // edge 16, limit 11
+    end(l, tickets.slice(0, 15), 'neutral');
+    expect(l.view).toMatchObject({ limit: 11, edge: 16 });
+    now = 999;
+    expect(l.view.edge).toBe(16);
+    now = 1000;
+    expect(l.view.edge).toBeUndefined();
+    end(l, send(l, 11), 'answer'); // slow start again: +1 per answer
+    expect(l.view.limit).toBe(22);
+  });
+
+  it('a REFUSED to a try sent alone is the server policy; with company, congestion', () => {
+    const l = make();
+    const [alone] = send(l, 1);
+    expect(l.isPolicy(alone!)).toBe(true);
+    const [second] = send(l, 1);
+    expect(l.isPolicy(second!)).toBe(false);
+  });
+
+  it('smooths the RTT of answers (1/8 per answer)', () => {
+    const l = make();
+    const [a] = send(l, 1);
+    now = 8;
+    end(l, [a!], 'answer');
+    expect(l.view.rttMs).toBe(8);
+    const [b] = send(l, 1);
+    now = 24;
+    end(l, [b!], 'answer');
+    expect(l.view.rttMs).toBe(9);
+  });
+});
+
+describe('the resolver with the adaptive gate', () => {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `n${i}.example.test`);
+  const wildcardZone = [ZONE, ...names(400).map((n) => `${n}. 60 MX 10 mx.example.test.`)].join('\n');
+
+  /** A router model: holds each query 5 ms, and REFUSES at once past `capacity` held. */
+  async function refusingWhenFull(capacity: number) {
+    let holding = 0;
+    let peak = 0;
+    const server = await startTestServer({
+      zone: wildcardZone,
+      handler: async (q) => {
+        if (holding >= capacity) return { id: q.id, type: 'response', flags: 0x8005, questions: q.questions };
+        peak = Math.max(peak, ++holding);
+        await new Promise((r) => setTimeout(r, 5));
+        holding--;
+        return undefined;
+      },
+    });
+    servers.push(server);
+    return { server, peak: () => peak };
+  }
+
+  it('a router that refuses past 5 in flight: 400 lookups at a ceiling of 100 lose none', async () => {
+    const { server, peak } = await refusingWhenFull(5);
+    const r = new Resolver({ servers: [server.server], concurrency: 100, coalesce: false });
+    const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
+    expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
+    expect(peak()).toBeLessThanOrEqual(5);
+    const [view] = r.limits;
+    expect(view).toMatchObject({ server: server.server, ceiling: 100 });
+    expect(view!.cuts).toBeGreaterThan(0);
+    expect(view!.limit).toBeLessThanOrEqual(12);
+    // Refused tries are a small share of what was sent.
+    expect(r.stats.sent - 400).toBeLessThan(0.25 * 400);
+  });
+
+  it('the fixed gate (adaptive: false) at the same ceiling loses lookups there', async () => {
+    const { server } = await refusingWhenFull(5);
+    const r = new Resolver({
+      servers: [server.server],
+      concurrency: 100,
+      coalesce: false,
+      adaptive: false,
+      tries: 1,
+    });
+    const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
+    expect(results.filter((x) => x.status === 'rejected').length).toBeGreaterThan(0);
+    expect(r.limits).toEqual([]);
+  });
+
+  it('a server that refuses everything: every lookup ends EREFUSED within its tries, never a hang', async () => {
+    const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
+    servers.push(server);
+    const r = new Resolver({
+      servers: [server.server],
+      concurrency: 50,
+      adaptive: { backoffMs: 1 },
+      tries: 2,
+    });
+    const started = performance.now();
+    const results = await Promise.allSettled(names(50).map((n) => r.resolveMx(n)));
+    expect(performance.now() - started).toBeLessThan(5000);
+    for (const x of results) {
+      expect(x.status).toBe('rejected');
+      expect((x as PromiseRejectedResult).reason).toBeInstanceOf(DnsError);
+      expect((x as PromiseRejectedResult).reason.code).toBe('EREFUSED');
+    }
+    // At most 2 x tries refusals for congestion, and one more as policy, per lookup.
+    expect(server.stats.queries).toBeLessThanOrEqual(50 * (2 * 2 + 1));
+  });
+
+  it('a single REFUSED to a lone query is final at once, as without the gate', async () => {
+    const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
+    servers.push(server);
+    const r = new Resolver({ servers: [server.server], tries: 4 });
+    await expect(r.resolveMx('example.test')).rejects.toMatchObject({ code: 'EREFUSED' });
+    expect(server.stats.queries).toBe(1);
+  });
+
+  it('one silent server of two: its limit is cut, the other answers, and keeps its own limit', async () => {
+    const dead = await startTestServer({ zone: ZONE, script: silent() });
+    const good = await startTestServer({ zone: wildcardZone });
+    servers.push(dead, good);
+    const r = new Resolver({ servers: [dead.server, good.server], timeout: 50, tries: 2, coalesce: false });
+    const results = await Promise.allSettled(names(60).map((n) => r.resolveMx(n)));
+    expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
+    const [a, b] = r.limits;
+    expect(a).toMatchObject({ server: dead.server });
+    expect(a!.losses).toBeGreaterThan(0);
+    expect(a!.limit).toBeLessThan(8);
+    expect(b).toMatchObject({ server: good.server, losses: 0, cuts: 0 });
+    // Passed over while full, the silent server was not asked by every lookup.
+    expect(dead.stats.queries).toBeLessThan(60);
+  });
+
+  it('publishes each move of the limit on dnsgate:gate:limit', async () => {
+    const { server } = await refusingWhenFull(3);
+    const moves: Array<{ server: string; limit: number; reason: string }> = [];
+    const onLimit = (m: unknown) => moves.push(m as (typeof moves)[number]);
+    subscribe('dnsgate:gate:limit', onLimit);
+    try {
+      const r = new Resolver({ servers: [server.server], concurrency: 64, coalesce: false });
+      await Promise.allSettled(names(200).map((n) => r.resolveMx(n)));
+    } finally {
+      unsubscribe('dnsgate:gate:limit', onLimit);
+    }
+    expect(moves.some((m) => m.reason === 'cut')).toBe(true);
+    expect(moves.some((m) => m.reason === 'grow')).toBe(true);
+    for (const m of moves) expect(m.server).toBe(server.server);
+  });
+
+  it.each([
+    [{ initial: 0 }, /adaptive\.initial/],
+    [{ decrease: 1 }, /adaptive\.decrease/],
+    [{ decrease: 0.05 }, /adaptive\.decrease/],
+    [{ edgeMs: -1 }, /adaptive\.edgeMs/],
+    [{ backoffMs: 0 }, /adaptive\.backoffMs/],
+  ])('adaptive %o is a RangeError naming the option', (adaptive, message) => {
+    expect(() => new Resolver({ servers: ['127.0.0.1:53'], adaptive })).toThrow(RangeError);
+    expect(() => new Resolver({ servers: ['127.0.0.1:53'], adaptive })).toThrow(message);
+  });
+
+  it('an unknown adaptive option or a wrong type is a TypeError', () => {
+    expect(() => new Resolver({ servers: ['127.0.0.1:53'], adaptive: { inital: 4 } as never })).toThrow(
+      /Unknown adaptive option "inital"/,
+    );
+    expect(() => new Resolver({ servers: ['127.0.0.1:53'], adaptive: 'on' as never })).toThrow(TypeError);
+  });
+});
