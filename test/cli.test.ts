@@ -105,6 +105,13 @@ describe('dnsgate CLI', () => {
     expect(r.status).toBe(0);
   });
 
+  it('--fixed turns the adaptive gate off and otherwise works alike', async () => {
+    const r = await cli(['mx', '--fixed', '-c', '4', '--server', server.server, '--ordered', 'microsoft.com']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('microsoft.com   mail.messaging.microsoft.com\n');
+    expect(r.status).toBe(0);
+  });
+
   it('a failed name goes to stderr with its code, exit 1', async () => {
     const r = await cli(['mx', '-s', server.server, '--ordered', 'microsoft.com', 'nope.google.com']);
     expect(r.stdout).toBe('microsoft.com   mail.messaging.microsoft.com\n');

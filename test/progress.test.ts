@@ -18,6 +18,11 @@ describe('progressText', () => {
       '[#####...............] 1200/5000 done: 1100 ok, 100 failed, 16 in flight, 600 lookups/s, 150 queries/s',
     );
   });
+  it("shows the adaptive gate's working limit and its ceiling", () => {
+    expect(progressText({ ...figures, limit: { limit: 19, ceiling: 200 } }, undefined)).toBe(
+      '[#####...............] 1200/5000 done: 1100 ok, 100 failed, 16 in flight, limit 19/200, 600 lookups/s, 150 queries/s',
+    );
+  });
   it.each([120, 80, 40, 20, 8])('is never wider than %i columns less one', (columns) => {
     expect(progressText(figures, columns).length).toBeLessThan(columns);
   });

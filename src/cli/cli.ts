@@ -22,7 +22,9 @@ and lines starting with # are skipped.
 Options:
   -s, --server HOST[:PORT]  nameserver, repeatable ('1.2.3.4:53', '[::1]:5353');
                             default: /etc/resolv.conf
-  -c, --concurrency N       sockets in flight at most (default 16)
+  -c, --concurrency N       sockets in flight at most (default 16); below it the adaptive
+                            gate finds what each server takes (shown in the progress row)
+      --fixed               no adaptive gate: send up to -c at once, as told
   -r, --rate N              queries started per second at most (default: no limit)
   -t, --timeout MS          first-try timeout (default 2000; doubles each try)
       --tries N             tries per server (default 4)
@@ -162,6 +164,7 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
       ...(values.timeout === undefined ? {} : { timeout: count('timeout', values.timeout, 1) }),
       ...(values.tries === undefined ? {} : { tries: count('tries', values.tries, 1) }),
       ...(values.rate === undefined ? {} : { rate: count('rate', values.rate, 1) }),
+      ...(values.fixed ? { adaptive: false } : {}),
     });
     if (command === 'query') {
       if (rest.length < 1 || rest.length > 2) throw new UsageError('query takes NAME [TYPE]');
@@ -206,6 +209,7 @@ function parse(argv: string[]) {
       file: { type: 'string', short: 'f' },
       json: { type: 'boolean' },
       ordered: { type: 'boolean' },
+      fixed: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },
@@ -274,6 +278,7 @@ async function bulk(
           total,
           queries: resolver.stats.sent,
           seconds: (performance.now() - started) / 1000,
+          limit: resolver.limits[0],
         };
         progress.draw(progressText(figures, io.stderr.columns));
       }, 100)

@@ -16,6 +16,8 @@ export interface ProgressFigures {
   queries: number;
   /** Seconds since the run started. */
   seconds: number;
+  /** The adaptive gate's working limit and its ceiling (the first server's), when it is on. */
+  limit?: { limit: number; ceiling: number } | undefined;
 }
 
 /** The widest form of the line that fits in `columns - 1` characters, cut if none does. */
@@ -24,7 +26,8 @@ export function progressText(f: ProgressFigures, columns: number | undefined): s
   const lookups = (f.settled / s).toFixed(0);
   const queries = (f.queries / s).toFixed(0);
   const done = f.total === undefined ? `${f.settled}` : `${f.settled}/${f.total}`;
-  const counts = `${done} done: ${f.ok} ok, ${f.failed} failed, ${f.inFlight} in flight, ${lookups} lookups/s, ${queries} queries/s`;
+  const gate = f.limit === undefined ? '' : `, limit ${f.limit.limit}/${f.limit.ceiling}`;
+  const counts = `${done} done: ${f.ok} ok, ${f.failed} failed, ${f.inFlight} in flight${gate}, ${lookups} lookups/s, ${queries} queries/s`;
   const forms: string[] = [];
   if (f.total !== undefined && f.total > 0) {
     const filled = Math.round((f.settled / f.total) * 20);
