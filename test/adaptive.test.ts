@@ -209,16 +209,26 @@ describe('the resolver with the adaptive gate', () => {
       expect((x as PromiseRejectedResult).reason).toBeInstanceOf(DnsError);
       expect((x as PromiseRejectedResult).reason.code).toBe('EREFUSED');
     }
-    // At most 2 x tries refusals for congestion, and one more as policy, per lookup.
-    expect(server.stats.queries).toBeLessThanOrEqual(50 * (2 * 2 + 1));
+    // At most 2 x tries refusals for congestion, and 3 as policy, per lookup.
+    expect(server.stats.queries).toBeLessThanOrEqual(50 * (2 * 2 + 3));
   });
 
-  it('a single REFUSED to a lone query is final at once, as without the gate', async () => {
+  it('a REFUSED to a query alone: asked twice more after a backoff, then final (policy)', async () => {
     const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
     servers.push(server);
     const r = new Resolver({ servers: [server.server], tries: 4 });
     await expect(r.resolveMx('example.test')).rejects.toMatchObject({ code: 'EREFUSED' });
-    expect(server.stats.queries).toBe(1);
+    expect(server.stats.queries).toBe(3);
+    expect(r.limits[0]).toMatchObject({ losses: 0, cuts: 0 });
+  });
+
+  it('a REFUSED to a query alone, with another server: that one is asked at once, as without the gate', async () => {
+    const refusing = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
+    const good = await startTestServer({ zone: ZONE });
+    servers.push(refusing, good);
+    const r = new Resolver({ servers: [refusing.server, good.server] });
+    expect(await r.resolveMx('example.test')).toHaveLength(2);
+    expect(refusing.stats.queries).toBe(1);
   });
 
   it('one silent server of two: its limit is cut, the other answers, and keeps its own limit', async () => {

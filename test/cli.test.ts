@@ -106,7 +106,16 @@ describe('dnsgate CLI', () => {
   });
 
   it('--fixed turns the adaptive gate off and otherwise works alike', async () => {
-    const r = await cli(['mx', '--fixed', '-c', '4', '--server', server.server, '--ordered', 'microsoft.com']);
+    const r = await cli([
+      'mx',
+      '--fixed',
+      '-c',
+      '4',
+      '--server',
+      server.server,
+      '--ordered',
+      'microsoft.com',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('microsoft.com   mail.messaging.microsoft.com\n');
     expect(r.status).toBe(0);

@@ -69,7 +69,7 @@ describe('failover', () => {
   it('when every server fails, the error carries each one', async () => {
     const a = await start(rcode(2));
     const b = await start(rcode(5));
-    const r = new Resolver({ servers: [a.server, b.server], timeout: 100, tries: 3 });
+    const r = new Resolver({ servers: [a.server, b.server], timeout: 100, tries: 3, adaptive: false });
     const err = (await r.resolveMx('example.test').catch((e) => e)) as DnsError;
     expect(err).toBeInstanceOf(DnsError);
     expect(err.code).toBe('EREFUSED');
@@ -79,6 +79,18 @@ describe('failover', () => {
     ]);
     // SERVFAIL and REFUSED are answers: each server was asked once, not once per try.
     expect(a.stats.queries + b.stats.queries).toBe(2);
+    // With the adaptive gate, the last server's REFUSED is asked twice more (it may be a full
+    // router), and the error still names each server once.
+    a.resetStats();
+    b.resetStats();
+    const adaptive = new Resolver({ servers: [a.server, b.server], timeout: 100, tries: 3 });
+    const again = (await adaptive.resolveMx('example.test').catch((e) => e)) as DnsError;
+    expect(again.code).toBe('EREFUSED');
+    expect(again.errors?.map((e) => [e.server, e.code])).toEqual([
+      [a.server, 'ESERVFAIL'],
+      [b.server, 'EREFUSED'],
+    ]);
+    expect([a.stats.queries, b.stats.queries]).toEqual([1, 3]);
   });
 
   it('timeouts are retried each round, with the timeout doubling', async () => {

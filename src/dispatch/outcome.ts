@@ -49,15 +49,16 @@ const OVER_TCP: Verdict = Object.freeze({ step: 'tcp' });
 
 /**
  * The outcome table: a pure function of how an attempt ended, the resolver's TCP mode, and whether
- * a refusal means congestion (the adaptive gate is on and the query was not alone on its way).
+ * the adaptive gate is on (a REFUSED may then be a full router: ask again later; the try loop
+ * makes it final once the server has said so to the query alone a few times).
  *
  * @example
  * ```ts
- * verdictOf({ answer: null, code: 'ETIMEOUT', cause: undefined, payload: 1232, overTcp: false }, 'fallback', false);
+ * verdictOf({ answer: null, code: 'ETIMEOUT', cause: undefined, payload: 1232, overTcp: false }, 'fallback', true);
  * // { step: 'retry', code: 'ETIMEOUT' }
  * ```
  */
-export function verdictOf(end: AttemptEnd, tcp: TcpMode, congestion: boolean): Verdict {
+export function verdictOf(end: AttemptEnd, tcp: TcpMode, adaptive: boolean): Verdict {
   const answer = end.answer;
   if (answer === null) {
     const retry = end.code === codes.TIMEOUT || worthRetrying(end.cause);
@@ -71,7 +72,7 @@ export function verdictOf(end: AttemptEnd, tcp: TcpMode, congestion: boolean): V
   }
   const code = rcodeToCode(rcode);
   if (code === undefined || code === codes.NOTFOUND) return ANSWER;
-  if (code === codes.REFUSED && congestion) return { step: 'later', code };
+  if (code === codes.REFUSED && adaptive) return { step: 'later', code };
   return {
     step: code === codes.SERVFAIL || code === codes.REFUSED || code === codes.NOTIMP ? 'next' : 'fail',
     code,

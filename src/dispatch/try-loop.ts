@@ -40,6 +40,12 @@ const SERVER_WAIT = 6;
 /** Refused for congestion: waiting out a backoff, the permit given back. */
 const BACKOFF = 7;
 
+/**
+ * REFUSEDs to a query sent alone that make the refusal final (the server's policy): a home router
+ * that is full because of other clients says REFUSED too, so one is not enough.
+ */
+const POLICY_STRIKES = 3;
+
 // Whose permit the query flies under.
 const NONE = 0;
 const OWN = 1;
@@ -81,6 +87,8 @@ export class Tries implements AttemptOwner, Timed {
   #ticket: TryTicket | null = null;
   /** Tries refused for congestion so far (each waits a longer backoff). */
   #congested = 0;
+  /** REFUSEDs to this query while it was alone on its way to the server (policy, perhaps). */
+  #refusedAlone = 0;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
   constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
@@ -243,7 +251,7 @@ export class Tries implements AttemptOwner, Timed {
       // failing server, so one bad server does not hold up the others; with none free, wait.
       const s = this.#roomAt(limits);
       if (s < 0) {
-        this.#waitServer(limits[this.#server]!);
+        this.#waitServer(limits[this.#widest(limits)]!);
         return;
       }
       this.#server = s;
@@ -252,6 +260,20 @@ export class Tries implements AttemptOwner, Timed {
       this.#ticket = limit.sent();
     }
     this.#fire();
+  }
+
+  /**
+   * With no server free, the one to wait for: the highest limit among those not done with (a
+   * failing server's limit is low), the current one on a tie. It becomes the current server.
+   */
+  #widest(limits: readonly AdaptiveLimit[]): number {
+    let best = this.#server;
+    for (let s = 0; s < limits.length; s++) {
+      if (this.#done?.[s]) continue;
+      if (limits[s]!.limit > limits[best]!.limit || this.#done?.[best]) best = s;
+    }
+    this.#server = best;
+    return best;
   }
 
   /** The first server from the current one on, not done with, whose limit has room (taken); or -1. */
@@ -331,12 +353,21 @@ export class Tries implements AttemptOwner, Timed {
     }
     this.#state = IDLE;
     const attempt = this.#attempt;
-    // A REFUSED is congestion unless the query was (nearly) alone on its way to the server: then
-    // it is the server's policy, final as without the adaptive gate.
+    // Under the adaptive gate a REFUSED may be a full router: asked again later. It is loss
+    // (congestion) unless the query was alone on its way to the server: then it may be the
+    // server's policy, counted for nothing, and final once it has said so a few times.
     const ticket = this.#ticket;
-    const congestion = ticket !== null && !this.#limit!.isPolicy(ticket);
-    const verdict = verdictOf(attempt, this.#cfg.tcp, congestion);
-    this.#endTry(kindOf(attempt, verdict, congestion));
+    const adaptive = ticket !== null;
+    const alone = adaptive && this.#limit!.isPolicy(ticket);
+    let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
+    this.#endTry(kindOf(attempt, verdict, adaptive && !alone));
+    if (
+      verdict.step === 'later' &&
+      alone &&
+      (this.#otherServer() || ++this.#refusedAlone >= POLICY_STRIKES)
+    ) {
+      verdict = { ...verdict, step: 'next' };
+    }
     switch (verdict.step) {
       case 'answer':
         this.#state = DONE;
@@ -375,9 +406,9 @@ export class Tries implements AttemptOwner, Timed {
    */
   #later(verdict: Verdict): void {
     const cfg = this.#cfg;
-    this.#failures ??= [];
-    this.#failures.push(this.#error(verdict.code!, verdict.cause, this.#attempt.endpoint!.label));
     if (++this.#congested > 2 * cfg.tries) {
+      this.#failures ??= [];
+      this.#failures.push(this.#error(verdict.code!, verdict.cause, this.#attempt.endpoint!.label));
       this.#exhausted();
       return;
     }
@@ -385,6 +416,13 @@ export class Tries implements AttemptOwner, Timed {
     this.#state = BACKOFF;
     const base = cfg.backoffMs * 2 ** (this.#congested - 1);
     cfg.runtime.timers.schedule(this, base * (0.5 + Math.random()));
+  }
+
+  /** Whether a server other than the current one may still be asked. */
+  #otherServer(): boolean {
+    const n = this.#cfg.servers.length;
+    for (let s = 0; s < n; s++) if (s !== this.#server && !this.#done?.[s]) return true;
+    return false;
   }
 
   /** On to the next server not done with, this round or the next; or the query fails. */

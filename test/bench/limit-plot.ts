@@ -61,6 +61,7 @@ const path = (key: 'limit' | 'inFlight') =>
   samples.map((s, i) => `${i === 0 ? 'M' : 'L'}${x(s.t).toFixed(1)},${y(s[key]).toFixed(1)}`).join('');
 const ticks = Array.from({ length: 5 }, (_, i) => Math.round((top / 4) * i));
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">
+<title>The adaptive gate's working limit and the queries in flight over one run through dnsmasq</title>
 <rect width="${W}" height="${H}" fill="white"/>
 <text x="${pad.l}" y="18">Adaptive limit through dnsmasq (dns-forward-max ${FORWARD_MAX}), ceiling ${CEILING}: ${LOOKUPS.toLocaleString('en')} lookups, ${lost} lost, ${refused} refused of ${sent} sent, ${(ms / 1000).toFixed(2)} s</text>
 ${ticks.map((v) => `<line x1="${pad.l}" x2="${W - pad.r}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`).join('\n')}
