@@ -7,21 +7,10 @@ import { DnsError } from '../src/errors.js';
 import { Resolver } from '../src/resolver.js';
 import { startTestServer, type TestServer } from '../src/testing/server.js';
 import { activeResources, openUdpSockets, resourceGrowth } from './helpers/handles.js';
+import { rng } from './helpers/sim.js';
 
 const zoneFile = fileURLToPath(new URL('../fixtures/zones/seed.zone', import.meta.url));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const QUERIES = 10_000;
 const LIMIT = 64;
@@ -31,7 +20,7 @@ const DOMAINS = ['google.com', 'yahoo.com', 'microsoft.com', 'facebook.com', 'tw
 describe('10,000 queries through a gate of 64 against a lossy, slow server', () => {
   let server: TestServer;
   let resolver: Resolver;
-  const random = seeded(SEED);
+  const random = rng(SEED);
   /** Queries the handler holds now, and the most it ever held. */
   let holding = 0;
   let peakHolding = 0;
