@@ -10,7 +10,7 @@ import {
 } from './gate/adaptive.js';
 import { Pace } from './gate/rate.js';
 import { Semaphore } from './gate/semaphore.js';
-import { type RuntimeOptions, runtimeOf } from './runtime.js';
+import { type Clock, type RuntimeOptions, runtimeOf } from './runtime.js';
 import { parseServers, type ServerAddress, systemServers } from './servers.js';
 import type { Endpoint } from './transport/channel.js';
 import { poolFor } from './transport/pool.js';
@@ -24,10 +24,10 @@ export function limitsFor(
   gate: { readonly limit: number },
   servers: readonly Endpoint[],
   adaptive: AdaptiveSettings | undefined,
-  now: () => number,
+  clock: Clock,
 ): AdaptiveLimit[] | undefined {
   if (adaptive === undefined) return undefined;
-  return servers.map((server) => adaptiveLimitFor(gate, server.label, adaptive, now));
+  return servers.map((server) => adaptiveLimitFor(gate, server.label, adaptive, clock));
 }
 
 /** Where to send, per server: its address with the local address to send from. */
@@ -160,13 +160,12 @@ export function buildConfig(options: ResolverOptions): {
   }
   const runtime = runtimeOf(checkRuntime(options.runtime));
   const adaptive = checkAdaptive(options.adaptive);
-  const now = () => runtime.clock.now();
   const endpoints = endpointsFor(servers, {});
   const config: DispatchConfig = {
     gate,
     pool: poolFor(gate, runtime.clock),
     servers: endpoints,
-    limits: limitsFor(gate, endpoints, adaptive, now),
+    limits: limitsFor(gate, endpoints, adaptive, runtime.clock),
     backoffMs: (adaptive ?? ADAPTIVE_DEFAULTS).backoffMs,
     // Node's rules: -1 (its default) and 0 mean the default; up to 2^31-1 ms.
     timeout:

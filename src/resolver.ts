@@ -608,8 +608,11 @@ export class Resolver {
   #reconfigure(): void {
     const cfg = this.#config;
     const servers = endpointsFor(this.#servers, this.#local);
-    const now = () => cfg.runtime.clock.now();
-    this.#config = { ...cfg, servers, limits: limitsFor(cfg.gate, servers, this.#adaptive, now) };
+    this.#config = {
+      ...cfg,
+      servers,
+      limits: limitsFor(cfg.gate, servers, this.#adaptive, cfg.runtime.clock),
+    };
     if (this.#lanes !== undefined) this.#lanes = new Map();
     this.#launch = this.#launchOf();
   }

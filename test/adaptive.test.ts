@@ -2,39 +2,77 @@
 // resolver against test servers that refuse when full, refuse everything, or go silent.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type TryTicket } from '../src/gate/adaptive.js';
+import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type TryKind, type TryTicket } from '../src/gate/adaptive.js';
 import { DnsError, Resolver } from '../src/index.js';
 import { rcode, silent, startTestServer, type TestServer } from '../src/testing/index.js';
 import { ZONE } from './helpers/example-zone.js';
 
 describe('the controller (virtual time)', () => {
   let now = 0;
+  // A clock the test sets; its timers never fire (the tests look at the controller at each event).
+  const clock = { now: () => now, setTimeout: () => ({}), clearTimeout: () => {} };
   const make = (ceiling = 100, settings = ADAPTIVE_DEFAULTS) =>
-    new AdaptiveLimit('s', ceiling, settings, () => now);
+    new AdaptiveLimit('s', ceiling, settings, clock);
   /** Sends `n` tries (each under a permit) and returns their tickets. */
   const send = (l: AdaptiveLimit, n: number): TryTicket[] =>
     Array.from({ length: n }, () => {
       expect(l.gate.tryAcquire()).toBe(true);
       return l.sent();
     });
-  const end = (l: AdaptiveLimit, tickets: TryTicket[], kind: 'answer' | 'loss' | 'neutral') => {
-    for (const t of tickets) {
-      l.ended(t, kind);
-      l.gate.release();
-    }
+  const end = (l: AdaptiveLimit, tickets: TryTicket[], kind: TryKind) => {
+    for (const t of tickets) l.ended(t, kind);
   };
 
   afterEach(() => {
     now = 0;
   });
 
-  it('starts at 8 and doubles each window in slow start, while the limit is reached', () => {
+  it('starts at 8 and doubles each window in slow start, at most once per 10 ms', () => {
     const l = make();
     expect(l.view.limit).toBe(8);
     end(l, send(l, 8), 'answer');
     expect(l.view.limit).toBe(16);
+    // Within the same 10 ms period, no further doubling.
+    end(l, send(l, 16), 'answer');
+    expect(l.view.limit).toBe(16);
+    now = 10;
     end(l, send(l, 16), 'answer');
     expect(l.view.limit).toBe(32);
+  });
+
+  it('RTT as a guard: a try unanswered far past the RTT counts as lost at once (a drop), once', () => {
+    const l = make();
+    const first = send(l, 8);
+    now = 1;
+    end(l, first.slice(1), 'answer'); // RTT 1 ms; first[0] is still out
+    expect(l.view.cuts).toBe(0);
+    now = 26; // 25 ms is the floor of the guard
+    send(l, 1);
+    expect(l.view).toMatchObject({ cuts: 1, losses: 1, edge: 1 });
+    // Its timeout later does not count it again.
+    end(l, first.slice(0, 1), 'drop');
+    expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
+  });
+
+  it('after a drop, the limit stays below the edge while it is remembered; after a refusal it may probe past it', () => {
+    const drops = make(100, { ...ADAPTIVE_DEFAULTS, initial: 20 });
+    const tickets = send(drops, 20);
+    end(drops, tickets.slice(19), 'drop'); // edge 20, cut to 14
+    end(drops, tickets.slice(0, 19), 'neutral');
+    for (let i = 0; i < 200; i++) {
+      now += 1;
+      end(drops, send(drops, drops.view.limit), 'answer');
+    }
+    expect(drops.view.limit).toBe(19);
+    const refusals = make(100, { ...ADAPTIVE_DEFAULTS, initial: 20 });
+    const more = send(refusals, 20);
+    end(refusals, more.slice(19), 'loss');
+    end(refusals, more.slice(0, 19), 'neutral');
+    for (let i = 0; i < 200; i++) {
+      now += 1;
+      end(refusals, send(refusals, refusals.view.limit), 'answer');
+    }
+    expect(refusals.view.limit).toBeGreaterThan(20);
   });
 
   it('does not grow while the caller sends less than the limit', () => {
@@ -54,11 +92,11 @@ describe('the controller (virtual time)', () => {
   it('slow start ends at the first loss: a cut to 0.7x the queries in flight, then +1 per window', () => {
     const l = make();
     end(l, send(l, 8), 'answer');
+    now = 10;
     end(l, send(l, 16), 'answer'); // 32
     const tickets = send(l, 30);
     // The 30th was sent with 30 in flight: loss began there.
     l.ended(tickets[29]!, 'loss');
-    l.gate.release();
     expect(l.view).toMatchObject({ limit: 21, edge: 30, cuts: 1, losses: 1 });
     end(l, tickets.slice(0, 29), 'answer');
     // Past the cut, growth is one step per window: 21 answers of tries sent at the limit add 1.

@@ -81,7 +81,7 @@ export function verdictOf(end: AttemptEnd, tcp: TcpMode, adaptive: boolean): Ver
 
 /**
  * What a try tells the adaptive gate: an answer (feeds the RTT and growth); loss (REFUSED for
- * congestion, a timeout, ICMP port unreachable or a refused TCP connection); or nothing
+ * congestion, ICMP port unreachable or a refused TCP connection); a drop (a timeout); or nothing
  * (SERVFAIL, FORMERR, truncation, forged or malformed messages, our own socket errors).
  *
  * @example
@@ -93,7 +93,7 @@ export function kindOf(end: AttemptEnd, verdict: Verdict, congestion: boolean): 
   if (verdict.step === 'answer') return 'answer';
   if (verdict.step === 'later') return congestion ? 'loss' : 'neutral';
   if (end.answer !== null) return 'neutral';
-  if (end.code === codes.TIMEOUT) return 'loss';
+  if (end.code === codes.TIMEOUT) return 'drop';
   return (end.cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED' ? 'loss' : 'neutral';
 }
 

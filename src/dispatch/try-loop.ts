@@ -332,9 +332,7 @@ export class Tries implements AttemptOwner, Timed {
     const ticket = this.#ticket;
     if (ticket === null) return;
     this.#ticket = null;
-    const limit = this.#limit!;
-    limit.ended(ticket, kind);
-    limit.gate.release();
+    this.#limit!.ended(ticket, kind);
   }
 
   attempted(): void {

@@ -4,6 +4,7 @@
 // start and BlastDNS's loss edge: grow while answers come and the limit is actually reached, cut
 // once per window on loss, and remember where loss began for a while.
 import { diagnostics } from '../diagnostics.js';
+import type { Clock, ClockTimer } from '../runtime.js';
 import { Semaphore } from './semaphore.js';
 
 /**
@@ -40,12 +41,18 @@ export const ADAPTIVE_DEFAULTS: AdaptiveSettings = {
   backoffMs: 20,
 };
 
+/** Slow start doubles the limit at most once per this many ms (or 4 RTTs, if longer). */
+const SLOW_START_PERIOD_MS = 10;
+/** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
+const OVERDUE_FLOOR_MS = 25;
+
 /**
  * How one try ended, as the controller counts it: `answer` (NOERROR, NXDOMAIN, NODATA: feeds the
- * RTT estimate and growth), `loss` (REFUSED for congestion, a timeout, ICMP refused), `neutral`
+ * RTT estimate and growth), `loss` (REFUSED for congestion, ICMP refused: the server said so at
+ * once), `drop` (a timeout: the server said nothing, and the query lost seconds), `neutral`
  * (anything else: SERVFAIL, FORMERR, a caller who gave up).
  */
-export type TryKind = 'answer' | 'loss' | 'neutral';
+export type TryKind = 'answer' | 'loss' | 'drop' | 'neutral';
 
 /** Why the limit moved, on `dnsgate:gate:limit`. */
 export type LimitReason = 'grow' | 'cut' | 'edge-expired';
@@ -80,6 +87,14 @@ export interface LimitView {
 export interface TryTicket {
   /** The send's sequence number: tries sent before a cut cannot cut again. */
   seq: number;
+  /**
+   * Counted as lost already, because it was overdue (see {@link AdaptiveLimit}); its permit of the
+   * gate went back then (the server no longer holds it).
+   */
+  overdue: boolean;
+  /** Neighbours among the tries in flight, oldest first. */
+  prev: TryTicket | null;
+  next: TryTicket | null;
   /** Queries in flight to the server with this one. */
   inFlight: number;
   sentAt: number;
@@ -90,11 +105,10 @@ export interface TryTicket {
  *
  * @example
  * ```ts
- * const limit = new AdaptiveLimit('127.0.0.1:53', 200, ADAPTIVE_DEFAULTS, () => performance.now());
+ * const limit = new AdaptiveLimit('127.0.0.1:53', 200, ADAPTIVE_DEFAULTS, realRuntime.clock);
  * if (limit.gate.tryAcquire()) {
  *   const ticket = limit.sent();
- *   limit.ended(ticket, 'answer');
- *   limit.gate.release();
+ *   limit.ended(ticket, 'answer'); // gives the permit back
  * }
  * ```
  */
@@ -111,6 +125,11 @@ export class AdaptiveLimit {
   #threshold: number;
   #edge: number | undefined;
   #edgeUntil = 0;
+  /**
+   * Set when the loss was a drop (a timeout, or a try overdue): each probe past the edge would cost
+   * a query seconds, so while the edge is remembered the limit stays below it.
+   */
+  #dropped = false;
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
@@ -120,14 +139,30 @@ export class AdaptiveLimit {
   #losses = 0;
   #cuts = 0;
   #rtt: number | undefined;
-  readonly #now: () => number;
+  /** Mean deviation of answers' RTT (as TCP's RTTVAR, RFC 6298). */
+  #rttVar = 0;
+  /** Tries in flight, oldest first, and the oldest not yet found overdue. */
+  #oldest: TryTicket | null = null;
+  #newest: TryTicket | null = null;
+  #watch: TryTicket | null = null;
+  /** Slow start doubles the limit at most once per period: the limit and time it began at. */
+  #periodBase: number;
+  #periodStart = 0;
+  readonly #clock: Clock;
+  /** Armed while a try is out that is not yet overdue: a drop must be seen even when nothing else happens. */
+  #timer: ClockTimer | undefined;
+  readonly #recheck = () => {
+    this.#timer = undefined;
+    this.#checkOverdue();
+  };
 
-  constructor(server: string, ceiling: number, settings: AdaptiveSettings, now: () => number) {
+  constructor(server: string, ceiling: number, settings: AdaptiveSettings, clock: Clock) {
     this.server = server;
     this.ceiling = ceiling;
     this.settings = settings;
-    this.#now = now;
+    this.#clock = clock;
     this.#limit = Math.min(ceiling, settings.initial);
+    this.#periodBase = this.#limit;
     this.#threshold = ceiling;
     this.gate = new Semaphore(Math.max(1, Math.floor(this.#limit)));
   }
@@ -156,7 +191,20 @@ export class AdaptiveLimit {
     const inFlight = ++this.#inFlight;
     const seq = this.#seq++;
     if (inFlight >= Math.floor(this.#limit)) this.#fullSeq = seq;
-    return { seq, inFlight, sentAt: this.#now() };
+    const ticket: TryTicket = {
+      seq,
+      inFlight,
+      sentAt: this.#clock.now(),
+      overdue: false,
+      prev: this.#newest,
+      next: null,
+    };
+    if (this.#newest === null) this.#oldest = ticket;
+    else this.#newest.next = ticket;
+    this.#newest = ticket;
+    this.#watch ??= ticket;
+    this.#checkOverdue();
+    return ticket;
   }
 
   /**
@@ -167,40 +215,114 @@ export class AdaptiveLimit {
     return ticket.inFlight <= 1;
   }
 
-  /** A try ended; call once per {@link sent}. */
+  /** A try ended: counted, and its permit of {@link gate} given back; call once per {@link sent}. */
   ended(ticket: TryTicket, kind: TryKind): void {
-    this.#inFlight--;
+    this.#unlink(ticket);
+    if (!ticket.overdue) {
+      this.#inFlight--;
+      this.gate.release();
+    }
     this.#expireEdge();
     if (kind === 'answer') {
-      const rtt = this.#now() - ticket.sentAt;
-      this.#rtt = this.#rtt === undefined ? rtt : this.#rtt + (rtt - this.#rtt) / 8;
-      // No growth unless the limit was reached while this try was out: a caller that sends less
-      // than the limit says nothing about what the server could take.
-      if (this.#fullSeq < ticket.seq || this.#limit >= this.ceiling) return;
-      // Slow start: +1 per answer doubles the limit each window; above the threshold, +1 per window.
-      const step = this.#limit < this.#threshold ? 1 : 1 / this.#limit;
-      this.#set(Math.min(this.ceiling, this.#limit + step), 'grow');
-    } else if (kind === 'loss') {
-      this.#losses++;
-      // At most one cut per window: tries sent before the last cut saw the old limit.
-      if (ticket.seq <= this.#cutSeq) return;
-      this.#cutSeq = this.#seq - 1;
-      this.#cuts++;
-      // Where loss began: the queries in flight when the lost one was sent (in slow start the
-      // limit runs ahead of what was actually in flight), and retreat below it.
-      const edge = Math.min(this.#limit, ticket.inFlight);
-      this.#edge = edge;
-      this.#edgeUntil = this.#now() + this.settings.edgeMs;
-      const cut = Math.max(1, edge * this.settings.decrease);
-      // Retreat below the edge, and grow past it only one step per window while it is remembered.
-      this.#threshold = cut;
-      this.#set(cut, 'cut');
+      const now = this.#clock.now();
+      const rtt = now - ticket.sentAt;
+      if (this.#rtt === undefined) {
+        this.#rtt = rtt;
+        this.#rttVar = rtt / 2;
+      } else {
+        this.#rttVar += (Math.abs(rtt - this.#rtt) - this.#rttVar) / 4;
+        this.#rtt += (rtt - this.#rtt) / 8;
+      }
+      this.#checkOverdue();
+      // No growth unless the limit was reached while this try was out (a caller that sends less
+      // than the limit says nothing about what the server could take), nor from a late answer.
+      const cap = this.#cap;
+      if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
+      if (this.#limit < this.#threshold) {
+        // Slow start: +1 per answer, so the limit doubles each window, but at most once per
+        // period of a few RTTs: drops that say nothing until a timeout must be caught (as overdue
+        // tries) before the limit has run far past the server.
+        const period = Math.max(SLOW_START_PERIOD_MS, 4 * this.#rtt);
+        if (now - this.#periodStart >= period) {
+          this.#periodStart = now;
+          this.#periodBase = this.#limit;
+        }
+        const limit = Math.min(cap, this.#limit + 1, 2 * this.#periodBase);
+        if (limit > this.#limit) this.#set(limit, 'grow');
+        return;
+      }
+      // Past the threshold: +1 per window.
+      this.#set(Math.min(cap, this.#limit + 1 / this.#limit), 'grow');
+    } else if ((kind === 'loss' || kind === 'drop') && !ticket.overdue) {
+      // (A try found overdue was counted as lost then.)
+      this.#loss(ticket, kind === 'drop');
     }
   }
 
+  /**
+   * RTT as a guard: the oldest try in flight that has gone unanswered for far longer than answers
+   * take (a router that drops when full says nothing until the try's timeout, seconds later) is
+   * counted as lost now. The query itself still waits for its answer or its timeout.
+   */
+  #checkOverdue(): void {
+    if (this.#rtt === undefined) return;
+    const guard = Math.max(OVERDUE_FLOOR_MS, 2 * this.#rtt + 8 * this.#rttVar);
+    const now = this.#clock.now();
+    for (let oldest = this.#watch; oldest !== null && now - oldest.sentAt > guard; oldest = this.#watch) {
+      oldest.overdue = true;
+      this.#watch = oldest.next;
+      // Dropped, by all signs: it no longer takes room at the server, nor under the limit.
+      this.#inFlight--;
+      this.gate.release();
+      this.#loss(oldest, true);
+    }
+    // A router that drops may leave nothing else to happen (every permit held by a dropped try):
+    // look again when the oldest try out would be overdue.
+    const next = this.#watch;
+    if (next !== null && this.#timer === undefined) {
+      const timer = this.#clock.setTimeout(this.#recheck, Math.max(1, next.sentAt + guard - now + 1));
+      timer.unref?.();
+      this.#timer = timer;
+    }
+  }
+
+  #unlink(ticket: TryTicket): void {
+    if (this.#watch === ticket) this.#watch = ticket.next;
+    if (ticket.prev === null) this.#oldest = ticket.next;
+    else ticket.prev.next = ticket.next;
+    if (ticket.next === null) this.#newest = ticket.prev;
+    else ticket.next.prev = ticket.prev;
+    ticket.prev = ticket.next = null;
+  }
+
+  /** A try was lost: the limit is cut, at most once per window. */
+  #loss(ticket: TryTicket, drop: boolean): void {
+    this.#losses++;
+    if (drop) this.#dropped = true;
+    // At most one cut per window: tries sent before the last cut saw the old limit.
+    if (ticket.seq <= this.#cutSeq) return;
+    this.#cutSeq = this.#seq - 1;
+    this.#cuts++;
+    // Where loss began: the queries in flight when the lost one was sent (in slow start the
+    // limit runs ahead of what was actually in flight), and retreat below it.
+    const edge = Math.min(this.#limit, ticket.inFlight);
+    this.#edge = edge;
+    this.#edgeUntil = this.#clock.now() + this.settings.edgeMs;
+    const cut = Math.max(1, edge * this.settings.decrease);
+    // Retreat below the edge, and grow past it only one step per window while it is remembered.
+    this.#threshold = cut;
+    this.#set(cut, 'cut');
+  }
+
+  /** The most the limit may grow to now: below a drop edge while it is remembered. */
+  get #cap(): number {
+    return this.#dropped && this.#edge !== undefined ? Math.max(1, Math.ceil(this.#edge) - 1) : this.ceiling;
+  }
+
   #expireEdge(): void {
-    if (this.#edge !== undefined && this.#now() >= this.#edgeUntil) {
+    if (this.#edge !== undefined && this.#clock.now() >= this.#edgeUntil) {
       this.#edge = undefined;
+      this.#dropped = false;
       this.#threshold = this.ceiling;
       this.onChange?.(Math.floor(this.#limit), 'edge-expired');
     }
@@ -228,7 +350,7 @@ export function adaptiveLimitFor(
   gate: { readonly limit: number },
   server: string,
   settings: AdaptiveSettings,
-  now: () => number,
+  clock: Clock,
 ): AdaptiveLimit {
   let byServer = limitsByGate.get(gate);
   if (byServer === undefined) {
@@ -237,7 +359,7 @@ export function adaptiveLimitFor(
   }
   let limit = byServer.get(server);
   if (limit === undefined) {
-    limit = new AdaptiveLimit(server, gate.limit, settings, now);
+    limit = new AdaptiveLimit(server, gate.limit, settings, clock);
     limit.onChange = (value, reason) => {
       if (diagnostics.gateLimit.hasSubscribers)
         diagnostics.gateLimit.publish({ server, limit: value, reason });

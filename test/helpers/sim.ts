@@ -272,6 +272,20 @@ export function run(scenario: Scenario): Run {
   const agenda = new Agenda();
   let now = 0;
   const clock = () => now;
+  // The controller's clock: virtual time, its timers on the agenda.
+  const timers = {
+    now: clock,
+    setTimeout(fn: () => void, ms: number) {
+      const timer = { cancelled: false, unref() {} };
+      agenda.push(now + ms, () => {
+        if (!timer.cancelled) fn();
+      });
+      return timer;
+    },
+    clearTimeout(timer: unknown) {
+      (timer as { cancelled: boolean }).cancelled = true;
+    },
+  };
   // Separate streams: the client's backoff jitter, the routers' service times, the names.
   const clientRng = rng(scenario.seed * 7919 + 1);
   const routerRng = rng(scenario.seed * 104_729 + 2);
@@ -306,7 +320,7 @@ export function run(scenario: Scenario): Run {
   const clients: ClientState[] = scenario.clients.map((spec) => {
     const settings: AdaptiveSettings = { ...ADAPTIVE_DEFAULTS, ...spec.adaptive };
     const rs = spec.servers.map(routerOf);
-    const limits = rs.map((r) => new AdaptiveLimit(r.spec.name, spec.ceiling, settings, clock));
+    const limits = rs.map((r) => new AdaptiveLimit(r.spec.name, spec.ceiling, settings, timers));
     const traces = limits.map((limit, i): LimitTrace => {
       const trace: LimitTrace = {
         client: spec.name,
@@ -429,11 +443,10 @@ export function run(scenario: Scenario): Run {
       step = congestion ? 'later' : 'next';
       l.lastCode = 'EREFUSED';
     } else {
-      t.limit.ended(t.ticket, 'loss');
+      t.limit.ended(t.ticket, 'drop');
       step = 'retry';
       l.lastCode = 'ETIMEOUT';
     }
-    t.limit.gate.release();
     pumpServer(c, t.server);
     switch (step) {
       case 'answer':
