@@ -44,7 +44,11 @@ export const ADAPTIVE_DEFAULTS: AdaptiveSettings = {
 /** Slow start doubles the limit at most once per this many ms (or 4 RTTs, if longer). */
 const SLOW_START_PERIOD_MS = 10;
 /** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
-const OVERDUE_FLOOR_MS = 25;
+const OVERDUE_FLOOR_MS = 50;
+/** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
+const LATE_MS = 5;
+/** The guard is looked at again at least this often while tries are out. */
+const RECHECK_MS = 25;
 
 /**
  * How one try ended, as the controller counts it: `answer` (NOERROR, NXDOMAIN, NODATA: feeds the
@@ -126,10 +130,11 @@ export class AdaptiveLimit {
   #edge: number | undefined;
   #edgeUntil = 0;
   /**
-   * Set when the loss was a drop (a timeout, or a try overdue): each probe past the edge would cost
-   * a query seconds, so while the edge is remembered the limit stays below it.
+   * Set when a try timed out (a drop beyond doubt): each probe past the edge would cost a query
+   * seconds, so while the edge is remembered the limit stays below it. A try found overdue may
+   * only be late, and does not set it.
    */
-  #dropped = false;
+  #timedOut = false;
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
@@ -151,8 +156,19 @@ export class AdaptiveLimit {
   readonly #clock: Clock;
   /** Armed while a try is out that is not yet overdue: a drop must be seen even when nothing else happens. */
   #timer: ClockTimer | undefined;
+  /** When the timer was meant to fire, and whether this judgment was put off once already. */
+  #timerDue = 0;
+  #deferred = false;
   readonly #recheck = () => {
     this.#timer = undefined;
+    // Fired late, the event loop was busy (a burst of calls made, a GC): answers may be waiting
+    // unread in the socket. Judge once they are read (a turn later), not before.
+    if (!this.#deferred && this.#clock.now() - this.#timerDue > LATE_MS) {
+      this.#deferred = true;
+      this.#arm(1);
+      return;
+    }
+    this.#deferred = false;
     this.#checkOverdue();
   };
 
@@ -203,7 +219,7 @@ export class AdaptiveLimit {
     else this.#newest.next = ticket;
     this.#newest = ticket;
     this.#watch ??= ticket;
-    this.#checkOverdue();
+    if (this.#timer === undefined) this.#armFor(this.#watch);
     return ticket;
   }
 
@@ -233,10 +249,10 @@ export class AdaptiveLimit {
         this.#rttVar += (Math.abs(rtt - this.#rtt) - this.#rttVar) / 4;
         this.#rtt += (rtt - this.#rtt) / 8;
       }
-      this.#checkOverdue();
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
-      const cap = this.#cap;
+      const cap =
+        this.#timedOut && this.#edge !== undefined ? Math.max(1, Math.ceil(this.#edge) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       if (this.#limit < this.#threshold) {
         // Slow start: +1 per answer, so the limit doubles each window, but at most once per
@@ -253,20 +269,43 @@ export class AdaptiveLimit {
       }
       // Past the threshold: +1 per window.
       this.#set(Math.min(cap, this.#limit + 1 / this.#limit), 'grow');
-    } else if ((kind === 'loss' || kind === 'drop') && !ticket.overdue) {
-      // (A try found overdue was counted as lost then.)
-      this.#loss(ticket, kind === 'drop');
+    } else if (kind === 'drop' || kind === 'loss') {
+      if (kind === 'drop') this.#timedOut = true;
+      // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
+      if (!ticket.overdue) this.#loss(ticket);
     }
   }
 
+  /** How long a try may go unanswered before it counts as dropped. */
+  get #guard(): number {
+    return Math.max(OVERDUE_FLOOR_MS, 2 * (this.#rtt ?? 0) + 8 * this.#rttVar);
+  }
+
+  #armFor(ticket: TryTicket | null): void {
+    if (ticket === null) return;
+    // At least every RECHECK_MS: the guard shrinks as fresh RTT samples come in.
+    this.#arm(Math.min(RECHECK_MS, Math.max(1, ticket.sentAt + this.#guard - this.#clock.now() + 1)));
+  }
+
+  #arm(ms: number): void {
+    this.#timerDue = this.#clock.now() + ms;
+    const timer = this.#clock.setTimeout(this.#recheck, ms);
+    timer.unref?.();
+    this.#timer = timer;
+  }
+
   /**
-   * RTT as a guard: the oldest try in flight that has gone unanswered for far longer than answers
-   * take (a router that drops when full says nothing until the try's timeout, seconds later) is
-   * counted as lost now. The query itself still waits for its answer or its timeout.
+   * RTT as a guard: a try in flight that has gone unanswered for far longer than answers take (a
+   * router that drops when full says nothing until the try's timeout, seconds later) is counted as
+   * lost now, by a timer, so also when nothing else happens. The query itself still waits for its
+   * answer or its timeout.
    */
   #checkOverdue(): void {
-    if (this.#rtt === undefined) return;
-    const guard = Math.max(OVERDUE_FLOOR_MS, 2 * this.#rtt + 8 * this.#rttVar);
+    if (this.#rtt === undefined) {
+      this.#armFor(this.#watch);
+      return;
+    }
+    const guard = this.#guard;
     const now = this.#clock.now();
     for (let oldest = this.#watch; oldest !== null && now - oldest.sentAt > guard; oldest = this.#watch) {
       oldest.overdue = true;
@@ -274,16 +313,10 @@ export class AdaptiveLimit {
       // Dropped, by all signs: it no longer takes room at the server, nor under the limit.
       this.#inFlight--;
       this.gate.release();
-      this.#loss(oldest, true);
+      this.#loss(oldest);
     }
-    // A router that drops may leave nothing else to happen (every permit held by a dropped try):
-    // look again when the oldest try out would be overdue.
-    const next = this.#watch;
-    if (next !== null && this.#timer === undefined) {
-      const timer = this.#clock.setTimeout(this.#recheck, Math.max(1, next.sentAt + guard - now + 1));
-      timer.unref?.();
-      this.#timer = timer;
-    }
+    // Look again when the oldest try still out would be overdue.
+    if (this.#timer === undefined) this.#armFor(this.#watch);
   }
 
   #unlink(ticket: TryTicket): void {
@@ -296,9 +329,8 @@ export class AdaptiveLimit {
   }
 
   /** A try was lost: the limit is cut, at most once per window. */
-  #loss(ticket: TryTicket, drop: boolean): void {
+  #loss(ticket: TryTicket): void {
     this.#losses++;
-    if (drop) this.#dropped = true;
     // At most one cut per window: tries sent before the last cut saw the old limit.
     if (ticket.seq <= this.#cutSeq) return;
     this.#cutSeq = this.#seq - 1;
@@ -314,15 +346,10 @@ export class AdaptiveLimit {
     this.#set(cut, 'cut');
   }
 
-  /** The most the limit may grow to now: below a drop edge while it is remembered. */
-  get #cap(): number {
-    return this.#dropped && this.#edge !== undefined ? Math.max(1, Math.ceil(this.#edge) - 1) : this.ceiling;
-  }
-
   #expireEdge(): void {
     if (this.#edge !== undefined && this.#clock.now() >= this.#edgeUntil) {
       this.#edge = undefined;
-      this.#dropped = false;
+      this.#timedOut = false;
       this.#threshold = this.ceiling;
       this.onChange?.(Math.floor(this.#limit), 'edge-expired');
     }
