@@ -49,15 +49,15 @@ describe('the controller (virtual time)', () => {
     timers = [];
   });
 
-  it('starts at 8 and doubles each window in slow start, at most once per 10 ms', () => {
+  it('starts at 8 and doubles each window in slow start, at most once per 20 ms', () => {
     const l = make();
     expect(l.view.limit).toBe(8);
     end(l, send(l, 8), 'answer');
     expect(l.view.limit).toBe(16);
-    // Within the same 10 ms period, no further doubling.
+    // Within the same 20 ms period, no further doubling.
     end(l, send(l, 16), 'answer');
     expect(l.view.limit).toBe(16);
-    now = 10;
+    now = 20;
     end(l, send(l, 16), 'answer');
     expect(l.view.limit).toBe(32);
   });
@@ -91,7 +91,7 @@ describe('the controller (virtual time)', () => {
   it('slow start ends at the first loss: a cut to 0.7x the queries in flight, then +1 per window', () => {
     const l = make();
     end(l, send(l, 8), 'answer');
-    now = 10;
+    now = 20;
     end(l, send(l, 16), 'answer'); // 32
     const tickets = send(l, 30);
     // The 30th was sent with 30 in flight: loss began there.

@@ -42,7 +42,7 @@ export const ADAPTIVE_DEFAULTS: AdaptiveSettings = {
 };
 
 /** Slow start doubles the limit at most once per this many ms (or 4 RTTs, if longer). */
-const SLOW_START_PERIOD_MS = 10;
+const SLOW_START_PERIOD_MS = 20;
 /** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
 const OVERDUE_FLOOR_MS = 50;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
