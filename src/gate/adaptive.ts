@@ -47,6 +47,8 @@ const SLOW_START_PERIOD_MS = 20;
 const OVERDUE_FLOOR_MS = 50;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
 const LATE_MS = 5;
+/** Tries found overdue in one look that count as drops beyond doubt. */
+const DROP_BATCH = 3;
 /** The guard is looked at again at least this often while tries are out. */
 const RECHECK_MS = 25;
 
@@ -307,6 +309,7 @@ export class AdaptiveLimit {
     }
     const guard = this.#guard;
     const now = this.#clock.now();
+    let found = 0;
     for (let oldest = this.#watch; oldest !== null && now - oldest.sentAt > guard; oldest = this.#watch) {
       oldest.overdue = true;
       this.#watch = oldest.next;
@@ -314,7 +317,11 @@ export class AdaptiveLimit {
       this.#inFlight--;
       this.gate.release();
       this.#loss(oldest);
+      found++;
     }
+    // Several at once is a router dropping, not one late answer: keep below the edge, as after a
+    // timeout.
+    if (found >= DROP_BATCH) this.#timedOut = true;
     // Look again when the oldest try still out would be overdue.
     if (this.#timer === undefined) this.#armFor(this.#watch);
   }
