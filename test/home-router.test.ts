@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resolver } from '../src/index.js';
 import { requireBinaries } from './helpers/bin.js';
+import { BULK_ORIGIN, bulkName, bulkZone } from './helpers/bulk-zone.js';
 import { type DnsmasqServer, startDnsmasq } from './helpers/dnsmasq.js';
 import { type KnotServer, startKnot } from './helpers/knot.js';
 
@@ -18,25 +19,8 @@ const available = requireBinaries(['knotd', 'knotc', 'dnsmasq'], 'test/home-rout
 const FORWARD_MAX = 20;
 const ZONE_NAMES = 2100;
 const LOOKUPS = 2000;
-const ORIGIN = 'bulk.test';
-
 // Distinct names, so dnsmasq cannot merge identical queries in flight into one forward.
-const nameOf = (i: number) => `shop${String(i).padStart(4, '0')}.${ORIGIN}`;
-
-function bulkZone(): string {
-  const lines = [
-    `$ORIGIN ${ORIGIN}.`,
-    '$TTL 300',
-    '@ SOA ns1 hostmaster 1 900 900 1800 60',
-    '@ NS ns1',
-    'ns1 A 192.0.2.53',
-  ];
-  for (let i = 0; i < ZONE_NAMES; i++) {
-    const name = nameOf(i);
-    lines.push(`${name}. MX 10 mx1.${name}.`, `${name}. MX 20 mx2.${name}.`);
-  }
-  return `${lines.join('\n')}\n`;
-}
+const nameOf = bulkName;
 
 /** What one burst came to. */
 interface Burst {
@@ -67,7 +51,7 @@ describe.skipIf(!available)(
     const figures: string[] = [];
 
     beforeAll(async () => {
-      knot = await startKnot({ zones: { [`${ORIGIN}.`]: bulkZone() } });
+      knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(ZONE_NAMES, true) } });
     }, 20_000);
 
     afterAll(async () => {

@@ -7,6 +7,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Resolver } from '../src/index.js';
 import { requireBinaries } from './helpers/bin.js';
+import { BULK_ORIGIN, bulkName, bulkZone } from './helpers/bulk-zone.js';
 import { startDnsmasq } from './helpers/dnsmasq.js';
 import { type KnotServer, startKnot } from './helpers/knot.js';
 import { startUnbound } from './helpers/unbound.js';
@@ -14,20 +15,7 @@ import { startUnbound } from './helpers/unbound.js';
 const available = requireBinaries(['knotd', 'knotc', 'dnsmasq', 'unbound'], 'test/routers.test.ts');
 
 const LOOKUPS = 10_000;
-const ORIGIN = 'bulk.test';
-const nameOf = (i: number) => `shop${i}.${ORIGIN}`;
-
-function bulkZone(): string {
-  const lines = [
-    `$ORIGIN ${ORIGIN}.`,
-    '$TTL 300',
-    '@ SOA ns1 hostmaster 1 900 900 1800 60',
-    '@ NS ns1',
-    'ns1 A 192.0.2.53',
-  ];
-  for (let i = 0; i < LOOKUPS; i++) lines.push(`${nameOf(i)}. MX 10 mx1.${nameOf(i)}.`);
-  return `${lines.join('\n')}\n`;
-}
+const nameOf = bulkName;
 
 const ROUTERS = {
   'dnsmasq (dns-forward-max 20, refuses when full)': (upstream: string) =>
@@ -41,7 +29,7 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
   const figures: string[] = [];
 
   beforeAll(async () => {
-    knot = await startKnot({ zones: { [`${ORIGIN}.`]: bulkZone() } });
+    knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(LOOKUPS) } });
   }, 30_000);
   afterAll(async () => {
     await knot?.stop();

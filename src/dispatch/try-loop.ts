@@ -120,6 +120,11 @@ export class Tries implements AttemptOwner, Timed {
   /** Takes a permit (or waits for one) and sends the first try. */
   start(): void {
     if (this.#state === DONE) return;
+    this.#queue();
+  }
+
+  /** Takes a permit unless it holds one (or waits for one), then paces and sends. */
+  #queue(): void {
     if (this.#permit === NONE) {
       const gate = this.#cfg.gate;
       if (!gate.tryAcquire()) {
@@ -230,15 +235,7 @@ export class Tries implements AttemptOwner, Timed {
       return;
     }
     // Queue again for a permit (the one given back at the refusal), then pace and send.
-    if (this.#permit === NONE) {
-      const gate = this.#cfg.gate;
-      if (!gate.tryAcquire()) {
-        this.#wait(gate);
-        return;
-      }
-      this.#permit = OWN;
-    }
-    this.#begin();
+    this.#queue();
   }
 
   #send(): void {

@@ -148,8 +148,7 @@ export class AdaptiveLimit {
   #rtt: number | undefined;
   /** Mean deviation of answers' RTT (as TCP's RTTVAR, RFC 6298). */
   #rttVar = 0;
-  /** Tries in flight, oldest first, and the oldest not yet found overdue. */
-  #oldest: TryTicket | null = null;
+  /** Tries in flight, linked oldest to newest: the newest, and the oldest not yet found overdue. */
   #newest: TryTicket | null = null;
   #watch: TryTicket | null = null;
   /** Slow start doubles the limit at most once per period: the limit and time it began at. */
@@ -217,8 +216,7 @@ export class AdaptiveLimit {
       prev: this.#newest,
       next: null,
     };
-    if (this.#newest === null) this.#oldest = ticket;
-    else this.#newest.next = ticket;
+    if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
     this.#watch ??= ticket;
     if (this.#timer === undefined) this.#armFor(this.#watch);
@@ -328,8 +326,7 @@ export class AdaptiveLimit {
 
   #unlink(ticket: TryTicket): void {
     if (this.#watch === ticket) this.#watch = ticket.next;
-    if (ticket.prev === null) this.#oldest = ticket.next;
-    else ticket.prev.next = ticket.next;
+    if (ticket.prev !== null) ticket.prev.next = ticket.next;
     if (ticket.next === null) this.#newest = ticket.prev;
     else ticket.next.prev = ticket.prev;
     ticket.prev = ticket.next = null;

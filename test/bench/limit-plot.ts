@@ -5,6 +5,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Resolver } from '../../src/index.js';
+import { BULK_ORIGIN, bulkName, bulkZone } from '../helpers/bulk-zone.js';
 import { startDnsmasq } from '../helpers/dnsmasq.js';
 import { startKnot } from '../helpers/knot.js';
 
@@ -15,18 +16,9 @@ const arg = (name: string, fallback: number) => {
 const CEILING = arg('ceiling', 200);
 const LOOKUPS = arg('lookups', 10_000);
 const FORWARD_MAX = 20;
-const ORIGIN = 'bulk.test';
-const nameOf = (i: number) => `shop${i}.${ORIGIN}`;
+const nameOf = bulkName;
 
-const lines = [
-  `$ORIGIN ${ORIGIN}.`,
-  '$TTL 300',
-  '@ SOA ns1 hostmaster 1 900 900 1800 60',
-  '@ NS ns1',
-  'ns1 A 192.0.2.53',
-];
-for (let i = 0; i < LOOKUPS; i++) lines.push(`${nameOf(i)}. MX 10 mx1.${nameOf(i)}.`);
-const knot = await startKnot({ zones: { [`${ORIGIN}.`]: `${lines.join('\n')}\n` } });
+const knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(LOOKUPS) } });
 const router = await startDnsmasq({ upstream: knot.server, forwardMax: FORWARD_MAX });
 
 let refused = 0;
