@@ -169,6 +169,54 @@ describe('FIFO with direct hand-off', () => {
   });
 });
 
+describe('first: a retry queues ahead', () => {
+  it('first waiters go before plain ones, in FIFO order among themselves', async () => {
+    const sem = new Semaphore(1);
+    await sem.acquire();
+    const order: string[] = [];
+    const take = (name: string, first?: boolean) =>
+      sem.acquire({ first }).then(() => {
+        order.push(name);
+        sem.release();
+      });
+    const all = [take('a'), take('b'), take('r1', true), take('c'), take('r2', true)];
+    expect(sem.waiting).toBe(5);
+    sem.release();
+    await Promise.all(all);
+    expect(order).toEqual(['r1', 'r2', 'a', 'b', 'c']);
+    expect(sem.tokens).toBe(1);
+  });
+
+  it('a first waiter that aborts leaves the order of the rest intact', async () => {
+    const sem = new Semaphore(1);
+    await sem.acquire();
+    const order: string[] = [];
+    const ac = new AbortController();
+    const take = (name: string, options?: { first?: boolean; signal?: AbortSignal }) =>
+      sem.acquire(options).then(
+        () => {
+          order.push(name);
+          sem.release();
+        },
+        () => order.push(`${name} aborted`),
+      );
+    const all = [take('a'), take('r1', { first: true }), take('r2', { first: true, signal: ac.signal })];
+    ac.abort();
+    // r2 was the last first waiter: the next one queues after r1, still ahead of a.
+    all.push(take('r3', { first: true }));
+    sem.release();
+    await Promise.all(all);
+    expect(order).toEqual(['r2 aborted', 'r1', 'r3', 'a']);
+  });
+
+  it('with a token free and nobody waiting, it takes it at once', async () => {
+    const sem = new Semaphore(1);
+    await sem.acquire({ first: true });
+    expect(sem.tokens).toBe(0);
+    sem.release();
+  });
+});
+
 describe('limit at run time', () => {
   it('growing hands the new tokens to waiters in order', async () => {
     const sem = new Semaphore(1);

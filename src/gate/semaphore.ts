@@ -73,11 +73,29 @@ class Waiter {
   }
 }
 
-/** A doubly linked FIFO: O(1) push, shift and removal of an aborted waiter from the middle. */
+/**
+ * A doubly linked FIFO: O(1) push, shift and removal of an aborted waiter from the middle. Waiters
+ * pushed with {@link pushFirst} queue ahead of the others, in FIFO order among themselves.
+ */
 class WaitQueue {
   head: Waiter | null = null;
   tail: Waiter | null = null;
+  /** The last waiter pushed with pushFirst still queued (they are the queue's first ones). */
+  lastFirst: Waiter | null = null;
   size = 0;
+
+  pushFirst(w: Waiter): void {
+    const after = this.lastFirst;
+    w.queued = true;
+    w.prev = after;
+    w.next = after === null ? this.head : after.next;
+    if (after === null) this.head = w;
+    else after.next = w;
+    if (w.next === null) this.tail = w;
+    else w.next.prev = w;
+    this.lastFirst = w;
+    this.size++;
+  }
 
   push(w: Waiter): void {
     w.queued = true;
@@ -95,6 +113,7 @@ class WaitQueue {
   }
 
   remove(w: Waiter): void {
+    if (w === this.lastFirst) this.lastFirst = w.prev;
     if (w.prev === null) this.head = w.next;
     else w.prev.next = w.next;
     if (w.next === null) this.tail = w.prev;
@@ -257,7 +276,8 @@ export class Semaphore {
    * FIFO order. With a `signal`: an already-aborted signal rejects at once with `signal.reason` and
    * takes no token; aborting while waiting leaves the queue and rejects with `signal.reason`; aborting
    * after the token was handed over changes nothing (the acquire has resolved and the token is
-   * the caller's).
+   * the caller's). With `first: true` it queues ahead of the other waiters (behind earlier `first`
+   * ones): for a retry that has waited its turn once already.
    *
    * @example
    * ```ts
@@ -267,7 +287,7 @@ export class Semaphore {
    * try { await work(); } finally { sem.release(); }
    * ```
    */
-  acquire(options?: { signal?: AbortSignal }): Promise<void> {
+  acquire(options?: { signal?: AbortSignal; first?: boolean }): Promise<void> {
     const signal = options?.signal;
     if (signal !== undefined) {
       if (!isAbortSignal(signal)) {
@@ -281,7 +301,8 @@ export class Semaphore {
     }
     const promise = new Promise<void>(capture);
     const w = new Waiter(this.#queue, capturedResolve, capturedReject, signal, undefined, undefined);
-    this.#queue.push(w);
+    if (options?.first === true) this.#queue.pushFirst(w);
+    else this.#queue.push(w);
     if (signal !== undefined) signal.addEventListener('abort', w, ONCE);
     return promise;
   }
