@@ -18,7 +18,9 @@ export interface QueryStartMessage {
 }
 
 /**
- * `dnsgate:query:send`: one datagram or TCP message sent. `attempt` counts from 1 within the call.
+ * `dnsgate:query:send`: one datagram or TCP message sent. `attempt` counts from 1 within the call;
+ * a retransmission (the adaptive gate found the try overdue and sent the same datagram again, same
+ * socket and ID) is published again with the same `attempt`.
  *
  * @example
  * ```ts

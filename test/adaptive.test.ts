@@ -4,7 +4,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type TryKind, type TryTicket } from '../src/gate/adaptive.js';
 import { DnsError, Resolver } from '../src/index.js';
-import { rcode, silent, startTestServer, type TestServer } from '../src/testing/index.js';
+import { FakeClock, rcode, silent, startTestServer, type TestServer } from '../src/testing/index.js';
 import { ZONE } from './helpers/example-zone.js';
 
 describe('the controller (virtual time)', () => {
@@ -43,6 +43,10 @@ describe('the controller (virtual time)', () => {
   const end = (l: AdaptiveLimit, tickets: TryTicket[], kind: TryKind) => {
     for (const t of tickets) l.ended(t, kind);
   };
+  /** The 16 RTT samples (0 ms, one try at a time: no growth) the guard waits for before it judges. */
+  const warm = (l: AdaptiveLimit) => {
+    for (let i = 0; i < 16; i++) end(l, send(l, 1), 'answer');
+  };
 
   afterEach(() => {
     now = 0;
@@ -64,6 +68,7 @@ describe('the controller (virtual time)', () => {
 
   it('RTT as a guard: a try unanswered far past the RTT counts as lost at once (a drop), once', () => {
     const l = make();
+    warm(l);
     const first = send(l, 8);
     now = 1;
     end(l, first.slice(1), 'answer'); // RTT 1 ms; first[0] is still out
@@ -78,6 +83,7 @@ describe('the controller (virtual time)', () => {
 
   it('a try found overdue gives its room back at once, and cuts at the queries out when it was sent', () => {
     const l = make();
+    warm(l);
     const first = send(l, 8);
     now = 1;
     end(l, first.slice(1), 'answer'); // limit 15; first[0] (sent with 1 in flight) is still out
@@ -160,6 +166,107 @@ describe('the controller (virtual time)', () => {
     expect(l.isPolicy(alone!)).toBe(true);
     const [second] = send(l, 1);
     expect(l.isPolicy(second!)).toBe(false);
+  });
+
+  it('the guard judges only once 16 answers have given an RTT estimate (a cold router is slow at first)', () => {
+    const l = make();
+    for (let i = 0; i < 15; i++) end(l, send(l, 1), 'answer');
+    const [old] = send(l, 1);
+    advance(200);
+    expect(l.view.losses).toBe(0);
+    end(l, send(l, 1), 'answer'); // the 16th
+    advance(260);
+    expect(l.view.losses).toBe(1);
+    l.ended(old!, 'drop');
+  });
+
+  it('a guard timer that fires late (the loop was busy) looks again, until one fires on time', () => {
+    const l = make();
+    warm(l);
+    const [out] = send(l, 1); // a timer is due at 25 ms
+    /** Runs every pending timer at `t`, late if it was due earlier. */
+    const fireAt = (t: number) => {
+      now = t;
+      for (const timer of timers.splice(0)) timer.fn();
+    };
+    fireAt(100); // 75 ms late: the answer may wait unread
+    expect(l.view.losses).toBe(0);
+    fireAt(110); // its 1 ms recheck, 9 ms late: still busy
+    expect(l.view.losses).toBe(0);
+    advance(111); // on time: judged now
+    expect(l.view.losses).toBe(1);
+    l.ended(out!, 'drop');
+  });
+
+  it('tries found overdue together cut once, where the drops began (the oldest of them)', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const before = send(l, 4); // answered
+    now = 5;
+    const out = send(l, 10); // sent with 5 to 14 in flight
+    end(l, before, 'answer');
+    advance(60);
+    expect(l.view).toMatchObject({ losses: 10, cuts: 1, edge: 5, limit: 3 });
+    end(l, out, 'drop');
+  });
+
+  it('does not grow while a try has been out past 10 ms (and 2 RTT + 4 deviations): it may be dropped', () => {
+    const l = make();
+    const first = send(l, 8);
+    now = 1;
+    end(l, first.slice(1), 'answer'); // RTT 1 ms: limit 15; first[0] is still out
+    expect(l.view.limit).toBe(15);
+    now = 11; // first[0] out for 11 ms
+    end(l, send(l, 14), 'answer'); // the limit reached, but no growth
+    expect(l.view.limit).toBe(15);
+    end(l, first.slice(0, 1), 'answer');
+    end(l, send(l, 15), 'answer');
+    expect(l.view.limit).toBe(16); // grows again (up to twice the period's start, 8)
+  });
+
+  it('tells the owner of a try found overdue, then gives its room back: a retry queued first gets it', async () => {
+    const l = make(8);
+    const seen: TryTicket[] = [];
+    const order: string[] = [];
+    const owner = {
+      overdue: (t: TryTicket) => {
+        seen.push(t);
+        void l.gate.acquire({ first: true }).then(() => order.push('retry'));
+      },
+    };
+    warm(l);
+    expect(l.gate.tryAcquire()).toBe(true);
+    const dropped = l.sent(owner);
+    now = 30;
+    const rest = send(l, 7); // the gate is full
+    void l.gate.acquire().then(() => order.push('new'));
+    advance(60); // dropped is overdue (guard 50 ms), the rest are not
+    expect(seen).toEqual([dropped]);
+    expect(l.view).toMatchObject({ limit: 1, inFlight: 7, losses: 1 });
+    end(l, rest, 'answer'); // room under the limit again (and growth): for the retry first
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['retry', 'new']);
+    l.ended(dropped, 'drop'); // its timeout, later: counted once
+    expect(l.view.losses).toBe(1);
+  });
+
+  it('an answer to a retransmission, or to a try out while the event loop stalled, is no RTT sample', () => {
+    const l = make();
+    expect(l.gate.tryAcquire()).toBe(true);
+    const again = l.sent(null, true);
+    now = 5;
+    l.ended(again, 'answer');
+    expect(l.view.rttMs).toBeUndefined();
+    const [stalled] = send(l, 1); // the controller's timer is due at 30
+    now = 230; // the loop was busy: the timer runs 200 ms late
+    const late = timers.splice(0);
+    for (const t of late) t.fn();
+    l.ended(stalled!, 'answer');
+    expect(l.view.rttMs).toBeUndefined();
+    const [fresh] = send(l, 1);
+    now = 232;
+    l.ended(fresh!, 'answer');
+    expect(l.view.rttMs).toBe(2);
   });
 
   it('smooths the RTT of answers (1/8 per answer)', () => {
@@ -282,6 +389,69 @@ describe('the resolver with the adaptive gate', () => {
     expect(b).toMatchObject({ server: good.server, losses: 0, cuts: 0 });
     // Passed over while full, the silent server was not asked by every lookup.
     expect(dead.stats.queries).toBeLessThan(60);
+  });
+
+  it('a try found overdue goes again on the same socket with the same ID, answered long before its timeout (virtual time)', async () => {
+    const copies: Array<{ id: number; port: number }> = [];
+    const server = await startTestServer({
+      zone: ZONE,
+      handler: (q, ctx) => {
+        if (q.questions?.[0]?.name !== 'onlya.example.test') return undefined;
+        copies.push({ id: q.id!, port: ctx.rinfo.port });
+        return copies.length === 1 ? null : undefined; // the first copy is dropped, as by a full router
+      },
+    });
+    servers.push(server);
+    const clock = new FakeClock();
+    const r = new Resolver({ servers: [server.server], runtime: { clock }, socketReuse: 100 });
+    for (let i = 0; i < 16; i++) await r.resolveMx('example.test'); // round trips for the RTT estimate
+    let answer: unknown;
+    const call = r.resolve4('onlya.example.test').then((a) => {
+      answer = a;
+    });
+    for (let t = 0; t < 100 && answer === undefined; t++) {
+      await clock.advance(1);
+      await new Promise((done) => setTimeout(done, 1));
+    }
+    await call;
+    expect(answer).toEqual(['192.0.2.1']);
+    // Found overdue at the guard's 50 ms floor, far from the 2 s timeout.
+    expect(clock.now()).toBeGreaterThanOrEqual(50);
+    expect(clock.now()).toBeLessThan(100);
+    expect(copies).toHaveLength(2);
+    expect(copies[1]).toEqual(copies[0]);
+    expect(r.stats).toMatchObject({ sent: 18, timeouts: 0 });
+    expect(r.limits[0]).toMatchObject({ losses: 1, inFlight: 0 });
+  });
+
+  it('a query refused for congestion is asked again after 4 RTTs of its server, not the 20 ms most (virtual time)', async () => {
+    let refusals = 0;
+    let asked = 0;
+    const server = await startTestServer({
+      zone: ZONE,
+      handler: async (q) => {
+        if (q.questions?.[0]?.name === 'example.test') {
+          await new Promise((done) => setTimeout(done, 30)); // real time: keeps it in flight
+          return undefined;
+        }
+        asked++;
+        if (refusals++ > 0) return undefined;
+        return { id: q.id, type: 'response', flags: 0x8005, questions: q.questions };
+      },
+    });
+    servers.push(server);
+    const clock = new FakeClock();
+    const r = new Resolver({ servers: [server.server], runtime: { clock } });
+    await r.resolveMx('example.test'); // RTT 0 ms on this clock
+    const held = r.resolveMx('example.test');
+    const call = r.resolve4('onlya.example.test'); // sent with company: congestion
+    for (let i = 0; i < 200 && refusals === 0; i++) await new Promise((done) => setTimeout(done, 1));
+    await new Promise((done) => setTimeout(done, 10));
+    expect(asked).toBe(1);
+    await clock.advance(2); // the backoff: 1 ms (4 RTTs, at least 1) with jitter, at most 1.5 ms
+    expect(await call).toEqual(['192.0.2.1']);
+    expect(asked).toBe(2);
+    await held;
   });
 
   it('publishes each move of the limit on dnsgate:gate:limit', async () => {

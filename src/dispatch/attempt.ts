@@ -104,15 +104,20 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     ch.send(query);
     // Published once the query is on the wire, so a subscriber that gives up on it meets a query
     // like any other on the wire (it lingers: see Tries#stop).
-    if (diagnostics.querySend.hasSubscribers && this.#ch === ch) {
-      diagnostics.querySend.publish({
-        name: q.name,
-        type: q.type,
-        server: endpoint.label,
-        transport: ch.protocol,
-        attempt: this.count,
-      });
-    }
+    if (diagnostics.querySend.hasSubscribers && this.#ch === ch) this.#publishSend(ch);
+  }
+
+  /**
+   * Sends the same query again on the same channel, over UDP: same port, same ID, so a router that
+   * still holds the first takes this one for a retransmission of it (dnsmasq and unbound do), and
+   * an answer to either ends the attempt. The timeout runs on from the first send.
+   */
+  resend(): void {
+    const ch = this.#ch;
+    if (ch === null || this.overTcp) return;
+    this.#cfg.counters.sent++;
+    ch.send(this.#query);
+    if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
   }
 
   /**
@@ -182,6 +187,16 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     cfg.pool.give(ch, cfg.socketReuse, this.answer !== null || this.code === codes.TIMEOUT);
     if (diagnostics.queryOutcome.hasSubscribers) this.#publishOutcome(ch);
     this.#owner.attempted();
+  }
+
+  #publishSend(ch: Channel): void {
+    diagnostics.querySend.publish({
+      name: this.#q.name,
+      type: this.#q.type,
+      server: this.endpoint!.label,
+      transport: ch.protocol,
+      attempt: this.count,
+    });
   }
 
   #publishSkip(reason: string): void {

@@ -2,7 +2,8 @@
 // turn, round after round, until the outcome table says it is done or the caller stops it.
 import { diagnostics } from '../diagnostics.js';
 import { codes, DnsError } from '../errors.js';
-import type { AdaptiveLimit, TryKind, TryTicket } from '../gate/adaptive.js';
+import type { AdaptiveLimit, OverdueListener, TryKind, TryTicket } from '../gate/adaptive.js';
+import { type Canceller, cancellerFor, WaitCancel } from '../gate/cancel.js';
 import type { Timed } from '../runtime.js';
 import type { DecodedPacket } from '../wire/codec.js';
 import { Attempt, type AttemptOwner, type Question } from './attempt.js';
@@ -46,6 +47,9 @@ const BACKOFF = 7;
  */
 const POLICY_STRIKES = 3;
 
+/** Times one attempt is sent again after being found overdue (presumed dropped by a full router). */
+const MAX_RESENDS = 2;
+
 // Whose permit the query flies under.
 const NONE = 0;
 const OWN = 1;
@@ -59,7 +63,7 @@ const HELD = 2;
  * try, runs synchronously up to the send and allocates nothing beyond this object and its
  * {@link Attempt}.
  */
-export class Tries implements AttemptOwner, Timed {
+export class Tries implements AttemptOwner, OverdueListener, Timed {
   due = 0;
   prev: Timed | null = null;
   next: Timed | null = null;
@@ -80,7 +84,7 @@ export class Tries implements AttemptOwner, Timed {
   /** Servers not to ask again (they refused, or failed otherwise). */
   #done: boolean[] | null = null;
   #failures: DnsError[] | null = null;
-  #abort: AbortController | null = null;
+  #abort: Canceller | null = null;
   #waitedFrom = 0;
   /** The adaptive limit of the server the try in flight went to, and its ticket. */
   #limit: AdaptiveLimit | undefined;
@@ -89,6 +93,9 @@ export class Tries implements AttemptOwner, Timed {
   #congested = 0;
   /** REFUSEDs to this query while it was alone on its way to the server (policy, perhaps). */
   #refusedAlone = 0;
+  /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
+  #resends = 0;
+  #resendWait: Canceller | null = null;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
   constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
@@ -156,6 +163,7 @@ export class Tries implements AttemptOwner, Timed {
       this.#cfg.runtime.timers.unschedule(this);
       this.#release();
     } else if (state === ON_WIRE) {
+      this.#stopResend();
       if (!this.#overTcp && this.adopt()) {
         this.#state = LINGERING;
         this.#attempt.linger();
@@ -174,7 +182,7 @@ export class Tries implements AttemptOwner, Timed {
 
   async #wait(gate: Gate): Promise<void> {
     this.#state = WAITING;
-    const abort = new AbortController();
+    const abort = cancellerFor(gate);
     this.#abort = abort;
     this.#waitedFrom = this.#cfg.runtime.clock.now();
     try {
@@ -254,7 +262,7 @@ export class Tries implements AttemptOwner, Timed {
       this.#server = s;
       const limit = limits[s]!;
       this.#limit = limit;
-      this.#ticket = limit.sent();
+      this.#ticket = limit.sent(this);
     }
     this.#fire();
   }
@@ -288,6 +296,7 @@ export class Tries implements AttemptOwner, Timed {
   /** Sends the try: to the current server, over the current transport, with this round's timeout. */
   #fire(): void {
     this.#state = ON_WIRE;
+    this.#resends = 0;
     const cfg = this.#cfg;
     this.#attempt.start(
       cfg.servers[this.#server]!,
@@ -299,7 +308,7 @@ export class Tries implements AttemptOwner, Timed {
 
   async #waitServer(limit: AdaptiveLimit): Promise<void> {
     this.#state = SERVER_WAIT;
-    const abort = new AbortController();
+    const abort = new WaitCancel();
     this.#abort = abort;
     try {
       await limit.gate.acquire({ signal: abort.signal });
@@ -320,8 +329,50 @@ export class Tries implements AttemptOwner, Timed {
       return;
     }
     this.#limit = limit;
-    this.#ticket = limit.sent();
+    this.#ticket = limit.sent(this);
     this.#fire();
+  }
+
+  /**
+   * The adaptive limit found the try on the wire overdue (a full router drops silently, and says
+   * nothing until the timeout, seconds later): send the query again, on the same socket with the
+   * same ID, once the limit has room for it. The first send is still answered if it comes.
+   */
+  overdue(ticket: TryTicket): void {
+    if (ticket !== this.#ticket || this.#state !== ON_WIRE || this.#overTcp) return;
+    if (this.#resends >= MAX_RESENDS) return;
+    this.#resends++;
+    const limit = this.#limit!;
+    this.#ticket = null;
+    // It was counted as lost when found overdue; its room goes back once this has queued.
+    limit.ended(ticket, 'neutral');
+    void this.#resend(limit);
+  }
+
+  /** Waits for room under the limit, ahead of queries not sent yet, and sends the query again. */
+  async #resend(limit: AdaptiveLimit): Promise<void> {
+    const abort = new WaitCancel();
+    this.#resendWait = abort;
+    try {
+      await limit.gate.acquire({ signal: abort.signal, first: true });
+    } catch {
+      return;
+    }
+    // Answered, timed out or stopped meanwhile: the room goes back unused.
+    if (abort.signal.aborted) {
+      limit.gate.release();
+      return;
+    }
+    this.#resendWait = null;
+    this.#ticket = limit.sent(this, true);
+    this.#attempt.resend();
+  }
+
+  #stopResend(): void {
+    const wait = this.#resendWait;
+    if (wait === null) return;
+    this.#resendWait = null;
+    wait.abort();
   }
 
   /** The try in flight ended: its server's adaptive limit counts it, and gets its room back. */
@@ -333,6 +384,7 @@ export class Tries implements AttemptOwner, Timed {
   }
 
   attempted(): void {
+    this.#stopResend();
     const state = this.#state;
     if (state === LINGERING) {
       // Its caller left: the try counts for neither growth nor loss.
@@ -352,8 +404,8 @@ export class Tries implements AttemptOwner, Timed {
     // (congestion) unless the query was alone on its way to the server: then it may be the
     // server's policy, counted for nothing, and final once it has said so a few times.
     const ticket = this.#ticket;
-    const adaptive = ticket !== null;
-    const alone = adaptive && this.#limit!.isPolicy(ticket);
+    const adaptive = this.#cfg.limits !== undefined;
+    const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
     this.#endTry(kindOf(attempt, verdict, adaptive && !alone));
     if (
@@ -409,7 +461,11 @@ export class Tries implements AttemptOwner, Timed {
     }
     this.#release();
     this.#state = BACKOFF;
-    const base = cfg.backoffMs * 2 ** (this.#congested - 1);
+    // A few round trips of this server (its limit was just cut: the router drains meanwhile), at
+    // most backoffMs; doubling.
+    const rtt = this.#limit?.rtt;
+    const first = rtt === undefined ? cfg.backoffMs : Math.min(cfg.backoffMs, Math.max(1, 4 * rtt));
+    const base = first * 2 ** (this.#congested - 1);
     cfg.runtime.timers.schedule(this, base * (0.5 + Math.random()));
   }
 

@@ -22,7 +22,10 @@ export interface AdaptiveOptions {
   decrease?: number;
   /** How long the loss edge is remembered, in ms; default 30,000. */
   edgeMs?: number;
-  /** Backoff before a query refused for congestion is asked again, in ms (doubling, with jitter); default 20. */
+  /**
+   * Backoff before a query refused for congestion is asked again, in ms: 4 round trips of the
+   * server, at most this (doubling each time, with jitter); default 20.
+   */
   backoffMs?: number;
 }
 
@@ -45,8 +48,19 @@ export const ADAPTIVE_DEFAULTS: AdaptiveSettings = {
 const SLOW_START_PERIOD_MS = 20;
 /** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
 const OVERDUE_FLOOR_MS = 50;
+/**
+ * The limit does not grow while a try has been out longer than this, and than 2 RTT + 4 RTT
+ * deviations: it may have been dropped (a router that drops says nothing), and growth would run
+ * the limit further past the router before the guard can tell.
+ */
+const HOLD_FLOOR_MS = 10;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
 const LATE_MS = 5;
+/**
+ * RTT samples before the guard judges: the first answers of a run come from a cold path (a router
+ * just started, caches empty) and say little about how long answers take.
+ */
+const WARM_SAMPLES = 16;
 /** Tries found overdue in one look that count as drops beyond doubt. */
 const DROP_BATCH = 3;
 /** The guard is looked at again at least this often while tries are out. */
@@ -89,6 +103,14 @@ export interface LimitView {
   rttMs: number | undefined;
 }
 
+/**
+ * Told when its try is found overdue (presumed dropped): the try loop sends the query again, on
+ * the same socket with the same ID, once the limit has room.
+ */
+export interface OverdueListener {
+  overdue(ticket: TryTicket): void;
+}
+
 /** A try in flight, as the controller tracks it (returned by {@link AdaptiveLimit.sent}). */
 export interface TryTicket {
   /** The send's sequence number: tries sent before a cut cannot cut again. */
@@ -104,6 +126,13 @@ export interface TryTicket {
   /** Queries in flight to the server with this one. */
   inFlight: number;
   sentAt: number;
+  /** Whom to tell when it is found overdue. */
+  owner: OverdueListener | null;
+  /**
+   * A retransmission of a try presumed dropped: its answer may be the first send's, so its RTT is
+   * no sample (Karn's rule).
+   */
+  retransmit: boolean;
 }
 
 /**
@@ -146,6 +175,8 @@ export class AdaptiveLimit {
   #losses = 0;
   #cuts = 0;
   #rtt: number | undefined;
+  /** RTT samples taken. */
+  #samples = 0;
   /** Mean deviation of answers' RTT (as TCP's RTTVAR, RFC 6298). */
   #rttVar = 0;
   /** Tries in flight, linked oldest to newest: the newest, and the oldest not yet found overdue. */
@@ -157,19 +188,23 @@ export class AdaptiveLimit {
   readonly #clock: Clock;
   /** Armed while a try is out that is not yet overdue: a drop must be seen even when nothing else happens. */
   #timer: ClockTimer | undefined;
-  /** When the timer was meant to fire, and whether this judgment was put off once already. */
+  /** When the timer was meant to fire. */
   #timerDue = 0;
-  #deferred = false;
+  /**
+   * When the timer last found the event loop busy (it fired late): a try sent before then was out
+   * across the stall, and its round trip says more about the loop than about the server.
+   */
+  #stalledAt = -1;
   readonly #recheck = () => {
     this.#timer = undefined;
     // Fired late, the event loop was busy (a burst of calls made, a GC): answers may be waiting
-    // unread in the socket. Judge once they are read (a turn later), not before.
-    if (!this.#deferred && this.#clock.now() - this.#timerDue > LATE_MS) {
-      this.#deferred = true;
+    // unread in the socket. Judge once they are read, on a turn of the loop that runs on time.
+    const now = this.#clock.now();
+    if (now - this.#timerDue > LATE_MS) {
+      this.#stalledAt = now;
       this.#arm(1);
       return;
     }
-    this.#deferred = false;
     this.#checkOverdue();
   };
 
@@ -189,6 +224,11 @@ export class AdaptiveLimit {
     return this.#limit;
   }
 
+  /** Smoothed round trip of answers, ms (undefined before the first). */
+  get rtt(): number | undefined {
+    return this.#rtt;
+  }
+
   get view(): LimitView {
     this.#expireEdge();
     return {
@@ -203,8 +243,8 @@ export class AdaptiveLimit {
     };
   }
 
-  /** A try is sent under a permit of {@link gate}. */
-  sent(): TryTicket {
+  /** A try is sent under a permit of {@link gate}; `owner` is told if it is found overdue. */
+  sent(owner: OverdueListener | null = null, retransmit = false): TryTicket {
     const inFlight = ++this.#inFlight;
     const seq = this.#seq++;
     if (inFlight >= Math.floor(this.#limit)) this.#fullSeq = seq;
@@ -215,6 +255,8 @@ export class AdaptiveLimit {
       overdue: false,
       prev: this.#newest,
       next: null,
+      owner,
+      retransmit,
     };
     if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
@@ -242,23 +284,33 @@ export class AdaptiveLimit {
     if (kind === 'answer') {
       const now = this.#clock.now();
       const rtt = now - ticket.sentAt;
-      if (this.#rtt === undefined) {
+      if (ticket.retransmit || ticket.sentAt < this.#stalledAt) {
+        // No sample: the answer may be to the first send, or the loop was busy meanwhile.
+      } else if (this.#rtt === undefined) {
         this.#rtt = rtt;
         this.#rttVar = rtt / 2;
+        this.#samples = 1;
       } else {
         this.#rttVar += (Math.abs(rtt - this.#rtt) - this.#rttVar) / 4;
         this.#rtt += (rtt - this.#rtt) / 8;
+        this.#samples++;
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
       const cap =
         this.#timedOut && this.#edge !== undefined ? Math.max(1, Math.ceil(this.#edge) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
+      const watch = this.#watch;
+      if (
+        watch !== null &&
+        now - watch.sentAt > Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar)
+      )
+        return;
       if (this.#limit < this.#threshold) {
         // Slow start: +1 per answer, so the limit doubles each window, but at most once per
         // period of a few RTTs: drops that say nothing until a timeout must be caught (as overdue
         // tries) before the limit has run far past the server.
-        const period = Math.max(SLOW_START_PERIOD_MS, 4 * this.#rtt);
+        const period = Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
         if (now - this.#periodStart >= period) {
           this.#periodStart = now;
           this.#periodBase = this.#limit;
@@ -301,25 +353,32 @@ export class AdaptiveLimit {
    * answer or its timeout.
    */
   #checkOverdue(): void {
-    if (this.#rtt === undefined) {
+    if (this.#samples < WARM_SAMPLES) {
       this.#armFor(this.#watch);
       return;
     }
     const guard = this.#guard;
     const now = this.#clock.now();
-    let found = 0;
+    let found: TryTicket[] | null = null;
     for (let oldest = this.#watch; oldest !== null && now - oldest.sentAt > guard; oldest = this.#watch) {
       oldest.overdue = true;
       this.#watch = oldest.next;
       // Dropped, by all signs: it no longer takes room at the server, nor under the limit.
       this.#inFlight--;
-      this.gate.release();
-      this.#loss(oldest);
-      found++;
+      found ??= [];
+      found.push(oldest);
     }
-    // Several at once is a router dropping, not one late answer: keep below the edge, as after a
-    // timeout.
-    if (found >= DROP_BATCH) this.#timedOut = true;
+    if (found !== null) {
+      // Oldest first: the cut (one per window) is taken where the drops began.
+      for (const ticket of found) this.#loss(ticket);
+      // Several at once is a router dropping, not one late answer: keep below the edge, as after
+      // a timeout.
+      if (found.length >= DROP_BATCH) this.#timedOut = true;
+      // Their queries queue to be sent again, oldest first and ahead of new ones; then their
+      // room under the (cut) limit goes back, to them first.
+      for (const ticket of found) ticket.owner?.overdue(ticket);
+      for (let i = 0; i < found.length; i++) this.gate.release();
+    }
     // Look again when the oldest try still out would be overdue.
     if (this.#timer === undefined) this.#armFor(this.#watch);
   }

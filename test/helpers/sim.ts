@@ -8,6 +8,7 @@ import {
   ADAPTIVE_DEFAULTS,
   AdaptiveLimit,
   type AdaptiveSettings,
+  type OverdueListener,
   type TryTicket,
 } from '../../src/gate/adaptive.js';
 
@@ -154,6 +155,10 @@ class Fifo<T> {
     this.#items.push(item);
   }
 
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head++];
@@ -208,6 +213,8 @@ interface ClientState {
   traces: LimitTrace[];
   /** Lookups waiting for room under each server's limit, holding their permit. */
   serverQueues: Fifo<Lookup>[];
+  /** Tries found overdue, waiting for room to be sent again: served before serverQueues. */
+  resendQueues: Fifo<Try>[];
   answerTimes: number[];
   settled: number;
   lastSettled: number;
@@ -237,8 +244,13 @@ interface Try {
   server: number;
   router: RouterState;
   limit: AdaptiveLimit;
-  ticket: TryTicket;
+  /** Null while it waits for room to be sent again. */
+  ticket: TryTicket | null;
   open: boolean;
+  /** The router holds a copy of it in a slot (a retransmission then takes no other). */
+  atRouter: boolean;
+  /** Times sent again after being found overdue (at most 2, as the try loop). */
+  resends: number;
 }
 
 function capacityAt(spec: RouterSpec, t: number): number {
@@ -345,6 +357,7 @@ export function run(scenario: Scenario): Run {
       limits,
       traces,
       serverQueues: rs.map(() => new Fifo<Lookup>()),
+      resendQueues: rs.map(() => new Fifo<Try>()),
       answerTimes: [],
       settled: 0,
       lastSettled: 0,
@@ -389,7 +402,7 @@ export function run(scenario: Scenario): Run {
       const s = (l.server + k) % n;
       if (l.done?.[s]) continue;
       // A server's own waiters go first (a Semaphore's tryAcquire fails while anyone waits).
-      if (c.serverQueues[s]!.size === 0 && c.limits[s]!.gate.tryAcquire()) {
+      if (c.serverQueues[s]!.size === 0 && c.resendQueues[s]!.size === 0 && c.limits[s]!.gate.tryAcquire()) {
         l.server = s;
         fire(l);
         return;
@@ -398,12 +411,36 @@ export function run(scenario: Scenario): Run {
     c.serverQueues[l.server]!.push(l);
   };
 
-  /** Room under a server's limit goes to the lookups waiting for it, oldest first. */
+  /**
+   * Room under a server's limit goes first to tries found overdue (sent again, same ID), then to
+   * the lookups waiting for it, oldest first.
+   */
   const pumpServer = (c: ClientState, s: number): void => {
+    const again = c.resendQueues[s]!;
     const q = c.serverQueues[s]!;
     const gate = c.limits[s]!.gate;
-    while (q.size > 0 && gate.tryAcquire()) fire(q.shift()!);
+    for (;;) {
+      while (again.size > 0 && !again.peek()!.open) again.shift();
+      if (again.size === 0 || !gate.tryAcquire()) break;
+      const t = again.shift()!;
+      t.ticket = t.limit.sent(ownerOf(t), true);
+      agenda.push(now + netMs, () => arrive(t));
+    }
+    while (again.size === 0 && q.size > 0 && gate.tryAcquire()) fire(q.shift()!);
   };
+
+  /** Found overdue (presumed dropped): the try loop sends it again once the limit has room. */
+  const ownerOf = (t: Try): OverdueListener => ({
+    overdue(ticket) {
+      if (!t.open || ticket !== t.ticket || t.resends >= 2) return;
+      t.resends++;
+      t.ticket = null;
+      t.limit.ended(ticket, 'neutral');
+      t.lookup.client.resendQueues[t.server]!.push(t);
+      // After the limit has given back the room of every try it found overdue.
+      agenda.push(now, () => pumpServer(t.lookup.client, t.server));
+    },
+  });
 
   const fire = (l: Lookup): void => {
     const c = l.client;
@@ -416,9 +453,12 @@ export function run(scenario: Scenario): Run {
       server: s,
       router,
       limit,
-      ticket: limit.sent(),
+      ticket: null,
       open: true,
+      atRouter: false,
+      resends: 0,
     };
+    t.ticket = limit.sent(ownerOf(t));
     router.outstanding++;
     agenda.push(now + netMs, () => arrive(t));
     agenda.push(now + c.timeoutMs * 2 ** l.round, () => end(t, 'timeout'));
@@ -431,19 +471,21 @@ export function run(scenario: Scenario): Run {
     const l = t.lookup;
     const c = l.client;
     let step: 'answer' | 'later' | 'next' | 'retry';
+    const ticket = t.ticket;
+    t.ticket = null;
     if (reply === 'answer') {
-      t.limit.ended(t.ticket, 'answer');
+      if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
       // A REFUSED is congestion unless the try was (nearly) alone on its way: then it is policy.
-      const congestion = !t.limit.isPolicy(t.ticket);
+      const congestion = ticket === null || !t.limit.isPolicy(ticket);
       if (!congestion && t.refusedFor === 'full') t.router.misread++;
       if (congestion && t.refusedFor === 'policy') t.router.policyAsLoss++;
-      t.limit.ended(t.ticket, congestion ? 'loss' : 'neutral');
+      if (ticket !== null) t.limit.ended(ticket, congestion ? 'loss' : 'neutral');
       step = congestion ? 'later' : 'next';
       l.lastCode = 'EREFUSED';
     } else {
-      t.limit.ended(t.ticket, 'drop');
+      if (ticket !== null) t.limit.ended(ticket, 'drop');
       step = 'retry';
       l.lastCode = 'ETIMEOUT';
     }
@@ -453,14 +495,18 @@ export function run(scenario: Scenario): Run {
         settle(l, 'answer');
         return;
       case 'later': {
-        // Refused for congestion: the permit goes back, a jittered doubling backoff, then queue
+        // Refused for congestion: the permit goes back, a jittered doubling backoff (4 RTTs, at
+        // most backoffMs), then queue
         // again (behind everyone) for the same server; after 2 × tries of these, EREFUSED.
         if (++l.congested > 2 * c.tries) {
           settle(l, l.lastCode);
           return;
         }
         release(c);
-        const backoff = settingsOf(c).backoffMs * 2 ** (l.congested - 1) * (0.5 + clientRng());
+        const most = settingsOf(c).backoffMs;
+        const rtt = t.limit.rtt;
+        const first = rtt === undefined ? most : Math.min(most, Math.max(1, 4 * rtt));
+        const backoff = first * 2 ** (l.congested - 1) * (0.5 + clientRng());
         agenda.push(now + backoff, () => acquire(l));
         return;
       }
@@ -520,6 +566,8 @@ export function run(scenario: Scenario): Run {
       reply(spec.refuseMs ?? 0.1, 'refused');
       return;
     }
+    // A retransmission of a query the router holds: the same query, no other slot.
+    if (t.atRouter) return;
     if (r.inUse >= capacityAt(spec, now)) {
       if (spec.whenFull === 'refuse') {
         r.refusedFull++;
@@ -531,10 +579,12 @@ export function run(scenario: Scenario): Run {
       return;
     }
     r.inUse++;
+    t.atRouter = true;
     if (isBlackHole(spec, u)) {
       r.blackHoled++;
       agenda.push(now + (spec.holdMs ?? 10_000), () => {
         r.inUse--;
+        t.atRouter = false;
       });
       return;
     }
@@ -542,6 +592,7 @@ export function run(scenario: Scenario): Run {
     const service = spec.serviceMs * (1 + j * (2 * routerRng() - 1));
     agenda.push(now + service, () => {
       r.inUse--;
+      t.atRouter = false;
       r.answered++;
       reply(0, 'answer');
     });

@@ -1,0 +1,98 @@
+// Question: how long do 10,000 distinct MX lookups take through a home router, with the adaptive
+// gate at ceilings 16, 200 and 1,000, against fixed concurrency settings found by hand? Two real
+// routers in front of knotd: dnsmasq (dns-forward-max 20, refuses when full) and unbound
+// (num-queries-per-thread 16, drops when full). Each run gets a fresh router (unbound would answer
+// a second run from its cache); runs are interleaved, `--reps` rounds (default 3). Prints, per
+// router and setting, the wall time (median and range), lookups lost, and refused or dropped sends.
+// Run: npm run bench:routers [-- --reps 3 --lookups 10000]
+import { subscribe } from 'node:diagnostics_channel';
+import { Resolver } from '../../src/index.js';
+import { BULK_ORIGIN, bulkName, bulkZone } from '../helpers/bulk-zone.js';
+import { startDnsmasq } from '../helpers/dnsmasq.js';
+import { startKnot } from '../helpers/knot.js';
+import { startUnbound } from '../helpers/unbound.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const REPS = arg('reps', 3);
+const LOOKUPS = arg('lookups', 10_000);
+
+const ROUTERS = {
+  dnsmasq: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20 }),
+  unbound: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16 }),
+};
+/** `fixed N`: adaptive off, concurrency N; `adaptive N`: the adaptive gate under a ceiling of N. */
+const SETTINGS = [
+  'fixed 8',
+  'fixed 12',
+  'fixed 16',
+  'fixed 20',
+  'fixed 24',
+  'fixed 32',
+  'adaptive 16',
+  'adaptive 200',
+  'adaptive 1000',
+];
+
+let answered = 0;
+subscribe('dnsgate:query:outcome', (m) => {
+  const { outcome, rcode } = m as { outcome: string; rcode?: string };
+  if (outcome === 'answer' && rcode !== 'REFUSED') answered++;
+});
+
+interface Run {
+  ms: number;
+  lost: number;
+  lossy: number;
+  sent: number;
+}
+
+async function run(router: keyof typeof ROUTERS, setting: string, upstream: string): Promise<Run> {
+  const [mode, n] = setting.split(' ') as [string, string];
+  const server = await ROUTERS[router](upstream);
+  const resolver = new Resolver({
+    servers: [server.server],
+    concurrency: Number(n),
+    coalesce: false,
+    adaptive: mode === 'adaptive',
+  });
+  answered = 0;
+  const started = performance.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: LOOKUPS }, (_, i) => resolver.resolveMx(bulkName(i))),
+  );
+  const ms = performance.now() - started;
+  await server.stop();
+  const sent = resolver.stats.sent;
+  return { ms, lost: results.filter((r) => r.status === 'rejected').length, lossy: sent - answered, sent };
+}
+
+const knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(LOOKUPS) } });
+const runs = new Map<string, Run[]>();
+for (let rep = 0; rep < REPS; rep++) {
+  for (const router of Object.keys(ROUTERS) as Array<keyof typeof ROUTERS>) {
+    for (const setting of SETTINGS) {
+      const r = await run(router, setting, knot.server);
+      const key = `${router}\t${setting}`;
+      runs.set(key, [...(runs.get(key) ?? []), r]);
+      process.stderr.write(`rep ${rep + 1} ${router} ${setting}: ${r.ms.toFixed(0)} ms, ${r.lost} lost\n`);
+    }
+  }
+}
+await knot.stop();
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`| router | setting | wall ms, median (range) | lost | refused or dropped sends |`);
+console.log('|---|---|---|---:|---:|');
+for (const [key, rs] of runs) {
+  const [router, setting] = key.split('\t');
+  const ms = rs.map((r) => r.ms);
+  const lost = rs.reduce((a, r) => a + r.lost, 0);
+  const lossy = rs.reduce((a, r) => a + r.lossy, 0);
+  const sent = rs.reduce((a, r) => a + r.sent, 0);
+  console.log(
+    `| ${router} | ${setting} | ${median(ms).toFixed(0)} (${Math.min(...ms).toFixed(0)}–${Math.max(...ms).toFixed(0)}) | ${lost} | ${((lossy / sent) * 100).toFixed(2)}% |`,
+  );
+}

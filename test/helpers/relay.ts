@@ -1,0 +1,119 @@
+// A counting relay in front of a router, in a worker thread of its own (so the count is taken on
+// another event loop than the client's): it passes UDP queries to the router and answers back, and
+// counts the queries the router has been sent and not answered: every millisecond from the first
+// query on (the count over time), and as each query arrives (this one included). A query is over for the router once answered, once its client socket
+// carries a new ID (the client has given up on it: one exchange per socket), or after `staleMs`.
+// A retransmission (same port, same ID) is not a new query, as for the router itself.
+import { Worker } from 'node:worker_threads';
+
+/** What the relay saw. */
+export interface RelayCounts {
+  /** Queries that arrived (retransmissions not counted). */
+  queries: number;
+  /** Unanswered queries at the router, sampled every ms from the first query: 95th percentile. */
+  p95: number;
+  /** The same, sampled as each query arrived. */
+  p95AtArrival: number;
+  max: number;
+}
+
+/** A running relay: `server` is where clients send; `counts()` reads what it saw (and stops the clock). */
+export interface Relay {
+  server: string;
+  counts(): Promise<RelayCounts>;
+  stop(): Promise<void>;
+}
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const [host, portText] = [workerData.router.slice(0, workerData.router.lastIndexOf(':')), workerData.router.slice(workerData.router.lastIndexOf(':') + 1)];
+const routerPort = Number(portText);
+const front = dgram.createSocket('udp4');
+const upstreams = new Map();
+const open = new Map(); // client port -> { id, at }
+class Samples {
+  values = new Uint32Array(1 << 16);
+  n = 0;
+  note(value) {
+    if (this.n === this.values.length) { const more = new Uint32Array(this.n * 2); more.set(this.values); this.values = more; }
+    this.values[this.n++] = value;
+  }
+  p95() {
+    const sorted = this.values.slice(0, this.n).sort();
+    return this.n === 0 ? 0 : sorted[Math.min(this.n - 1, Math.ceil(this.n * 0.95) - 1)];
+  }
+}
+const arrivals = new Samples();
+const ticks = new Samples();
+let max = 0;
+let ticker;
+function upstreamFor(port) {
+  let up = upstreams.get(port);
+  if (up === undefined) {
+    up = dgram.createSocket('udp4');
+    up.bind(0, '127.0.0.1');
+    up.on('message', (msg) => {
+      const q = open.get(port);
+      if (q !== undefined && msg.length >= 2 && msg.readUInt16BE(0) === q.id) open.delete(port);
+      front.send(msg, port, '127.0.0.1');
+    });
+    upstreams.set(port, up);
+  }
+  return up;
+}
+front.on('message', (msg, rinfo) => {
+  if (msg.length < 12) return;
+  const id = msg.readUInt16BE(0);
+  const q = open.get(rinfo.port);
+  if (q === undefined || q.id !== id) {
+    open.set(rinfo.port, { id, at: Date.now() });
+    arrivals.note(open.size);
+    max = Math.max(max, open.size);
+    ticker ??= setInterval(() => ticks.note(open.size), 1);
+  }
+  upstreamFor(rinfo.port).send(msg, routerPort, host);
+});
+const sweep = setInterval(() => {
+  const old = Date.now() - workerData.staleMs;
+  for (const [port, q] of open) if (q.at < old) open.delete(port);
+}, 50);
+front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().port }));
+parentPort.on('message', (m) => {
+  if (m === 'counts') {
+    clearInterval(ticker);
+    parentPort.postMessage({ queries: arrivals.n, p95: ticks.p95(), p95AtArrival: arrivals.p95(), max });
+  } else if (m === 'stop') {
+    clearInterval(sweep);
+    clearInterval(ticker);
+    front.close();
+    for (const up of upstreams.values()) up.close();
+    parentPort.close();
+  }
+});
+`;
+
+/**
+ * Starts a relay on a free loopback port in front of `router` (`'127.0.0.1:PORT'`; loopback
+ * only). `staleMs`: a query unanswered this long is no longer counted (default 2,000, the first
+ * try's timeout).
+ */
+export async function startRelay(router: string, staleMs = 2000): Promise<Relay> {
+  const worker = new Worker(WORKER, { eval: true, workerData: { router, staleMs } });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    server: `127.0.0.1:${port}`,
+    counts: () =>
+      new Promise<RelayCounts>((resolve) => {
+        worker.once('message', resolve);
+        worker.postMessage('counts');
+      }),
+    stop: async () => {
+      worker.postMessage('stop');
+      await new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}
