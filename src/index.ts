@@ -10,7 +10,7 @@ export type {
   QuerySkipMessage,
   QueryStartMessage,
 } from './diagnostics.js';
-export type { TcpMode } from './dispatch/config.js';
+export type { Gate, TcpMode } from './dispatch/config.js';
 export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.js';
 export type { AdaptiveOptions, LimitView } from './gate/adaptive.js';
 export { Semaphore, type Settled } from './gate/semaphore.js';

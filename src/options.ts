@@ -1,6 +1,6 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
 import { checkInt32, invalidArgValue } from './args.js';
-import type { DispatchConfig, TcpMode } from './dispatch/config.js';
+import type { DispatchConfig, Gate, TcpMode } from './dispatch/config.js';
 import {
   ADAPTIVE_DEFAULTS,
   type AdaptiveLimit,
@@ -88,8 +88,11 @@ export interface ResolverOptions {
   servers?: string[];
   /** Give this resolver its own gate of this many sockets in flight. Default 16. */
   concurrency?: number;
-  /** Share a gate (for example {@link sharedSemaphore}) with other resolvers instead. */
-  semaphore?: Semaphore;
+  /**
+   * Share a gate with other resolvers instead: {@link sharedSemaphore}, any Semaphore, or a
+   * cluster-wide gate from `dnsgate/redis`.
+   */
+  semaphore?: Gate;
   /** First-try timeout in ms; doubles each round, as in node (c-ares). `-1` or `0`: the default, 2000. */
   timeout?: number;
   /** Tries per server, as in node (an integer from 1). Default 4. */
@@ -145,7 +148,7 @@ export function buildConfig(options: ResolverOptions): {
   if (options.semaphore !== undefined && options.concurrency !== undefined) {
     throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
   }
-  let gate: Semaphore;
+  let gate: Gate;
   if (options.semaphore !== undefined) {
     // By shape, not instanceof: the shared gate may come from another copy of this package (ESM vs CJS).
     if (!isGate(options.semaphore)) throw new TypeError('Expected `semaphore` to be a Semaphore');
@@ -178,7 +181,7 @@ export function buildConfig(options: ResolverOptions): {
     tcp: checkTcpMode(options.tcp ?? 'fallback'),
     maxResponseSize: checkInteger('maxResponseSize', options.maxResponseSize ?? 65535, 512, 65535),
     counters: { sent: 0, answers: 0, skipped: 0, malformed: 0, timeouts: 0 },
-    pace: rate === undefined ? undefined : new Pace(rate, () => runtime.clock.now()),
+    pace: paceFor(rate === undefined ? undefined : new Pace(rate, () => runtime.clock.now()), gate),
     runtime,
   };
   const deadline =
@@ -291,8 +294,16 @@ function distance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-function isGate(value: unknown): value is Semaphore {
-  const g = value as Semaphore | null;
+/** The resolver's own rate and the gate's (a cluster-wide budget), whichever is slower. */
+function paceFor(own: Pace | undefined, gate: Gate): DispatchConfig['pace'] {
+  if (typeof gate.reserve !== 'function') return own;
+  const shared = gate as Required<Pick<Gate, 'reserve'>>;
+  if (own === undefined) return shared;
+  return { reserve: () => Math.max(own.reserve(), shared.reserve()) };
+}
+
+function isGate(value: unknown): value is Gate {
+  const g = value as Gate | null;
   return (
     typeof g === 'object' &&
     g !== null &&

@@ -3,10 +3,9 @@
 import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
-import type { DispatchConfig } from './dispatch/config.js';
+import type { DispatchConfig, Gate } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
 import type { AdaptiveSettings, LimitView } from './gate/adaptive.js';
-import type { Semaphore } from './gate/semaphore.js';
 import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
 import type { Lanes } from './lookup/coalesce.js';
 import { Registry } from './lookup/registry.js';
@@ -146,7 +145,7 @@ const REVERSE: Ask<string[]> = {
  * ```
  */
 export class Resolver {
-  #gate: Semaphore;
+  #gate: Gate;
   #calls = new Registry<Call<unknown>>();
   /** Calls in flight by question, for coalescing; undefined with `coalesce: false`. */
   #lanes: Lanes<Call<unknown>> | undefined;
@@ -165,7 +164,7 @@ export class Resolver {
     this.#adaptive = adaptive;
     this.#lanes = coalesce ? new Map() : undefined;
     this.#config = config;
-    this.#gate = config.gate as Semaphore;
+    this.#gate = config.gate;
     this.#deadline = deadline;
     this.#launch = this.#launchOf();
   }
@@ -198,7 +197,7 @@ export class Resolver {
   }
 
   /** The gate this resolver's queries pass. */
-  get semaphore(): Semaphore {
+  get semaphore(): Gate {
     return this.#gate;
   }
 

@@ -38,7 +38,7 @@ describe('10,000 queries through a gate of 64 against a lossy, slow server', () 
       zoneFile,
       handler: async () => {
         arrivals++;
-        if (resolver.semaphore.tokens === 0 && resolver.semaphore.waiting > 0) fullGateSeen++;
+        if (resolver.semaphore.tokens === 0 && (resolver.semaphore.waiting ?? 0) > 0) fullGateSeen++;
         // Count what the server holds ourselves: the server counts a drop as leaving at once, and a
         // retry is a new query, so its peakInFlight alone would not show a second query per permit.
         peakHolding = Math.max(peakHolding, ++holding);

@@ -5,14 +5,33 @@ import type { Runtime } from '../runtime.js';
 import type { Endpoint } from '../transport/channel.js';
 import type { SocketPool } from '../transport/pool.js';
 
-/** The gate as the try loop uses it: a `Semaphore`, or anything with its interface. */
+/**
+ * What a resolver's queries pass to go out: a {@link Semaphore}, a cluster-wide gate from
+ * `dnsgate/redis`, or anything with this interface (`new Resolver({ semaphore: gate })`).
+ *
+ * @example
+ * ```ts
+ * import { type Gate, Semaphore } from 'dnsgate';
+ * const gate: Gate = new Semaphore(8);
+ * ```
+ */
 export interface Gate {
+  /** The most permits it hands out at once (the adaptive gate's ceiling). */
   readonly limit: number;
   /** Callers waiting for a permit now, when the gate can tell. */
   readonly waiting?: number;
+  /** Free permits now, when the gate can tell. */
+  readonly tokens?: number;
   tryAcquire(): boolean;
   acquire(options?: { signal?: AbortSignal }): Promise<void>;
   release(): void;
+  /**
+   * Whether the permits held now may still be used to send: a leased gate whose lease ran out
+   * says no, and a query then gives its permit back and waits for one before it sends again.
+   */
+  covers?(): boolean;
+  /** ms to wait before the next start, for a gate with a rate of its own (0: go now). */
+  reserve?(): number;
 }
 
 /**
@@ -54,8 +73,8 @@ export interface DispatchConfig {
   /** The largest response accepted; UDP answers are also held to the size we advertised. */
   maxResponseSize: number;
   counters: ExchangeCounters;
-  /** Starts per second, when a pace is set. */
-  pace: Pace | undefined;
+  /** Starts per second, when a pace is set (the resolver's `rate`, the gate's, or both). */
+  pace: Pick<Pace, 'reserve'> | undefined;
   /** Each server's adaptive limit, by index in `servers`; undefined with `adaptive: false`. */
   limits: readonly AdaptiveLimit[] | undefined;
   /** Base of the backoff before a query refused for congestion is asked again, ms. */

@@ -249,6 +249,13 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #send(): void {
     this.#owner.check();
     if (this.#state === DONE) return;
+    if (this.#permit === OWN && this.#cfg.gate.covers?.() === false) {
+      // A leased gate whose lease ran out (this process was paused past it, say): the permit may
+      // be someone else's now. Give it back and wait for one before sending again.
+      this.#release();
+      this.#queue();
+      return;
+    }
     const limits = this.#cfg.limits;
     if (limits !== undefined) {
       // The server's adaptive limit: a try goes out only with room under it. A server that is full
@@ -364,6 +371,11 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#resendWait = null;
+    if (this.#cfg.gate.covers?.() === false) {
+      // Not sent again on a permit no longer covered: the try waits for its answer or timeout.
+      limit.gate.release();
+      return;
+    }
     this.#ticket = limit.sent(this, true);
     this.#attempt.resend();
   }

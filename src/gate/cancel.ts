@@ -54,7 +54,15 @@ export class WaitCancel implements Canceller {
   }
 }
 
-/** A canceller for a wait on `gate`: the cheap one for dnsgate's own Semaphore. */
+/**
+ * Marks a gate of dnsgate's own (besides Semaphore) that takes a {@link WaitCancel} for a signal:
+ * it uses only `aborted`, `reason` and the listener methods, with one listener object.
+ */
+export const TAKES_WAIT_CANCEL: unique symbol = Symbol.for('dnsgate.takesWaitCancel');
+
+/** A canceller for a wait on `gate`: the cheap one for dnsgate's own gates. */
 export function cancellerFor(gate: object): Canceller {
-  return gate instanceof Semaphore ? new WaitCancel() : new AbortController();
+  return gate instanceof Semaphore || (gate as { [TAKES_WAIT_CANCEL]?: boolean })[TAKES_WAIT_CANCEL] === true
+    ? new WaitCancel()
+    : new AbortController();
 }
