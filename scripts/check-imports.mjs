@@ -37,6 +37,9 @@ const GROUPS = [
   // dnsgate/testing: a separate entry over the wire format (type imports preferably). Only the CLI's
   // demo side uses it; the library (index.ts and below) never does.
   { name: 'testing', rank: 80, paths: ['testing/'], mayImport: ['wire'], importableBy: ['cli'] },
+  // dnsgate/redis: a separate entry, the cluster-wide gate; it needs only the gate's types and the
+  // clock. The CLI imports it for --redis.
+  { name: 'redis', rank: 75, paths: ['redis/'], mayImport: ['gate', 'base'], importableBy: ['cli'] },
   {
     name: 'api',
     rank: 70,
@@ -76,6 +79,7 @@ const FORBIDDEN_EDGES = [
 // Builtins are matched with their node: prefix, whichever way the file spells them.
 const EXTERNAL_RULES = [
   { module: 'dns-packet', only: ['wire', 'testing'], why: 'the wire format belongs to wire/' },
+  { module: 'ioredis', only: ['redis'], why: 'an optional peer dependency: only dnsgate/redis loads it' },
   { module: 'node:dgram', only: ['transport', 'testing'], why: 'sockets belong to transport/' },
   { module: 'node:tls', only: ['transport', 'testing'], why: 'sockets belong to transport/' },
   {

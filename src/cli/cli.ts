@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CONCURRENCY } from '../options.js';
+import type { RedisGate } from '../redis/gate.js';
 import { Resolver } from '../resolver.js';
 import type { ResultByType } from '../types.js';
 import { runDemo } from './demo.js';
@@ -26,6 +28,9 @@ Options:
                             gate finds what each server takes (shown in the progress row)
       --fixed               no adaptive gate: send up to -c at once, as told
   -r, --rate N              queries started per second at most (default: no limit)
+      --redis URL           share one budget with every dnsgate on this Redis and key
+                            (redis://host:port): -c and -r then count across all of them
+      --redis-key NAME      the budget's name (default: dnsgate)
   -t, --timeout MS          first-try timeout (default 2000; doubles each try)
       --tries N             tries per server (default 4)
   -f, --file PATH           read names from PATH ('-' for standard input)
@@ -137,6 +142,7 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
     err(USAGE);
     return 2;
   }
+  let gate: RedisGate | undefined;
   try {
     const [command, ...rest] = positionals;
     if (command === 'demo') {
@@ -156,14 +162,27 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
         );
       }
     }
+    if (values['redis-key'] !== undefined && values.redis === undefined) {
+      throw new UsageError('--redis-key needs --redis URL');
+    }
+    const concurrency = count('concurrency', values.concurrency, 1);
+    const rate = count('rate', values.rate, 1);
+    // One budget across processes: the gate holds -c and -r for all of them.
+    gate =
+      values.redis === undefined
+        ? undefined
+        : await (await import('../redis/index.js')).createRedisGate({
+            url: values.redis,
+            key: values['redis-key'] ?? 'dnsgate',
+            limit: concurrency ?? DEFAULT_CONCURRENCY,
+            ...(rate === undefined ? {} : { rate }),
+          });
     const resolver = new Resolver({
       ...(values.server === undefined ? {} : { servers: values.server }),
-      ...(values.concurrency === undefined
-        ? {}
-        : { concurrency: count('concurrency', values.concurrency, 1) }),
+      ...(gate !== undefined ? { semaphore: gate } : concurrency === undefined ? {} : { concurrency }),
       ...(values.timeout === undefined ? {} : { timeout: count('timeout', values.timeout, 1) }),
       ...(values.tries === undefined ? {} : { tries: count('tries', values.tries, 1) }),
-      ...(values.rate === undefined ? {} : { rate: count('rate', values.rate, 1) }),
+      ...(gate !== undefined || rate === undefined ? {} : { rate }),
       ...(values.fixed ? { adaptive: false } : {}),
     });
     if (command === 'query') {
@@ -192,6 +211,8 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
     const code = (e as { code?: string }).code;
     err(`dnsgate: ${code === undefined ? String(e) : `${code} (${(e as Error).message})`}`);
     return 1;
+  } finally {
+    await gate?.close();
   }
 }
 
@@ -210,6 +231,8 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       ordered: { type: 'boolean' },
       fixed: { type: 'boolean' },
+      redis: { type: 'string' },
+      'redis-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'V' },
     },

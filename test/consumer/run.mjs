@@ -53,12 +53,16 @@ try {
     if (!(failed instanceof DnsError) || failed.code !== 'ENOTFOUND') throw new Error('expected ENOTFOUND');
     const settled = await semMap((d: string) => resolver.resolveMx(d), ['example.test']);
     for (const [ok, value] of settled) if (!ok) throw value;
-    console.log('${tag}', mx[0]?.exchange, message.rcode, message.answers.length, failed.code);
+    // dnsgate/redis loads without its optional peer, ioredis, and says what is missing when used.
+    const redisOptions: RedisGateOptions = { url: 'redis://127.0.0.1:1', key: 'k', limit: 1 };
+    const noClient = await createRedisGate(redisOptions).catch((e: unknown) => e);
+    if (!(noClient instanceof Error) || !noClient.message.includes('needs the ioredis package')) throw noClient;
+    console.log('${tag}', mx[0]?.exchange, message.rcode, message.answers.length, failed.code, 'redis: needs ioredis');
   } finally {
     await server.close();
   }`;
   const imports =
-    "import { DnsError, type DnsMessage, type MxRecord, Resolver, semMap } from 'dnsgate';\nimport { startTestServer } from 'dnsgate/testing';\n";
+    "import { DnsError, type DnsMessage, type MxRecord, Resolver, semMap } from 'dnsgate';\nimport { createRedisGate, type RedisGateOptions } from 'dnsgate/redis';\nimport { startTestServer } from 'dnsgate/testing';\n";
   writeFileSync(join(app, 'esm.mts'), `${imports}${body('esm ok:')}\n`);
   writeFileSync(
     join(app, 'cjs.cts'),

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type DecodedPacket, decodeMessage, encodeMessage, type Packet } from '../../src/wire/codec.js';
 
 /** The one line that installs everything these suites need (Debian / Ubuntu). */
-export const APT_LINE = 'apt-get install -y knot knot-dnsutils dnsmasq tmux';
+export const APT_LINE = 'apt-get install -y knot knot-dnsutils dnsmasq unbound redis-server tmux';
 
 // Debian puts daemons in /usr/sbin, which is not on an ordinary user's PATH: look there too so a
 // non-root developer with the packages installed still runs the suites.

@@ -72,7 +72,9 @@ front.on('message', (msg, rinfo) => {
     max = Math.max(max, open.size);
     ticker ??= setInterval(() => ticks.note(open.size), 1);
   }
-  upstreamFor(rinfo.port).send(msg, routerPort, host);
+  const up = upstreamFor(rinfo.port);
+  if (workerData.delayMs > 0) setTimeout(() => up.send(msg, routerPort, host), workerData.delayMs);
+  else up.send(msg, routerPort, host);
 });
 const sweep = setInterval(() => {
   const old = Date.now() - workerData.staleMs;
@@ -96,10 +98,11 @@ parentPort.on('message', (m) => {
 /**
  * Starts a relay on a free loopback port in front of `router` (`'127.0.0.1:PORT'`; loopback
  * only). `staleMs`: a query unanswered this long is no longer counted (default 2,000, the first
- * try's timeout).
+ * try's timeout). `delayMs`: each query is passed on this much later (a slow router; counted as
+ * held meanwhile).
  */
-export async function startRelay(router: string, staleMs = 2000): Promise<Relay> {
-  const worker = new Worker(WORKER, { eval: true, workerData: { router, staleMs } });
+export async function startRelay(router: string, staleMs = 2000, delayMs = 0): Promise<Relay> {
+  const worker = new Worker(WORKER, { eval: true, workerData: { router, staleMs, delayMs } });
   const { port } = await new Promise<{ port: number }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);

@@ -1,0 +1,650 @@
+// One budget of queries in flight across many processes and machines, kept in Redis. Each process
+// leases a batch of permits (sized by its demand) with an expiry, renews it in the background, and
+// hands the permits out locally at in-process speed: Redis sees a call every few hundred ms per
+// process, not one per query.
+import { randomBytes } from 'node:crypto';
+import { TAKES_WAIT_CANCEL } from '../gate/cancel.js';
+import type { Settled } from '../gate/semaphore.js';
+import { type Clock, type ClockTimer, realRuntime } from '../runtime.js';
+import { LEASE_SCRIPT } from './lease.js';
+
+/**
+ * Options of {@link createRedisGate}.
+ *
+ * @example
+ * ```ts
+ * const options: RedisGateOptions = { url: 'redis://127.0.0.1:6379', key: 'dns:home-router', limit: 20 };
+ * ```
+ */
+export interface RedisGateOptions {
+  /** `redis://[[user]:password@]host[:port][/db]` (or `rediss://`). */
+  url: string;
+  /** The budget's name: every process that uses the same Redis and key shares one `limit`. */
+  key: string;
+  /** Queries in flight at most, across every process (an integer from 1). */
+  limit: number;
+  /** Queries started per second at most, across every process (split evenly among those busy); none by default. */
+  rate?: number;
+  /**
+   * How long a lease lasts without renewal, ms (default 3,000): a process killed gives its permits
+   * back after this long, and one that cannot reach Redis keeps them this long at most.
+   */
+  leaseMs?: number;
+  /**
+   * While Redis is unreachable and the lease has run out: `'share'` (default) goes on with a safe
+   * share, the limit divided by the most processes seen (rounded down); `'wait'` starts nothing until Redis is back
+   * (a strict budget).
+   */
+  whenUnreachable?: 'share' | 'wait';
+  /** How long to wait for Redis at {@link createRedisGate}, ms (default 2,000). */
+  connectTimeoutMs?: number;
+  /** The clock (local lease expiry, renewals), for tests; default `performance.now()`. */
+  clock?: Clock;
+}
+
+/**
+ * What a {@link RedisGate} knows now.
+ *
+ * @example
+ * ```ts
+ * const { leased, inFlight, processes, reachable } = gate.view;
+ * ```
+ */
+export interface RedisGateView {
+  /** This process's field in the budget's hash (random, one per gate). */
+  id: string;
+  /** Permits this process may hold now (its lease, or its safe share while Redis is away). */
+  leased: number;
+  /** Permits this process holds now (queries in flight). */
+  inFlight: number;
+  /** Callers waiting here for a permit. */
+  waiting: number;
+  /** Processes that wanted permits at the last renewal, this one included. */
+  processes: number;
+  /** Whether the lease is current (renewed within `leaseMs`, by this process's clock). */
+  current: boolean;
+  /** Whether the last call to Redis succeeded. */
+  reachable: boolean;
+  /** Calls made to Redis so far. */
+  calls: number;
+  /** The last error from Redis, naming the URL and what failed; undefined once a call succeeds. */
+  lastError: Error | undefined;
+}
+
+/** How the lease call is made: ioredis with the script defined as a command. */
+interface LeaseClient {
+  dnsgateLease(
+    key: string,
+    ...args: Array<string | number>
+  ): Promise<[number, number, number, number, number]>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+const ONCE = { once: true } as const;
+
+/** Renewals per lease: a lease is renewed when a third of it has passed. */
+const RENEWALS = 3;
+/**
+ * A process below its fair share (others still hold more than theirs, or are giving them back)
+ * asks again this often, ms; so does one whose grant just grew (others may be arriving).
+ */
+const STARVED_MS = 50;
+/** The other calls a process makes between renewals come at most this often, ms. */
+const CALL_GAP_MS = 50;
+/**
+ * A process that wants more than it holds asks again after this many queries (and CALL_GAP_MS):
+ * permits another process gave back reach it soon, at about one call per this many queries.
+ */
+const CALL_EVERY = 400;
+/** Taken off the local expiry: clocks drift, and the call took some time to arrive. */
+const MARGIN_MS = 10;
+
+/** A queued acquire; its own abort listener (the EventListener object protocol: no closure). */
+class Waiter {
+  queued = true;
+  constructor(
+    readonly gate: { remove(w: Waiter): void },
+    readonly resolve: () => void,
+    readonly reject: (reason: unknown) => void,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  handleEvent(): void {
+    if (!this.queued) return;
+    this.queued = false;
+    this.gate.remove(this);
+    this.reject(this.signal!.reason);
+  }
+}
+
+/**
+ * The cluster-wide gate: pass it to `new Resolver({ semaphore: gate })` (every resolver and
+ * `resolveEach` on it then share the budget), or use {@link RedisGate.run} and
+ * {@link RedisGate.map} as a Semaphore's. Made by {@link createRedisGate}; `close()` it when done.
+ *
+ * @example
+ * ```ts
+ * const gate = await createRedisGate({ url: 'redis://127.0.0.1:6379', key: 'dns', limit: 20 });
+ * const resolver = new Resolver({ servers: ['127.0.0.1:53'], semaphore: gate });
+ * try { console.log(await resolver.resolveMx('example.com')); } finally { await gate.close(); }
+ * ```
+ */
+export class RedisGate {
+  /** The budget across every process (the ceiling of each process's share). */
+  readonly limit: number;
+  /** The budget's rate across every process, if set. */
+  readonly rate: number | undefined;
+  readonly url: string;
+  readonly key: string;
+  readonly leaseMs: number;
+  readonly #client: LeaseClient;
+  readonly #id = randomBytes(8).toString('hex');
+  readonly #clock: Clock;
+  readonly #strict: boolean;
+  #granted = 0;
+  /** What Redis records this process as holding: the grant, or more while queries drain. */
+  #recorded = 0;
+  /** This process's fair share at the last call: asking again helps only while below it. */
+  #fair = 0;
+  /** What the last call asked for. */
+  #asked = 0;
+  /** Permits given back since the last call. */
+  #sinceCall = 0;
+  /** Another process held less than its share at the last call: renew soon to give back. */
+  #contended = false;
+  /** Local time the lease runs out (by this process's monotonic clock). */
+  #until = -1;
+  #held = 0;
+  #processes = 1;
+  /** The most processes seen wanting permits: the safe share divides by it. */
+  #mostProcesses = 1;
+  #reachable = true;
+  #lastError: Error | undefined;
+  #calls = 0;
+  /** When the last call was sent. */
+  #calledAt = Number.NEGATIVE_INFINITY;
+  /** The last call raised the grant: look again soon, others may be arriving. */
+  #grew = false;
+  #calling = false;
+  /** A call is due as soon as the one in flight returns. */
+  #again = false;
+  #closed = false;
+  #timer: ClockTimer | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #queue: Waiter[] = [];
+  #head = 0;
+  /** Rate: when the next start is due (GCRA), and the interval at this process's share. */
+  #nextStart = 0;
+  #interval = 0;
+
+  /** @internal Use {@link createRedisGate}. */
+  constructor(
+    client: LeaseClient,
+    options: Required<Pick<RedisGateOptions, 'url' | 'key' | 'limit'>> & RedisGateOptions,
+  ) {
+    this.#client = client;
+    this.url = options.url;
+    this.key = options.key;
+    this.limit = options.limit;
+    this.rate = options.rate;
+    this.leaseMs = options.leaseMs ?? 3000;
+    this.#strict = options.whenUnreachable === 'wait';
+    this.#clock = options.clock ?? realRuntime.clock;
+  }
+
+  /** Permits free under the lease now. */
+  get tokens(): number {
+    return Math.max(0, this.#allowed() - this.#held);
+  }
+
+  /** Callers waiting for a permit here. */
+  get waiting(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  get view(): RedisGateView {
+    return {
+      id: this.#id,
+      leased: this.#allowed(),
+      inFlight: this.#held,
+      waiting: this.waiting,
+      processes: this.#processes,
+      current: this.#current(),
+      reachable: this.#reachable,
+      calls: this.#calls,
+      lastError: this.#lastError,
+    };
+  }
+
+  /**
+   * Whether every permit held now is still covered (the lease is current, or the safe share
+   * covers them): a query whose permit is no longer covered gives it back and waits for one before
+   * it sends again (a process paused past its lease must not send on permits others now hold).
+   */
+  covers(): boolean {
+    return this.#held <= this.#allowed();
+  }
+
+  /** Takes a permit now if one is free under the lease and nobody waits. */
+  tryAcquire(): boolean {
+    if (this.#head < this.#queue.length || !this.#mayStart()) {
+      this.#demand();
+      return false;
+    }
+    this.#held++;
+    return true;
+  }
+
+  /** Resolves once a permit is held; the caller must {@link release} it. */
+  acquire(options?: { signal?: AbortSignal }): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter(this.#waiters, resolve, reject, signal);
+      if (signal !== undefined) signal.addEventListener('abort', waiter, ONCE);
+      this.#queue.push(waiter);
+      this.#demand();
+    });
+  }
+
+  /** Takes an aborted waiter out of the queue (rare: a linear search). */
+  readonly #waiters = {
+    remove: (w: Waiter): void => {
+      const i = this.#queue.indexOf(w, this.#head);
+      if (i >= 0) this.#queue.splice(i, 1);
+    },
+  };
+
+  /** dnsgate's try loop may give up its waits here through a WaitCancel (see gate/cancel.ts). */
+  readonly [TAKES_WAIT_CANCEL] = true;
+
+  /** Gives a permit back. */
+  release(): void {
+    if (this.#held === 0) throw new Error('release() called with no permit held');
+    this.#held--;
+    this.#drain();
+    // Give permits back now rather than at the next renewal when someone can use them: its share
+    // shrank while more were in flight and it is down to it, or others wait and this one needs
+    // less than it was granted (at most once per CALL_GAP_MS), or it is idle.
+    const demand = this.#held + this.waiting;
+    this.#sinceCall++;
+    if (this.#recorded > this.#granted && this.#held <= this.#granted) {
+      this.#recorded = this.#granted;
+      this.#call();
+    } else if (
+      this.#granted > 0 &&
+      (demand === 0 || (this.#contended && demand < this.#granted)) &&
+      this.#clock.now() - this.#calledAt >= CALL_GAP_MS
+    ) {
+      this.#call();
+    } else if (
+      this.#asked > this.#granted &&
+      this.#sinceCall >= CALL_EVERY &&
+      this.#clock.now() - this.#calledAt >= CALL_GAP_MS
+    ) {
+      // It wants more than it was granted: permits may have come free (another process finished).
+      this.#call();
+    }
+  }
+
+  /**
+   * Takes a permit, runs `fn(...args)`, gives the permit back when its result settles.
+   *
+   * @example
+   * ```ts
+   * const mx = await gate.run((n: string) => resolver.resolveMx(n), 'example.com');
+   * ```
+   */
+  async run<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<Awaited<R>> {
+    await this.acquire();
+    try {
+      return await fn(...args);
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
+   * Maps `fn` over `things` under the cluster budget, as `semMap` does under the shared semaphore:
+   * `[true, value]` or `[false, error]` per thing, in order.
+   *
+   * @example
+   * ```ts
+   * const results = await gate.map((n: string) => resolver.resolveMx(n), ['a.example', 'b.example']);
+   * ```
+   */
+  async map<T, R>(fn: (item: T) => R | PromiseLike<R>, things: Iterable<T>): Promise<Settled<Awaited<R>>[]> {
+    return Promise.all(
+      Array.from(things, (item) =>
+        this.run(fn, item).then(
+          (value): Settled<Awaited<R>> => [true, value],
+          (error: unknown): Settled<Awaited<R>> => [false, error],
+        ),
+      ),
+    );
+  }
+
+  /**
+   * For the query path's pace: ms to wait before this start (the budget's rate, this process's
+   * share of it); 0 without a rate.
+   */
+  reserve(): number {
+    if (this.rate === undefined) return 0;
+    const now = this.#clock.now();
+    const at = Math.max(this.#nextStart, now);
+    this.#nextStart = at + this.#interval;
+    return at - now;
+  }
+
+  /**
+   * Gives the lease back (the permits are free for the others at once), stops renewing, and
+   * closes the connection. Callers still waiting are rejected.
+   *
+   * @example
+   * ```ts
+   * await gate.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clearTimer();
+    const error = this.#closedError();
+    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.reject(error);
+    this.#queue = [];
+    this.#head = 0;
+    try {
+      await this.#client.dnsgateLease(this.key, this.#id, 0, 0, this.limit, this.leaseMs);
+    } catch {
+      // Unreachable: the lease runs out by itself.
+    }
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  /** The first lease call (createRedisGate waits for it). */
+  async start(): Promise<void> {
+    await this.#lease();
+    this.#schedule();
+  }
+
+  #current(): boolean {
+    return this.#clock.now() < this.#until;
+  }
+
+  /** Permits this process may hold now. */
+  #allowed(): number {
+    if (this.#current()) return this.#granted;
+    if (this.#reachable || this.#strict) return 0;
+    // Redis is away and the lease ran out: a share that cannot overshoot if every process seen
+    // does the same.
+    return Math.floor(this.limit / this.#mostProcesses);
+  }
+
+  #mayStart(): boolean {
+    return !this.#closed && this.#held < this.#allowed();
+  }
+
+  #drain(): void {
+    while (this.#head < this.#queue.length && this.#mayStart()) {
+      const waiter = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined as unknown as Waiter;
+      waiter.queued = false;
+      if (waiter.signal !== undefined) waiter.signal.removeEventListener('abort', waiter);
+      this.#held++;
+      waiter.resolve();
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /**
+   * Someone wants a permit and none is free: ask now if the lease ran out, or if it wants more
+   * than it last asked for (there may be permits free). Having asked for as much and got less,
+   * it waits for the renewals (sooner while below its fair share): asking again would not help.
+   */
+  #demand(): void {
+    if (this.#closed || this.#calling) return;
+    const want = Math.min(this.limit, this.#held + this.waiting + 1);
+    if (this.#current() && (this.#granted >= want || this.#asked >= want)) return;
+    this.#arm(0);
+  }
+
+  #call(): void {
+    if (this.#closed) return;
+    if (this.#calling) {
+      this.#again = true;
+      return;
+    }
+    void this.#lease().finally(() => this.#schedule());
+  }
+
+  async #lease(): Promise<void> {
+    this.#calling = true;
+    const sentAt = this.#clock.now();
+    this.#calledAt = sentAt;
+    const want = Math.min(this.limit, this.#held + this.waiting);
+    this.#asked = want;
+    this.#sinceCall = 0;
+    this.#calls++;
+    try {
+      const held = this.#held;
+      const [granted, processes, , fair, contended] = await this.#client.dnsgateLease(
+        this.key,
+        this.#id,
+        want,
+        held,
+        this.limit,
+        this.leaseMs,
+      );
+      this.#grew = Number(granted) > this.#granted;
+      this.#granted = Number(granted);
+      this.#recorded = Math.max(this.#granted, held);
+      this.#fair = Number(fair);
+      this.#contended = Number(contended) === 1;
+      this.#processes = Math.max(1, Number(processes));
+      this.#mostProcesses = Math.max(this.#mostProcesses, this.#processes);
+      this.#until = sentAt + this.leaseMs - MARGIN_MS;
+      this.#reachable = true;
+      this.#lastError = undefined;
+      if (this.rate !== undefined) this.#interval = (1000 * this.#processes) / this.rate;
+    } catch (err) {
+      this.#reachable = false;
+      this.#lastError = new Error(
+        `dnsgate/redis ${redact(this.url)}: renewing the lease of "${this.key}" failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+      if (this.rate !== undefined && !this.#current()) this.#interval = (1000 * this.#processes) / this.rate;
+    } finally {
+      this.#calling = false;
+    }
+    this.#drain();
+  }
+
+  /** The next call: now if one was asked for, sooner while starved, else at the next renewal. */
+  #schedule(): void {
+    if (this.#closed) return;
+    if (this.#again) {
+      this.#again = false;
+      this.#arm(0);
+      return;
+    }
+    const busy = this.#held > 0 || this.waiting > 0 || this.#granted > 0;
+    if (!busy) return;
+    // Below its fair share (others still hold more than theirs, or their permits are draining):
+    // asking again soon helps. At its share, the next renewal is soon enough.
+    // Holding past its share while another waits: soon too.
+    const starved = this.waiting > 0 && this.#granted < this.#fair;
+    const soon = starved || this.#grew || (this.#contended && this.#held > this.#fair);
+    const renewIn = this.#reachable ? this.leaseMs / RENEWALS : Math.min(this.leaseMs / RENEWALS, 250);
+    this.#arm(soon ? Math.min(STARVED_MS, renewIn) : renewIn);
+    // When the lease runs out with nothing renewed, waiters may fall to the safe share.
+    if (!this.#reachable) this.#drain();
+  }
+
+  #arm(ms: number): void {
+    const at = this.#clock.now() + ms;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    this.#clearTimer();
+    this.#timerAt = at;
+    const timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.#call();
+    }, ms);
+    // Renewals keep a busy process's lease; they must not keep an idle process alive.
+    timer.unref?.();
+    this.#timer = timer;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  #closedError(): Error {
+    return new Error(`dnsgate/redis ${redact(this.url)}: the gate for "${this.key}" is closed`);
+  }
+}
+
+/** The URL without its password. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+function checkOptions(options: RedisGateOptions): void {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('Expected options to be an object');
+  const { url, key, limit, rate, leaseMs, whenUnreachable, connectTimeoutMs } = options;
+  if (typeof url !== 'string')
+    throw new TypeError('Expected `url` to be a string such as "redis://127.0.0.1:6379"');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`Expected \`url\` to be a redis:// URL, got ${JSON.stringify(redact(url))}`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(
+      `Expected \`url\` to be a redis:// or rediss:// URL, got ${JSON.stringify(redact(url))}`,
+    );
+  }
+  if (typeof key !== 'string' || key === '') throw new TypeError('Expected `key` to be a non-empty string');
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`Expected \`limit\` to be an integer >= 1, got ${String(limit)}`);
+  if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) {
+    throw new RangeError(`Expected \`rate\` to be a number > 0, got ${String(rate)}`);
+  }
+  if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 600_000)) {
+    throw new RangeError(`Expected \`leaseMs\` to be an integer from 100 to 600000, got ${String(leaseMs)}`);
+  }
+  if (whenUnreachable !== undefined && whenUnreachable !== 'share' && whenUnreachable !== 'wait') {
+    throw new TypeError(
+      `Expected \`whenUnreachable\` to be 'share' or 'wait', got ${JSON.stringify(whenUnreachable)}`,
+    );
+  }
+  if (connectTimeoutMs !== undefined && !(Number.isInteger(connectTimeoutMs) && connectTimeoutMs > 0)) {
+    throw new RangeError(
+      `Expected \`connectTimeoutMs\` to be an integer > 0, got ${String(connectTimeoutMs)}`,
+    );
+  }
+}
+
+/**
+ * Connects to Redis and joins the budget `key`: across every process that uses the same Redis and
+ * key, queries in flight never exceed `limit`. Needs the `ioredis` package (an optional peer
+ * dependency). Rejects, naming the URL, if Redis cannot be reached or the URL is not one.
+ *
+ * @example
+ * ```ts
+ * import { Resolver } from 'dnsgate';
+ * import { createRedisGate } from 'dnsgate/redis';
+ * const gate = await createRedisGate({ url: 'redis://127.0.0.1:6379', key: 'dns:home-router', limit: 20 });
+ * const resolver = new Resolver({ servers: ['192.168.1.1'], semaphore: gate });
+ * for await (const r of resolver.resolveEach(['a.example', 'b.example'], 'MX')) console.log(r);
+ * await gate.close();
+ * ```
+ */
+export async function createRedisGate(options: RedisGateOptions): Promise<RedisGate> {
+  checkOptions(options);
+  const url = options.url;
+  let Redis: new (
+    url: string,
+    options: object,
+  ) => LeaseClient & {
+    defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void;
+    connect(): Promise<void>;
+  };
+  try {
+    const mod = (await import('ioredis')) as unknown as { default: typeof Redis; Redis?: typeof Redis };
+    Redis = mod.Redis ?? mod.default;
+  } catch (err) {
+    throw new Error('dnsgate/redis needs the ioredis package: npm install ioredis', { cause: err });
+  }
+  const connectTimeout = options.connectTimeoutMs ?? 2000;
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout,
+    // Fail a call at once while disconnected (the gate falls back), and reconnect in the
+    // background, backing off to 1 s.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    // A Redis that stops answering (paused, a network black hole) fails the call in time for the
+    // lease: the gate then keeps what the lease covers and falls back.
+    commandTimeout: Math.max(100, Math.floor((options.leaseMs ?? 3000) / RENEWALS)),
+    retryStrategy: (times: number) => Math.min(times * 100, 1000),
+  });
+  // ioredis reports connection errors as events too: the gate reads them from its calls, and the
+  // first connect's reason (ECONNREFUSED, ENOTFOUND) from here.
+  let connectError: Error | undefined;
+  client.on('error', (err) => {
+    connectError ??= err;
+  });
+  client.defineCommand('dnsgateLease', { numberOfKeys: 1, lua: LEASE_SCRIPT });
+  try {
+    await withTimeout(client.connect(), connectTimeout);
+  } catch (err) {
+    client.disconnect();
+    const why = connectError ?? (err as Error);
+    throw new Error(`dnsgate/redis ${redact(url)}: cannot connect: ${why.message}`, { cause: why });
+  }
+  const gate = new RedisGate(client, options);
+  try {
+    await gate.start();
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  }
+  const lastError = gate.view.lastError;
+  if (lastError !== undefined) {
+    client.disconnect();
+    throw lastError;
+  }
+  return gate;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,103 @@
+// The lease script: one Redis hash per budget, one field per process, holding
+// "<expiry ms> <permits held> <permits wanted>". A process calls it to set its lease: it says what
+// it wants (its demand) and what it holds (its queries in flight), and gets back what it may hold
+// until its lease runs out. Expiry is judged by Redis's clock (TIME), never the processes'.
+//
+// Our own script, not redis-semaphore's MultiSemaphore: that one stamps leases with the client's
+// Date.now() and leases a fixed number of permits per instance, where this budget needs Redis's
+// clock, one lease per process resized by its demand, shares fair between processes, and a guard
+// after a restart.
+
+/**
+ * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
+ * lease in ms. Returns { granted, processes wanting permits, 1 while Redis is younger than a lease,
+ * this process's fair share of what it wants, 1 if another process holds less than its share }.
+ *
+ * - Leases past their expiry (by TIME) are removed: a process killed stops renewing, and its
+ *   permits come back when its lease runs out.
+ * - The grant is this process's max-min fair share of the limit among the processes that want
+ *   permits, and never more than the limit less what the others hold (so the sum of what
+ *   processes may hold never passes the limit, whatever order they call in).
+ * - What is recorded is the larger of the grant and what the process holds now: a process whose
+ *   share shrank keeps its queries in flight (they are not preempted), and the others are not
+ *   granted those permits until they come back.
+ * - A Redis younger than one lease (restarted, its state lost or an old snapshot loaded) may not
+ *   know leases granted before it started, which can still be held: until then it grants a process
+ *   only what it holds already.
+ * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
+ *   timed out on the way back can simply be sent again.
+ */
+export const LEASE_SCRIPT = `
+local key = KEYS[1]
+local id = ARGV[1]
+local want = tonumber(ARGV[2])
+local held = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local leaseMs = tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
+local booting = up * 1000 < leaseMs
+local others = 0
+local wants = {}
+local holdings = {}
+local fields = redis.call('HGETALL', key)
+for i = 1, #fields, 2 do
+  local f = fields[i]
+  if f ~= id then
+    local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
+    if tonumber(e) <= now then
+      redis.call('HDEL', key, f)
+    else
+      others = others + tonumber(h)
+      if tonumber(w) > 0 then
+        wants[#wants + 1] = tonumber(w)
+        holdings[#holdings + 1] = { tonumber(h), tonumber(w) }
+      end
+    end
+  end
+end
+local level = limit
+local spare = 0
+if want > 0 then
+  wants[#wants + 1] = want
+  table.sort(wants)
+  local left = limit
+  for k = 1, #wants do
+    local share = math.floor(left / (#wants - k + 1))
+    if wants[k] <= share then
+      left = left - wants[k]
+    else
+      level = share
+      break
+    end
+  end
+  -- What the fair shares leave over (the limit does not divide evenly), less what others already
+  -- hold past their shares: to whoever asks first.
+  spare = limit
+  for k = 1, #wants do spare = spare - math.min(wants[k], level) end
+  for k = 1, #holdings do
+    spare = spare - math.max(0, holdings[k][1] - math.min(holdings[k][2], level))
+  end
+  if spare < 0 then spare = 0 end
+end
+-- Contended: another process holds less than its fair share (it waits for permits this one may
+-- hold): no spare for this one then, and it should renew soon, to give back past its own share.
+local contended = 0
+for k = 1, #holdings do
+  if holdings[k][1] < math.min(holdings[k][2], level) then contended = 1 end
+end
+if contended == 1 then spare = 0 end
+local free = limit - others
+local grant = math.min(want, level + spare, free)
+if booting then grant = math.min(held, free) end
+if grant < 0 then grant = 0 end
+local holds = math.max(grant, held)
+if holds == 0 and want == 0 then
+  redis.call('HDEL', key, id)
+else
+  redis.call('HSET', key, id, (now + leaseMs) .. ' ' .. holds .. ' ' .. want)
+  redis.call('PEXPIRE', key, 2 * leaseMs)
+end
+return { grant, #wants, booting and 1 or 0, math.min(want, level), contended }
+`;

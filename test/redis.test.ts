@@ -1,0 +1,331 @@
+// The cluster-wide gate's lease, against a real redis-server (no persistence, on a free loopback
+// port, stopped by pid): grants never pass the limit, expiry gives permits back, a lease call is
+// idempotent, SCRIPT FLUSH and a restart over-grant nothing, an unreachable Redis falls to a safe
+// share (or to nothing, strictly), and a bad URL is a clear error. Lease expiry on this process's
+// side runs on a FakeClock.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisGate, type RedisGate } from '../src/redis/index.js';
+import { LEASE_SCRIPT } from '../src/redis/lease.js';
+import { FakeClock, startTestServer } from '../src/testing/index.js';
+import { requireBinaries } from './helpers/bin.js';
+import { type RedisServer, startRedis } from './helpers/redis.js';
+
+const available = requireBinaries(['redis-server'], 'test/redis.test.ts');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (real time) until `check` holds, up to `ms`. */
+async function until(check: () => boolean, ms = 3000): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (!check() && performance.now() < end) await sleep(5);
+  return check();
+}
+
+describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
+  let redis: RedisServer;
+  let raw: Redis;
+  const gates: RedisGate[] = [];
+  let n = 0;
+  const key = () => `test-${++n}`;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+    // A Redis younger than a lease grants only what processes hold already: let it age past one.
+    await sleep(1100);
+  }, 30_000);
+  afterEach(async () => {
+    await Promise.all(gates.splice(0).map((g) => g.close()));
+  });
+  afterAll(async () => {
+    raw?.disconnect();
+    await redis?.stop();
+  });
+
+  async function gate(k: string, limit: number, extra: object = {}): Promise<RedisGate> {
+    const g = await createRedisGate({ url: redis.url, key: k, limit, leaseMs: 1000, ...extra });
+    gates.push(g);
+    return g;
+  }
+
+  /** Calls the lease script directly: [granted, processes, booting, fair]. */
+  const lease = (k: string, id: string, want: number, held: number, limit: number, leaseMs: number) =>
+    raw.eval(LEASE_SCRIPT, 1, k, id, want, held, limit, leaseMs) as Promise<number[]>;
+
+  it('grants never exceed the limit, and processes that all want more share it fairly', async () => {
+    const k = key();
+    const all = await Promise.all([gate(k, 10), gate(k, 10), gate(k, 10)]);
+    let peak = 0;
+    let inFlight = 0;
+    const most = [0, 0, 0];
+    const sampler = setInterval(() => {
+      peak = Math.max(
+        peak,
+        all.reduce((a, g) => a + g.view.leased, 0),
+      );
+      all.forEach((g, i) => {
+        most[i] = Math.max(most[i]!, g.view.inFlight);
+      });
+    }, 1);
+    const work = all.map((g) =>
+      Promise.all(
+        Array.from({ length: 600 }, () =>
+          g.run(async () => {
+            inFlight++;
+            peak = Math.max(peak, inFlight);
+            await sleep(5);
+            inFlight--;
+          }),
+        ),
+      ),
+    );
+    const started = performance.now();
+    const ends = await Promise.all(work.map((w) => w.then(() => performance.now() - started)));
+    clearInterval(sampler);
+    expect(peak).toBeLessThanOrEqual(10);
+    // Each got about a third at some point, and none finished long before the others (a newcomer
+    // gets its share at the others' next renewal, a quarter lease).
+    for (const m of most) expect(m).toBeGreaterThanOrEqual(3);
+    expect(Math.min(...ends)).toBeGreaterThan(0.5 * Math.max(...ends));
+  });
+
+  it('a lease that runs out gives its permits back (a process killed without a goodbye)', async () => {
+    const k = key();
+    expect((await lease(k, 'ghost', 10, 10, 10, 400))[0]).toBe(10);
+    const g = await gate(k, 10);
+    const started = performance.now();
+    const done = g.run(() => 'ran');
+    await sleep(100);
+    expect(g.view.leased).toBe(0); // the ghost holds everything
+    expect(await done).toBe('ran');
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(250);
+    expect(waited).toBeLessThan(1500);
+  });
+
+  it('a lease call is idempotent: the same call twice grants the same and records the same', async () => {
+    const k = key();
+    await lease(k, 'other', 6, 6, 10, 1000);
+    const first = await lease(k, 'me', 8, 2, 10, 1000);
+    const recorded = (await raw.hget(k, 'me'))!.split(' ').slice(1);
+    const second = await lease(k, 'me', 8, 2, 10, 1000);
+    expect(second).toEqual(first);
+    expect((await raw.hget(k, 'me'))!.split(' ').slice(1)).toEqual(recorded);
+    // other holds 6 and wants 6: this one gets the remaining 4 (its fair share, 5, does not fit).
+    expect(first[0]).toBe(4);
+    expect(recorded).toEqual(['4', '8']);
+  });
+
+  it('a shrunk share records what is still in flight: no one is granted permits not yet given back', async () => {
+    const k = key();
+    expect((await lease(k, 'a', 10, 0, 10, 1000))[0]).toBe(10);
+    await lease(k, 'a', 10, 10, 10, 1000);
+    // b arrives: a's fair share drops to 5, but a still has 10 in flight.
+    expect((await lease(k, 'b', 10, 0, 10, 1000))[0]).toBe(0);
+    const a = await lease(k, 'a', 10, 10, 10, 1000);
+    expect(a[0]).toBe(5);
+    expect(a[4]).toBe(1); // contended: b waits for permits a holds past its share
+    expect((await raw.hget(k, 'a'))!.split(' ')[1]).toBe('10');
+    expect((await lease(k, 'b', 10, 0, 10, 1000))[0]).toBe(0);
+    // a's queries drain to 5: b gets the other 5.
+    await lease(k, 'a', 10, 5, 10, 1000);
+    expect((await lease(k, 'b', 10, 0, 10, 1000))[0]).toBe(5);
+  });
+
+  it('survives SCRIPT FLUSH: the script is loaded again, and nothing is over-granted', async () => {
+    const k = key();
+    const [a, b] = await Promise.all([gate(k, 6), gate(k, 6)]);
+    let inFlight = 0;
+    let peak = 0;
+    const job = (g: RedisGate) =>
+      Promise.all(
+        Array.from({ length: 200 }, () =>
+          g.run(async () => {
+            peak = Math.max(peak, ++inFlight);
+            await sleep(3);
+            inFlight--;
+          }),
+        ),
+      );
+    const work = Promise.all([job(a), job(b)]);
+    await sleep(50);
+    await raw.script('FLUSH');
+    await work;
+    expect(peak).toBeLessThanOrEqual(6);
+    expect(a.view.lastError).toBeUndefined();
+    expect(b.view.lastError).toBeUndefined();
+  });
+
+  it('after a restart (state lost) a young Redis grants only what processes already hold, until a lease has passed', async () => {
+    const k = key();
+    const a = await gate(k, 10);
+    const held: Array<() => void> = [];
+    for (let i = 0; i < 6; i++) {
+      await a.acquire();
+      held.push(() => a.release());
+    }
+    await redis.restart();
+    raw.disconnect();
+    raw = new Redis(redis.url);
+    // A newcomer, while Redis is younger than a lease: nothing, though its state is empty.
+    const [granted, , booting] = await lease(k, 'newcomer', 10, 0, 10, 1000);
+    expect(booting).toBe(1);
+    expect(granted).toBe(0);
+    // The holder says what it holds, and keeps it.
+    expect((await lease(k, 'holder', 10, 6, 10, 1000))[0]).toBe(6);
+    await sleep(1100);
+    expect((await lease(k, 'newcomer', 10, 0, 10, 1000))[0]).toBe(4);
+    for (const release of held) release();
+  }, 20_000);
+
+  it('Redis unreachable: the lease holds until it runs out, then a safe share ("share") or nothing ("wait")', async () => {
+    const k = key();
+    const clock = new FakeClock();
+    const share = await gate(k, 10, { clock });
+    const strict = await gate(k, 10, { clock, whenUnreachable: 'wait' });
+    // Both busy: each sees two processes.
+    const holds = [share.acquire(), share.acquire(), strict.acquire(), strict.acquire()];
+    for (let i = 0; i < 50 && share.view.inFlight + strict.view.inFlight < 4; i++) {
+      await clock.advance(0); // the lease calls, on this clock
+      await sleep(5);
+    }
+    await Promise.all(holds);
+    // Renewals, until each has seen the other busy.
+    for (let i = 0; i < 20 && share.view.processes + strict.view.processes < 4; i++) {
+      await clock.advance(250);
+      await sleep(20);
+    }
+    expect([share.view.processes, strict.view.processes]).toEqual([2, 2]);
+    await redis.pause();
+    try {
+      await clock.advance(1000); // both leases run out; their renewals cannot reach Redis
+      await until(() => !share.view.reachable && !strict.view.reachable, 5000);
+      expect(share.view.current).toBe(false);
+      expect(share.view.leased).toBe(5); // 10 / the 2 processes seen
+      expect(strict.view.leased).toBe(0);
+      expect(strict.covers()).toBe(false);
+      expect(strict.tryAcquire()).toBe(false);
+      expect(share.view.lastError?.message).toMatch(
+        new RegExp(`^dnsgate/redis ${redis.url}: renewing the lease of "${k}" failed`),
+      );
+    } finally {
+      redis.resume();
+    }
+    for (let i = 0; i < 2; i++) share.release();
+    for (let i = 0; i < 2; i++) strict.release();
+  }, 20_000);
+
+  it('a lease past its time by this process clock covers nothing held (a process paused past its lease)', async () => {
+    // A clock whose timers run only when told: a paused process runs none (no renewal), and its
+    // monotonic clock still moves.
+    let now = 0;
+    const due: Array<() => void> = [];
+    const clock = {
+      now: () => now,
+      setTimeout: (fn: () => void) => {
+        due.push(fn);
+        return {};
+      },
+      clearTimeout: () => {},
+    };
+    const g = await gate(key(), 4, { clock });
+    const held = g.acquire();
+    due.shift()!(); // the lease call for it
+    await held;
+    expect(g.covers()).toBe(true);
+    now = 1000; // paused past its lease: no renewal ran
+    // Not renewed yet: the permit held is no longer covered, and no new one is handed out.
+    expect(g.view.current).toBe(false);
+    expect(g.covers()).toBe(false);
+    expect(g.tryAcquire()).toBe(false);
+    g.release();
+  });
+
+  it('a bad URL is a clear error at createRedisGate, naming it; nothing is sent', async () => {
+    const closed = `redis://127.0.0.1:${redis.port + 1 === 65536 ? 1 : redis.port + 1}`;
+    await expect(createRedisGate({ url: closed, key: 'k', limit: 4, connectTimeoutMs: 500 })).rejects.toThrow(
+      new RegExp(`^dnsgate/redis ${closed}: cannot connect`),
+    );
+    await expect(createRedisGate({ url: 'http://127.0.0.1:6379', key: 'k', limit: 4 })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(createRedisGate({ url: 'not a url', key: 'k', limit: 4 })).rejects.toThrow(/redis:\/\/ URL/);
+    await expect(createRedisGate({ url: redis.url, key: '', limit: 4 })).rejects.toThrow(TypeError);
+    await expect(createRedisGate({ url: redis.url, key: 'k', limit: 0 })).rejects.toThrow(RangeError);
+    await expect(
+      createRedisGate({ url: 'redis://:s3cret@127.0.0.1:1', key: 'k', limit: 4, connectTimeoutMs: 300 }),
+    ).rejects.toThrow(/redis:\/\/:\*\*\*@127\.0\.0\.1:1: cannot connect/);
+  });
+
+  describe('the CLI: --redis URL --redis-key NAME', () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const cli = (args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/cli.ts', ...args], { cwd: root });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+        child.stdin.end();
+      });
+
+    it('two dnsgate mx processes on one key share -c 4: the server never holds more than 4', async () => {
+      const names = Array.from({ length: 120 }, (_, i) => `n${i}.example.test`);
+      const zone = [
+        '$ORIGIN example.test.',
+        '@ 60 SOA ns hm 1 2 3 4 60',
+        '@ 60 NS ns',
+        ...names.map((n) => `${n}. 60 MX 10 mx.${n}.`),
+      ].join('\n');
+      const server = await startTestServer({ zone, delayMs: 20 });
+      const dir = mkdtempSync(join(tmpdir(), 'dnsgate-cli-redis-'));
+      try {
+        writeFileSync(join(dir, 'a.txt'), names.slice(0, 60).join('\n'));
+        writeFileSync(join(dir, 'b.txt'), names.slice(60).join('\n'));
+        const common = ['mx', '--redis', redis.url, '--redis-key', key(), '-c', '4', '-s', server.server];
+        const [a, b] = await Promise.all([
+          cli([...common, '-f', join(dir, 'a.txt')]),
+          cli([...common, '-f', join(dir, 'b.txt')]),
+        ]);
+        expect([a.status, b.status], a.stderr + b.stderr).toEqual([0, 0]);
+        expect((a.stdout + b.stdout).trim().split('\n')).toHaveLength(120);
+        expect(server.stats.peakInFlight).toBeLessThanOrEqual(4);
+        expect(server.stats.peakInFlight).toBeGreaterThanOrEqual(3);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await server.close();
+      }
+    }, 30_000);
+
+    it.each([
+      [['mx', '--redis-key', 'k', 'x.test'], 2, /--redis-key needs --redis URL/],
+      [['mx', '--redis', 'http://127.0.0.1:6379', 'x.test'], 2, /redis:\/\/ or rediss:\/\/ URL/],
+      [
+        ['mx', '--redis', 'redis://127.0.0.1:1', '-s', '127.0.0.1:9', 'x.test'],
+        1,
+        /dnsgate\/redis redis:\/\/127\.0\.0\.1:1: cannot connect: connect ECONNREFUSED/,
+      ],
+    ])(
+      '%j exits %i with a clear message',
+      async (args, status, message) => {
+        const r = await cli(args as string[]);
+        expect(r.status).toBe(status);
+        expect(r.stderr).toMatch(message);
+        expect(r.stdout).toBe('');
+      },
+      30_000,
+    );
+  });
+});
