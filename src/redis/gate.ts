@@ -31,7 +31,8 @@ export interface RedisGateOptions {
    */
   leaseMs?: number;
   /**
-   * While Redis is unreachable and the lease has run out: `'share'` (default) goes on with a safe
+   * While Redis is unreachable and the lease has run out: `'share'` (default) waits one lease more,
+   * then goes on with a safe
    * share, the limit divided by the most processes seen (rounded down); `'wait'` starts nothing until Redis is back
    * (a strict budget).
    */
@@ -88,9 +89,11 @@ const ONCE = { once: true } as const;
 const RENEWALS = 3;
 /**
  * A process below its fair share (others still hold more than theirs, or are giving them back)
- * asks again this often, ms; so does one whose grant just grew (others may be arriving).
+ * asks again this often, ms.
  */
-const STARVED_MS = 50;
+const STARVED_MS = 25;
+/** One whose grant just grew asks again this soon, ms: others may be arriving at the same time. */
+const GREW_MS = 10;
 /** The other calls a process makes between renewals come at most this often, ms. */
 const CALL_GAP_MS = 50;
 /**
@@ -383,8 +386,10 @@ export class RedisGate {
   #allowed(): number {
     if (this.#current()) return this.#granted;
     if (this.#reachable || this.#strict) return 0;
-    // Redis is away and the lease ran out: a share that cannot overshoot if every process seen
-    // does the same.
+    // Redis is away and the lease ran out: wait one lease more (Redis may be restarting, and the
+    // processes that reach it first are held to what they hold for two leases), then a share that
+    // cannot overshoot if every process seen does the same.
+    if (this.#clock.now() < this.#until + this.leaseMs) return 0;
     return Math.floor(this.limit / this.#mostProcesses);
   }
 
@@ -484,7 +489,11 @@ export class RedisGate {
     // asking again soon helps. At its share, the next renewal is soon enough.
     // Holding past its share while another waits: soon too.
     const starved = this.waiting > 0 && this.#granted < this.#fair;
-    const soon = starved || this.#grew || (this.#contended && this.#held > this.#fair);
+    if (this.#grew && !starved) {
+      this.#arm(GREW_MS);
+      return;
+    }
+    const soon = starved || (this.#contended && this.#held > this.#fair);
     const renewIn = this.#reachable ? this.leaseMs / RENEWALS : Math.min(this.leaseMs / RENEWALS, 250);
     this.#arm(soon ? Math.min(STARVED_MS, renewIn) : renewIn);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.

@@ -10,7 +10,7 @@
 
 /**
  * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
- * lease in ms. Returns { granted, processes wanting permits, 1 while Redis is younger than a lease,
+ * lease in ms. Returns { granted, processes wanting permits, 1 while Redis is younger than two leases,
  * this process's fair share of what it wants, 1 if another process holds less than its share }.
  *
  * - Leases past their expiry (by TIME) are removed: a process killed stops renewing, and its
@@ -21,9 +21,10 @@
  * - What is recorded is the larger of the grant and what the process holds now: a process whose
  *   share shrank keeps its queries in flight (they are not preempted), and the others are not
  *   granted those permits until they come back.
- * - A Redis younger than one lease (restarted, its state lost or an old snapshot loaded) may not
- *   know leases granted before it started, which can still be held: until then it grants a process
- *   only what it holds already.
+ * - A Redis younger than two leases (restarted, its state lost or an old snapshot loaded) may not
+ *   know leases granted before it started, which can still be held, nor processes that have not
+ *   reached it yet (they wait one lease past their own before falling to a safe share): until then
+ *   it grants a process only what it holds already.
  * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
  *   timed out on the way back can simply be sent again.
  */
@@ -37,17 +38,18 @@ local leaseMs = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
-local booting = up * 1000 < leaseMs
+local booting = up * 1000 < 2 * leaseMs
 local others = 0
 local wants = {}
 local holdings = {}
+local expired = {}
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local f = fields[i]
   if f ~= id then
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
     if tonumber(e) <= now then
-      redis.call('HDEL', key, f)
+      expired[#expired + 1] = f
     else
       others = others + tonumber(h)
       if tonumber(w) > 0 then
@@ -57,6 +59,7 @@ for i = 1, #fields, 2 do
     end
   end
 end
+if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
 local level = limit
 local spare = 0
 if want > 0 then
@@ -97,7 +100,6 @@ if holds == 0 and want == 0 then
   redis.call('HDEL', key, id)
 else
   redis.call('HSET', key, id, (now + leaseMs) .. ' ' .. holds .. ' ' .. want)
-  redis.call('PEXPIRE', key, 2 * leaseMs)
 end
 return { grant, #wants, booting and 1 or 0, math.min(want, level), contended }
 `;
