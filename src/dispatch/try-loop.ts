@@ -219,6 +219,28 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#begin();
   }
 
+  /** Waits until the gate covers one more permit than it holds (taken and given back), then sends. */
+  async #waitCovered(gate: Gate): Promise<void> {
+    this.#state = WAITING;
+    const abort = cancellerFor(gate);
+    this.#abort = abort;
+    try {
+      await gate.acquire({ signal: abort.signal });
+    } catch (err) {
+      this.#abort = null;
+      if (this.#state === WAITING) {
+        this.#state = DONE;
+        this.#owner.failed(err);
+      }
+      return;
+    }
+    this.#abort = null;
+    gate.release();
+    if (this.#state !== WAITING) return;
+    this.#state = IDLE;
+    this.#send();
+  }
+
   #begin(): void {
     const cfg = this.#cfg;
     if (cfg.servers.length === 0) {
@@ -249,11 +271,17 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #send(): void {
     this.#owner.check();
     if (this.#state === DONE) return;
-    if (this.#permit === OWN && this.#cfg.gate.covers?.() === false) {
+    const gate = this.#cfg.gate;
+    if (gate.covers?.() === false) {
       // A leased gate whose lease ran out (this process was paused past it, say): the permit may
-      // be someone else's now. Give it back and wait for one before sending again.
-      this.#release();
-      this.#queue();
+      // be someone else's now. Give it back and wait for one before sending again; a permit held
+      // for this query by someone else (a bulk run's) waits until the gate covers one more.
+      if (this.#permit === OWN) {
+        this.#release();
+        void this.#wait(gate);
+      } else {
+        void this.#waitCovered(gate);
+      }
       return;
     }
     const limits = this.#cfg.limits;
@@ -333,6 +361,13 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#owner.check();
     if (this.#state === DONE) {
       limit.gate.release();
+      return;
+    }
+    if (this.#cfg.gate.covers?.() === false) {
+      // The lease ran out while it waited for room: see #send.
+      limit.gate.release();
+      this.#state = IDLE;
+      this.#send();
       return;
     }
     this.#limit = limit;

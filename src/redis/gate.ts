@@ -77,7 +77,7 @@ interface LeaseClient {
   dnsgateLease(
     key: string,
     ...args: Array<string | number>
-  ): Promise<[number, number, number, number, number]>;
+  ): Promise<[number, number, number, number, number, number]>;
   quit(): Promise<unknown>;
   disconnect(): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -170,6 +170,13 @@ export class RedisGate {
   #calledAt = Number.NEGATIVE_INFINITY;
   /** The last call raised the grant: look again soon, others may be arriving. */
   #grew = false;
+  /** A call is in flight, or the last one failed: hold to what it said was held. */
+  #capped = false;
+  #sentHeld = 0;
+  /** When the first call failed while the lease was current (the safe share needs that). */
+  #downSince: number | undefined;
+  /** Redis said it is young (its guard is on): asking often brings nothing. */
+  #booting = false;
   #calling = false;
   /** A call is due as soon as the one in flight returns. */
   #again = false;
@@ -204,7 +211,7 @@ export class RedisGate {
 
   /** Callers waiting for a permit here. */
   get waiting(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length - this.#head - this.#aborted;
   }
 
   get view(): RedisGateView {
@@ -232,7 +239,7 @@ export class RedisGate {
 
   /** Takes a permit now if one is free under the lease and nobody waits. */
   tryAcquire(): boolean {
-    if (this.#head < this.#queue.length || !this.#mayStart()) {
+    if (this.waiting > 0 || !this.#mayStart()) {
       this.#demand();
       return false;
     }
@@ -254,13 +261,13 @@ export class RedisGate {
     });
   }
 
-  /** Takes an aborted waiter out of the queue (rare: a linear search). */
+  /** An aborted waiter stays in the queue as a tombstone (O(1)); #drain skips it. */
   readonly #waiters = {
-    remove: (w: Waiter): void => {
-      const i = this.#queue.indexOf(w, this.#head);
-      if (i >= 0) this.#queue.splice(i, 1);
+    remove: (_w: Waiter): void => {
+      this.#aborted++;
     },
   };
+  #aborted = 0;
 
   /** dnsgate's try loop may give up its waits here through a WaitCancel (see gate/cancel.ts). */
   readonly [TAKES_WAIT_CANCEL] = true;
@@ -278,9 +285,13 @@ export class RedisGate {
     if (this.#recorded > this.#granted && this.#held <= this.#granted) {
       this.#recorded = this.#granted;
       this.#call();
+    } else if (this.#granted > 0 && demand === 0) {
+      // Idle: give the permits back a little later, unless demand comes back first (a caller that
+      // awaits one query at a time would otherwise cost a call per query).
+      this.#arm(CALL_GAP_MS);
     } else if (
-      this.#granted > 0 &&
-      (demand === 0 || (this.#contended && demand < this.#granted)) &&
+      this.#contended &&
+      demand < this.#granted &&
       this.#clock.now() - this.#calledAt >= CALL_GAP_MS
     ) {
       this.#call();
@@ -357,11 +368,20 @@ export class RedisGate {
     this.#closed = true;
     this.#clearTimer();
     const error = this.#closedError();
-    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i]!.reject(error);
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const waiter = this.#queue[i]!;
+      if (!waiter.queued) continue;
+      waiter.queued = false;
+      if (waiter.signal !== undefined) waiter.signal.removeEventListener('abort', waiter);
+      waiter.reject(error);
+    }
     this.#queue = [];
     this.#head = 0;
+    this.#aborted = 0;
     try {
-      await this.#client.dnsgateLease(this.key, this.#id, 0, 0, this.limit, this.leaseMs);
+      // What is still in flight (queries lingering after their callers left) stays recorded
+      // until their lease runs out.
+      await this.#client.dnsgateLease(this.key, this.#id, 0, this.#held, this.limit, this.leaseMs);
     } catch {
       // Unreachable: the lease runs out by itself.
     }
@@ -384,12 +404,17 @@ export class RedisGate {
 
   /** Permits this process may hold now. */
   #allowed(): number {
-    if (this.#current()) return this.#granted;
-    if (this.#reachable || this.#strict) return 0;
+    if (this.#current()) {
+      // A call in flight (or one that failed, and may still have run) records this process as
+      // holding what it sent: no more than that until a reply says what it may hold.
+      return this.#capped ? Math.min(this.#granted, this.#sentHeld) : this.#granted;
+    }
+    if (this.#reachable || this.#strict || this.#downSince === undefined) return 0;
     // Redis is away and the lease ran out: wait one lease more (Redis may be restarting, and the
     // processes that reach it first are held to what they hold for two leases), then a share that
-    // cannot overshoot if every process seen does the same.
-    if (this.#clock.now() < this.#until + this.leaseMs) return 0;
+    // cannot overshoot if every process seen does the same. Only for a process that held a current
+    // lease when Redis went away: one idle then has nothing to fall back to.
+    if (this.#clock.now() < Math.max(this.#until, this.#downSince + this.leaseMs) + this.leaseMs) return 0;
     return Math.floor(this.limit / this.#mostProcesses);
   }
 
@@ -401,6 +426,10 @@ export class RedisGate {
     while (this.#head < this.#queue.length && this.#mayStart()) {
       const waiter = this.#queue[this.#head]!;
       this.#queue[this.#head++] = undefined as unknown as Waiter;
+      if (!waiter.queued) {
+        this.#aborted--;
+        continue;
+      }
       waiter.queued = false;
       if (waiter.signal !== undefined) waiter.signal.removeEventListener('abort', waiter);
       this.#held++;
@@ -418,8 +447,13 @@ export class RedisGate {
    * it waits for the renewals (sooner while below its fair share): asking again would not help.
    */
   #demand(): void {
-    if (this.#closed || this.#calling) return;
+    if (this.#closed) return;
     const want = Math.min(this.limit, this.#held + this.waiting + 1);
+    if (this.#calling) {
+      // Asked for less than it wants now: ask again once this call returns.
+      if (want > this.#asked) this.#again = true;
+      return;
+    }
     if (this.#current() && (this.#granted >= want || this.#asked >= want)) return;
     this.#arm(0);
   }
@@ -435,6 +469,8 @@ export class RedisGate {
 
   async #lease(): Promise<void> {
     this.#calling = true;
+    this.#capped = true;
+    this.#sentHeld = this.#held;
     const sentAt = this.#clock.now();
     this.#calledAt = sentAt;
     const want = Math.min(this.limit, this.#held + this.waiting);
@@ -443,7 +479,7 @@ export class RedisGate {
     this.#calls++;
     try {
       const held = this.#held;
-      const [granted, processes, , fair, contended] = await this.#client.dnsgateLease(
+      const [granted, processes, booting, fair, contended, live] = await this.#client.dnsgateLease(
         this.key,
         this.#id,
         want,
@@ -457,13 +493,21 @@ export class RedisGate {
       this.#fair = Number(fair);
       this.#contended = Number(contended) === 1;
       this.#processes = Math.max(1, Number(processes));
-      this.#mostProcesses = Math.max(this.#mostProcesses, this.#processes);
+      // Every process with a live lease (busy or not) may take a safe share while Redis is away.
+      this.#mostProcesses = Math.max(this.#mostProcesses, Number(live));
       this.#until = sentAt + this.leaseMs - MARGIN_MS;
       this.#reachable = true;
+      this.#capped = false;
+      this.#downSince = undefined;
+      this.#booting = Number(booting) === 1;
       this.#lastError = undefined;
       if (this.rate !== undefined) this.#interval = (1000 * this.#processes) / this.rate;
     } catch (err) {
+      // Still capped: the call may have run in Redis after all.
+      if (this.#downSince === undefined && this.#current()) this.#downSince = sentAt;
       this.#reachable = false;
+      this.#grew = false;
+      this.#contended = false;
       this.#lastError = new Error(
         `dnsgate/redis ${redact(this.url)}: renewing the lease of "${this.key}" failed: ${(err as Error).message}`,
         { cause: err },
@@ -489,11 +533,12 @@ export class RedisGate {
     // asking again soon helps. At its share, the next renewal is soon enough.
     // Holding past its share while another waits: soon too.
     const starved = this.waiting > 0 && this.#granted < this.#fair;
-    if (this.#grew && !starved) {
+    if (this.#grew && !starved && !this.#booting) {
       this.#arm(GREW_MS);
       return;
     }
-    const soon = starved || (this.#contended && this.#held > this.#fair);
+    // A young Redis grants nothing new until its guard ends: no point asking often.
+    const soon = !this.#booting && (starved || (this.#contended && this.#held > this.#fair));
     const renewIn = this.#reachable ? this.leaseMs / RENEWALS : Math.min(this.leaseMs / RENEWALS, 250);
     this.#arm(soon ? Math.min(STARVED_MS, renewIn) : renewIn);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.
@@ -614,6 +659,8 @@ export async function createRedisGate(options: RedisGateOptions): Promise<RedisG
     // background, backing off to 1 s.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // A call that timed out is not sent again after a reconnect: the gate decides what to ask.
+    autoResendUnfulfilledCommands: false,
     // A Redis that stops answering (paused, a network black hole) fails the call in time for the
     // lease: the gate then keeps what the lease covers and falls back.
     commandTimeout: Math.max(100, Math.floor((options.leaseMs ?? 3000) / RENEWALS)),

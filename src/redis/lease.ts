@@ -10,8 +10,9 @@
 
 /**
  * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
- * lease in ms. Returns { granted, processes wanting permits, 1 while Redis is younger than two leases,
- * this process's fair share of what it wants, 1 if another process holds less than its share }.
+ * lease in ms. Returns { granted, processes wanting permits, 1 while the guard is on, this
+ * process's fair share of what it wants, 1 if another process holds less than its share, processes
+ * with a live lease (this one counted) }.
  *
  * - Leases past their expiry (by TIME) are removed: a process killed stops renewing, and its
  *   permits come back when its lease runs out.
@@ -21,10 +22,11 @@
  * - What is recorded is the larger of the grant and what the process holds now: a process whose
  *   share shrank keeps its queries in flight (they are not preempted), and the others are not
  *   granted those permits until they come back.
- * - A Redis younger than two leases (restarted, its state lost or an old snapshot loaded) may not
- *   know leases granted before it started, which can still be held, nor processes that have not
- *   reached it yet (they wait one lease past their own before falling to a safe share): until then
- *   it grants a process only what it holds already.
+ * - The guard: for two leases it grants a process only what it holds already, when leases may be
+ *   held that the hash does not show: Redis is younger than two leases (restarted, its state lost
+ *   or an old snapshot loaded), or nobody called for a whole lease while leases were live (Redis
+ *   was away: those processes may be on their safe share, which they take one lease after their
+ *   own lease ran out). Not covered: the key flushed or evicted while Redis runs on.
  * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
  *   timed out on the way back can simply be sent again.
  */
@@ -37,20 +39,31 @@ local limit = tonumber(ARGV[4])
 local leaseMs = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)'))
-local booting = up * 1000 < 2 * leaseMs
+local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '0')
 local others = 0
+local live = 1
 local wants = {}
 local holdings = {}
 local expired = {}
+-- The guard field '~': "<guard until> <last call> <live leases after it>", times by TIME.
+local guardUntil = 0
+local lastCall = nil
+local liveThen = 0
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local f = fields[i]
-  if f ~= id then
+  if f == '~' then
+    local g, l, n = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
+    guardUntil = tonumber(g) or 0
+    lastCall = tonumber(l)
+    liveThen = tonumber(n) or 0
+  elseif f ~= id then
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
-    if tonumber(e) <= now then
+    -- A value that does not parse counts as expired: one bad field must not stop every call.
+    if e == nil or tonumber(e) <= now then
       expired[#expired + 1] = f
     else
+      live = live + 1
       others = others + tonumber(h)
       if tonumber(w) > 0 then
         wants[#wants + 1] = tonumber(w)
@@ -59,7 +72,20 @@ for i = 1, #fields, 2 do
     end
   end
 end
-if #expired > 0 then redis.call('HDEL', key, unpack(expired)) end
+for k = 1, #expired, 500 do
+  redis.call('HDEL', key, unpack(expired, k, math.min(k + 499, #expired)))
+end
+-- The guard: for two leases, grant a process only what it holds already, when leases may be held
+-- that this state does not show: Redis younger than two leases (restarted: its state lost, or an
+-- old snapshot loaded), or no call for a whole lease while leases were live (nobody could renew:
+-- Redis was away, and those processes may be on their safe share).
+-- (Uptime comes in whole seconds: Redis started at most up seconds ago, so the guard runs two
+-- leases from then.)
+guardUntil = math.max(guardUntil, now - up * 1000 + 2 * leaseMs)
+if lastCall ~= nil and liveThen > 0 and now - lastCall > leaseMs then
+  guardUntil = math.max(guardUntil, now + 2 * leaseMs)
+end
+local booting = now < guardUntil
 local level = limit
 local spare = 0
 if want > 0 then
@@ -98,8 +124,10 @@ if grant < 0 then grant = 0 end
 local holds = math.max(grant, held)
 if holds == 0 and want == 0 then
   redis.call('HDEL', key, id)
+  live = live - 1
 else
   redis.call('HSET', key, id, (now + leaseMs) .. ' ' .. holds .. ' ' .. want)
 end
-return { grant, #wants, booting and 1 or 0, math.min(want, level), contended }
+redis.call('HSET', key, '~', guardUntil .. ' ' .. now .. ' ' .. live)
+return { grant, #wants, booting and 1 or 0, math.min(want, level), contended, live }
 `;
