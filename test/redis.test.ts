@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisGate, type RedisGate } from '../src/redis/index.js';
+import { createRedisGate, RedisGate } from '../src/redis/index.js';
 import { LEASE_SCRIPT } from '../src/redis/lease.js';
 import { FakeClock, startTestServer } from '../src/testing/index.js';
 import { requireBinaries } from './helpers/bin.js';
@@ -26,6 +26,53 @@ async function until(check: () => boolean, ms = 3000): Promise<boolean> {
   while (!check() && performance.now() < end) await sleep(5);
   return check();
 }
+
+describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
+  /** A lease client whose calls the test answers: [granted, processes, guard, fair, contended, live]. */
+  function scripted() {
+    const calls: Array<{
+      args: Array<string | number>;
+      answer: (r: number[]) => void;
+      fail: (e: Error) => void;
+    }> = [];
+    const client = {
+      dnsgateLease: (_key: string, ...args: Array<string | number>) =>
+        new Promise<[number, number, number, number, number, number]>((resolve, reject) => {
+          calls.push({ args, answer: (r) => resolve(r as never), fail: reject });
+        }),
+      quit: async () => {},
+      disconnect: () => {},
+      on: () => {},
+    };
+    return { client, calls };
+  }
+  const options = { url: 'redis://127.0.0.1:1', key: 'k', limit: 4, leaseMs: 1000 };
+
+  it('while a lease call is in flight, or after one failed, no more is taken than the call said was held', async () => {
+    const { client, calls } = scripted();
+    const g = new RedisGate(client, options);
+    const started = g.start();
+    calls[0]!.answer([0, 1, 0, 0, 0, 1]);
+    await started;
+    const first = g.acquire(); // asks for 1
+    await sleep(5);
+    calls[1]!.answer([2, 1, 0, 2, 0, 1]);
+    await first;
+    g.release(); // idle: its give-back goes out 50 ms later, saying "held 0"
+    await sleep(70);
+    expect(calls).toHaveLength(3);
+    expect(calls[2]!.args.slice(1, 3)).toEqual([0, 0]); // want 0, held 0
+    // The grant of 2 is still current, but Redis may already have taken this process off.
+    expect(g.tryAcquire()).toBe(false);
+    calls[2]!.fail(new Error('timed out')); // it may have run all the same
+    await sleep(1);
+    expect(g.tryAcquire()).toBe(false);
+    const closing = g.close();
+    await sleep(1);
+    calls.at(-1)!.answer([0, 0, 0, 0, 0, 0]);
+    await closing;
+  });
+});
 
 describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
   let redis: RedisServer;

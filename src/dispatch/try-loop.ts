@@ -180,7 +180,12 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#owner.failed(reason);
   }
 
-  async #wait(gate: Gate): Promise<void> {
+  /**
+   * Waits for a permit of the gate and goes on with it; with `coverOnly` (the query flies under a
+   * bulk run's permit, no longer covered by a lease), waits until the gate covers one more permit,
+   * gives it back at once, and sends.
+   */
+  async #wait(gate: Gate, coverOnly = false): Promise<void> {
     this.#state = WAITING;
     const abort = cancellerFor(gate);
     this.#abort = abort;
@@ -198,6 +203,13 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#abort = null;
+    if (coverOnly) {
+      gate.release();
+      if (this.#state !== WAITING) return;
+      this.#state = IDLE;
+      this.#send();
+      return;
+    }
     this.#permit = OWN;
     // Stopped after the permit was handed over but before this ran: give it back.
     if (this.#state === DONE) {
@@ -217,28 +229,6 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#owner.check();
     if (this.#state === DONE) return;
     this.#begin();
-  }
-
-  /** Waits until the gate covers one more permit than it holds (taken and given back), then sends. */
-  async #waitCovered(gate: Gate): Promise<void> {
-    this.#state = WAITING;
-    const abort = cancellerFor(gate);
-    this.#abort = abort;
-    try {
-      await gate.acquire({ signal: abort.signal });
-    } catch (err) {
-      this.#abort = null;
-      if (this.#state === WAITING) {
-        this.#state = DONE;
-        this.#owner.failed(err);
-      }
-      return;
-    }
-    this.#abort = null;
-    gate.release();
-    if (this.#state !== WAITING) return;
-    this.#state = IDLE;
-    this.#send();
   }
 
   #begin(): void {
@@ -280,7 +270,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
         this.#release();
         void this.#wait(gate);
       } else {
-        void this.#waitCovered(gate);
+        void this.#wait(gate, true);
       }
       return;
     }
