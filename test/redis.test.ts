@@ -299,6 +299,26 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     g.release();
   });
 
+  it('map() and run() work under the budget as a Semaphore does', async () => {
+    const g = await gate(key(), 2);
+    let inFlight = 0;
+    let peak = 0;
+    const results = await g.map(
+      async (n: number) => {
+        peak = Math.max(peak, ++inFlight);
+        await sleep(2);
+        inFlight--;
+        if (n === 3) throw new Error('three');
+        return n * 2;
+      },
+      [1, 2, 3, 4, 5],
+    );
+    expect(results.map(([ok, v]) => (ok ? v : (v as Error).message))).toEqual([2, 4, 'three', 8, 10]);
+    expect(peak).toBeLessThanOrEqual(2);
+    expect(await g.run((a: number, b: number) => a + b, 2, 3)).toBe(5);
+    expect(g.view.inFlight).toBe(0);
+  });
+
   it('close() with queries still in flight leaves them recorded until their lease runs out', async () => {
     const k = key();
     const g = await createRedisGate({ url: redis.url, key: k, limit: 4, leaseMs: 1000 });

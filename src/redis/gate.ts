@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { TAKES_WAIT_CANCEL } from '../gate/cancel.js';
 import type { Settled } from '../gate/semaphore.js';
+import { settleEach } from '../gate/settle.js';
 import { type Clock, type ClockTimer, realRuntime } from '../runtime.js';
 import { LEASE_SCRIPT } from './lease.js';
 
@@ -108,7 +109,8 @@ const MARGIN_MS = 10;
 class Waiter {
   queued = true;
   constructor(
-    readonly gate: { remove(w: Waiter): void },
+    /** Told when it leaves the queue by abort (it stays there as a tombstone). */
+    readonly onAbort: () => void,
     readonly resolve: () => void,
     readonly reject: (reason: unknown) => void,
     readonly signal: AbortSignal | undefined,
@@ -117,7 +119,7 @@ class Waiter {
   handleEvent(): void {
     if (!this.queued) return;
     this.queued = false;
-    this.gate.remove(this);
+    this.onAbort();
     this.reject(this.signal!.reason);
   }
 }
@@ -254,7 +256,7 @@ export class RedisGate {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (this.tryAcquire()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const waiter = new Waiter(this.#waiters, resolve, reject, signal);
+      const waiter = new Waiter(this.#onAbort, resolve, reject, signal);
       if (signal !== undefined) signal.addEventListener('abort', waiter, ONCE);
       this.#queue.push(waiter);
       this.#demand();
@@ -262,10 +264,8 @@ export class RedisGate {
   }
 
   /** An aborted waiter stays in the queue as a tombstone (O(1)); #drain skips it. */
-  readonly #waiters = {
-    remove: (_w: Waiter): void => {
-      this.#aborted++;
-    },
+  readonly #onAbort = (): void => {
+    this.#aborted++;
   };
   #aborted = 0;
 
@@ -323,23 +323,24 @@ export class RedisGate {
   }
 
   /**
-   * Maps `fn` over `things` under the cluster budget, as `semMap` does under the shared semaphore:
-   * `[true, value]` or `[false, error]` per thing, in order.
+   * Maps `fn` over `things` under the cluster budget, as `semMap` does under the shared semaphore
+   * (the same engine, lazy: the next thing is pulled only when a permit is free): `[true, value]`
+   * or `[false, error]` per thing, in order.
    *
    * @example
    * ```ts
    * const results = await gate.map((n: string) => resolver.resolveMx(n), ['a.example', 'b.example']);
    * ```
    */
-  async map<T, R>(fn: (item: T) => R | PromiseLike<R>, things: Iterable<T>): Promise<Settled<Awaited<R>>[]> {
-    return Promise.all(
-      Array.from(things, (item) =>
-        this.run(fn, item).then(
-          (value): Settled<Awaited<R>> => [true, value],
-          (error: unknown): Settled<Awaited<R>> => [false, error],
-        ),
-      ),
-    );
+  async map<T, R>(
+    fn: (item: T) => R | PromiseLike<R>,
+    things: Iterable<T> | AsyncIterable<T>,
+  ): Promise<Settled<Awaited<R>>[]> {
+    const results: Settled<Awaited<R>>[] = [];
+    for await (const r of settleEach(this, (item: T) => fn(item), things)) {
+      results[r.index] = r.ok ? [true, r.value as Awaited<R>] : [false, r.error];
+    }
+    return results;
   }
 
   /**
