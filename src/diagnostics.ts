@@ -134,6 +134,38 @@ export interface GateLimitMessage {
   reason: 'grow' | 'cut' | 'edge-expired';
 }
 
+/**
+ * `dnsgate:cache:hit`: a call answered from the cache (nothing sent); `negative` for a kept
+ * NXDOMAIN or NODATA, `ttl` the seconds it stays.
+ *
+ * @example
+ * ```ts
+ * subscribe('dnsgate:cache:hit', (m) => {
+ *   const { name, type, negative, ttl } = m as CacheHitMessage;
+ * });
+ * ```
+ */
+export interface CacheHitMessage {
+  name: string;
+  type: string;
+  negative: boolean;
+  ttl: number;
+}
+
+/**
+ * `dnsgate:cache:miss`: a call found no answer in the cache; it goes on to the wire (or rides on a
+ * query in flight for the same question).
+ *
+ * @example
+ * ```ts
+ * subscribe('dnsgate:cache:miss', (m) => console.log('miss', (m as CacheMissMessage).name));
+ * ```
+ */
+export interface CacheMissMessage {
+  name: string;
+  type: string;
+}
+
 /** The channels, by name. */
 export const diagnostics = {
   queryStart: channel('dnsgate:query:start'),
@@ -143,4 +175,6 @@ export const diagnostics = {
   queryEnd: channel('dnsgate:query:end'),
   gateWait: channel('dnsgate:gate:wait'),
   gateLimit: channel('dnsgate:gate:limit'),
+  cacheHit: channel('dnsgate:cache:hit'),
+  cacheMiss: channel('dnsgate:cache:miss'),
 } as const;

@@ -2,6 +2,8 @@
 
 export type { BulkResult, BulkRun, Progress, ResolveEachOptions } from './bulk/each.js';
 export type {
+  CacheHitMessage,
+  CacheMissMessage,
   GateLimitMessage,
   GateWaitMessage,
   QueryEndMessage,
@@ -15,6 +17,7 @@ export { codes, DnsError, type DnsErrorCode, type DnsErrorInit } from './errors.
 export type { AdaptiveOptions, LimitView } from './gate/adaptive.js';
 export { Semaphore, type Settled } from './gate/semaphore.js';
 export { DEFAULT_SHARED_LIMIT, semMap, sharedSemaphore } from './gate/shared.js';
+export { type CacheOptions, DnsCache } from './lookup/cache.js';
 export type { MailHosts } from './mail.js';
 export type { ResolverOptions } from './options.js';
 export { Resolver } from './resolver.js';

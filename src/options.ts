@@ -10,6 +10,7 @@ import {
 } from './gate/adaptive.js';
 import { Pace } from './gate/rate.js';
 import { Semaphore } from './gate/semaphore.js';
+import { type CacheOptions, DnsCache } from './lookup/cache.js';
 import { type Clock, type RuntimeOptions, runtimeOf } from './runtime.js';
 import { parseServers, type ServerAddress, systemServers } from './servers.js';
 import type { Endpoint } from './transport/channel.js';
@@ -126,6 +127,13 @@ export interface ResolverOptions {
    * `false` sends up to `concurrency` at once, as told; an object tunes it.
    */
   adaptive?: boolean | AdaptiveOptions;
+  /**
+   * Keep answers for their TTL, and NXDOMAIN / NODATA for the SOA's negative TTL (RFC 2308): a
+   * question answered from the cache sends nothing and takes no permit. `true` for a cache of
+   * 5,000 answers, an options object to size it, or a {@link DnsCache} to share one between
+   * resolvers. Off by default (node's Resolver has no cache).
+   */
+  cache?: boolean | CacheOptions | DnsCache;
 }
 
 /** Checks every option once and builds what each query is dispatched with. */
@@ -135,6 +143,7 @@ export function buildConfig(options: ResolverOptions): {
   adaptive: AdaptiveSettings | undefined;
   deadline: number | undefined;
   coalesce: boolean;
+  cache: DnsCache | undefined;
 } {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
@@ -190,7 +199,27 @@ export function buildConfig(options: ResolverOptions): {
   if (typeof coalesce !== 'boolean') {
     throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
   }
-  return { config, servers, adaptive, deadline, coalesce };
+  return { config, servers, adaptive, deadline, coalesce, cache: checkCache(options.cache) };
+}
+
+const CACHE_KEYS = ['maxEntries', 'minTtl', 'maxTtl', 'negative'];
+
+/** `cache`: off by default; true or options make one; a DnsCache is shared. */
+function checkCache(value: unknown): DnsCache | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return new DnsCache();
+  if (value instanceof DnsCache) return value;
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError(
+      `Expected \`cache\` to be a boolean, an object or a DnsCache, got ${value === null ? 'null' : typeof value}`,
+    );
+  }
+  for (const key of Object.keys(value)) {
+    if (!CACHE_KEYS.includes(key)) {
+      throw invalidArgValue(`Unknown cache option "${key}"; options are ${CACHE_KEYS.join(', ')}`);
+    }
+  }
+  return new DnsCache(value as CacheOptions);
 }
 
 const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
@@ -208,6 +237,7 @@ const OPTION_KEYS: readonly (keyof ResolverOptions)[] = [
   'coalesce',
   'runtime',
   'adaptive',
+  'cache',
 ];
 
 /** `adaptive`: true (default) or an options object turn it on with those settings; false, off. */

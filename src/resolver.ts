@@ -6,6 +6,7 @@ import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig, Gate } from './dispatch/config.js';
 import { codes, DnsError } from './errors.js';
 import type { AdaptiveSettings, LimitView } from './gate/adaptive.js';
+import { type CacheScope, type DnsCache, storeOf } from './lookup/cache.js';
 import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
 import type { Lanes } from './lookup/coalesce.js';
 import { Registry } from './lookup/registry.js';
@@ -157,9 +158,11 @@ export class Resolver {
   #deadline: number | undefined;
   /** What every query of this resolver is dispatched with; rebuilt when servers change. */
   #config: DispatchConfig;
+  #cache: DnsCache | undefined;
 
   constructor(options: ResolverOptions = {}) {
-    const { config, servers, adaptive, deadline, coalesce } = buildConfig(options);
+    const { config, servers, adaptive, deadline, coalesce, cache } = buildConfig(options);
+    this.#cache = cache;
     this.#servers = servers;
     this.#adaptive = adaptive;
     this.#lanes = coalesce ? new Map() : undefined;
@@ -196,6 +199,21 @@ export class Resolver {
     return this.#config.limits?.map((l) => l.view) ?? [];
   }
 
+  /**
+   * The answer cache (`cache` option), or undefined when answers are not cached.
+   *
+   * @example
+   * ```ts
+   * const resolver = new Resolver({ servers: ['127.0.0.1:5353'], cache: true });
+   * await resolver.resolveMx('example.com');
+   * resolver.cache?.size; // 1
+   * resolver.cache?.delete('example.com', 'MX');
+   * ```
+   */
+  get cache(): DnsCache | undefined {
+    return this.#cache;
+  }
+
   /** The gate this resolver's queries pass. */
   get semaphore(): Gate {
     return this.#gate;
@@ -218,7 +236,8 @@ export class Resolver {
    * ERR_INVALID_ARG_TYPE / ERR_INVALID_IP_ADDRESS for the first invalid one, holes and repeats
    * dropped. Unlike node, it may be called while queries are pending: calls made before it
    * (on the wire or waiting for a permit) keep the servers they started with; calls made after it
-   * use the new ones.
+   * use the new ones. It clears the cache (all of it, when shared): answers of the old servers are
+   * not served for the new ones.
    *
    * @example
    * ```ts
@@ -227,6 +246,7 @@ export class Resolver {
    */
   setServers(servers: readonly string[]): void {
     this.#servers = parseServers(servers);
+    this.#cache?.clear();
     this.#reconfigure();
   }
 
@@ -617,7 +637,13 @@ export class Resolver {
   }
 
   #launchOf(): Launch {
-    return { cfg: this.#config, registry: this.#calls, deadlineMs: this.#deadline, lanes: this.#lanes };
+    const cfg = this.#config;
+    let cache: CacheScope | undefined;
+    if (this.#cache !== undefined) {
+      const store = storeOf(this.#cache);
+      cache = { store, set: store.set(cfg.servers.map((s) => s.label).join(',')) };
+    }
+    return { cfg, registry: this.#calls, deadlineMs: this.#deadline, lanes: this.#lanes, cache };
   }
 }
 /**

@@ -121,6 +121,20 @@ describe('dnsgate CLI', () => {
     expect(r.status).toBe(0);
   });
 
+  it('--cache asks a repeated name once (one at a time, so no two ride on one query)', async () => {
+    const args = ['mx', '--fixed', '-c', '1', '-s', server.server, '--ordered'];
+    const names = ['microsoft.com', 'nope.google.com', 'microsoft.com', 'nope.google.com', 'microsoft.com'];
+    server.resetStats();
+    const cached = await cli([...args, '--cache', ...names]);
+    expect(server.stats.queries).toBe(2);
+    server.resetStats();
+    const plain = await cli([...args, ...names]);
+    expect(server.stats.queries).toBe(5);
+    expect(cached.stdout).toBe(plain.stdout);
+    expect(cached.stderr).toBe(plain.stderr);
+    expect(cached.stdout.split('\n')).toHaveLength(4);
+  });
+
   it('a failed name goes to stderr with its code, exit 1', async () => {
     const r = await cli(['mx', '-s', server.server, '--ordered', 'microsoft.com', 'nope.google.com']);
     expect(r.stdout).toBe('microsoft.com   mail.messaging.microsoft.com\n');

@@ -31,6 +31,8 @@ Options:
       --redis URL           share one budget with every dnsgate on this Redis and key
                             (redis://host:port): -c and -r then count across all of them
       --redis-key NAME      the budget's name (default: dnsgate)
+      --cache               keep answers for their TTL (NXDOMAIN and NODATA for the SOA's
+                            negative TTL): a name repeated in the input is asked once
   -t, --timeout MS          first-try timeout (default 2000; doubles each try)
       --tries N             tries per server (default 4)
   -f, --file PATH           read names from PATH ('-' for standard input)
@@ -184,6 +186,7 @@ export async function main(argv: string[], io: Io = process): Promise<number> {
       ...(values.tries === undefined ? {} : { tries: count('tries', values.tries, 1) }),
       ...(gate !== undefined || rate === undefined ? {} : { rate }),
       ...(values.fixed ? { adaptive: false } : {}),
+      ...(values.cache ? { cache: true } : {}),
     });
     if (command === 'query') {
       if (rest.length < 1 || rest.length > 2) throw new UsageError('query takes NAME [TYPE]');
@@ -231,6 +234,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       ordered: { type: 'boolean' },
       fixed: { type: 'boolean' },
+      cache: { type: 'boolean' },
       redis: { type: 'string' },
       'redis-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

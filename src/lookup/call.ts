@@ -7,6 +7,7 @@ import type { DispatchConfig } from '../dispatch/config.js';
 import { type Job, Tries, type TryOwner } from '../dispatch/try-loop.js';
 import { codes, DnsError, type DnsErrorCode } from '../errors.js';
 import type { DecodedPacket, RecordType } from '../wire/codec.js';
+import { type CacheScope, type Hit, keyOf } from './cache.js';
 import { join, type Lanes, laneFor, leave, type Rider, takeRiders } from './coalesce.js';
 import { Deadline } from './deadline.js';
 import type { Listed, Registry } from './registry.js';
@@ -59,6 +60,8 @@ export interface Launch {
   readonly deadlineMs: number | undefined;
   /** Present when calls may ride on a query in flight for the same question. */
   readonly lanes: Lanes<Call<unknown>> | undefined;
+  /** Present when answers are cached. */
+  readonly cache: CacheScope | undefined;
 }
 
 // A promise executor runs synchronously inside `new Promise`, so one shared executor can hand its
@@ -112,6 +115,8 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   #tries: Tries | null = null;
   /** Set once the query is stopped: nobody waits for it any more. */
   #stopped: DnsError | undefined;
+  /** The question's key in the cache, when answers are cached. */
+  #key: string | undefined;
 
   /** `name` as sent (lower case, checked); `hostname` as the caller gave it, for errors. */
   constructor(name: string, hostname: string, ask: Ask<T>) {
@@ -138,9 +143,22 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   launch(launch: Launch, held: boolean, signal: AbortSignal | undefined): Promise<T> {
     this.#launch = launch;
     this.#held = held;
+    const runtime = launch.cfg.runtime;
+    const cache = launch.cache;
+    if (cache !== undefined) {
+      // The cache comes first: a hit sends nothing, takes no permit, and rides on nothing.
+      const key = keyOf(cache.set, this.qtype, this.name);
+      const hit = cache.store.get(key, runtime.clock.now());
+      if (hit !== undefined) {
+        this.#fromCache(hit);
+        return this.promise;
+      }
+      this.#key = key;
+      if (diagnostics.cacheMiss.hasSubscribers)
+        diagnostics.cacheMiss.publish({ name: this.name, type: this.type });
+    }
     const self = this as Call<unknown>;
     launch.registry.add(self);
-    const runtime = launch.cfg.runtime;
     if (diagnostics.queryEnd.hasSubscribers) this.#startedAt = runtime.clock.now();
     if (signal !== undefined) {
       this.#signal = signal;
@@ -221,7 +239,35 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
     return takeRiders(this as Call<unknown>);
   }
 
+  /** Settles from a cached answer: a result made afresh, as from the wire. */
+  #fromCache(hit: Hit): void {
+    if (diagnostics.cacheHit.hasSubscribers) {
+      diagnostics.cacheHit.publish({
+        name: this.name,
+        type: this.type,
+        negative: hit.negative,
+        ttl: hit.ttl,
+      });
+    }
+    this.#settled = true;
+    let value: T;
+    try {
+      value = this.#finish(this, hit.message, hit.server);
+    } catch (err) {
+      this.#ended(false, err);
+      this.#reject(err);
+      return;
+    }
+    this.#ended(true, undefined);
+    this.#resolve(value);
+  }
+
   landed(message: DecodedPacket, server: string): void {
+    const key = this.#key;
+    if (key !== undefined) {
+      const launch = this.#launch!;
+      launch.cache!.store.keep(key, this.qtype, message, server, launch.cfg.runtime.clock.now());
+    }
     const riders = this.#land();
     this.#answer(message, server);
     // Each rider makes its own result (fresh objects, its own errors) from the same answer.
@@ -302,7 +348,13 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
     launch.registry.remove(this as Call<unknown>);
     this.#signal?.removeEventListener('abort', this);
     this.#deadline?.clear();
+    this.#ended(ok, error);
+  }
+
+  /** `dnsgate:query:end`, when someone listens. */
+  #ended(ok: boolean, error: unknown): void {
     if (diagnostics.queryEnd.hasSubscribers) {
+      const launch = this.#launch!;
       diagnostics.queryEnd.publish({
         name: this.name,
         type: this.type,

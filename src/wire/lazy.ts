@@ -78,6 +78,11 @@ export class Response implements DecodedPacket {
     this.#additionalsAt = additionalsAt;
   }
 
+  /** The message as it arrived (do not change it: later sections are decoded from it). */
+  get bytes(): Buffer {
+    return this.#bytes;
+  }
+
   get type(): 'response' {
     return 'response';
   }
