@@ -44,8 +44,11 @@ try {
   const body = (tag) => `
   const server = await startTestServer({ zone: ${zone} });
   try {
-    const resolver = new Resolver({ servers: [server.server], concurrency: 2 });
+    const cache: DnsCache = new DnsCache({ maxEntries: 10 });
+    const resolver = new Resolver({ servers: [server.server], concurrency: 2, cache });
     const mx: MxRecord[] = await resolver.resolveMx('example.test');
+    await resolver.resolveMx('example.test');
+    if (resolver.cache?.size !== 1) throw new Error('expected one cached answer');
     const message: DnsMessage = await resolver.query('example.test', 'MX');
     // Records narrow on their type: our own published types, no @types package needed.
     for (const r of message.answers) if (r.type === 'MX') r.data.exchange.toUpperCase();
@@ -62,7 +65,7 @@ try {
     await server.close();
   }`;
   const imports =
-    "import { DnsError, type DnsMessage, type MxRecord, Resolver, semMap } from 'dnsgate';\nimport { createRedisGate, type RedisGateOptions } from 'dnsgate/redis';\nimport { startTestServer } from 'dnsgate/testing';\n";
+    "import { DnsCache, DnsError, type DnsMessage, type MxRecord, Resolver, semMap } from 'dnsgate';\nimport { createRedisGate, type RedisGateOptions } from 'dnsgate/redis';\nimport { startTestServer } from 'dnsgate/testing';\n";
   writeFileSync(join(app, 'esm.mts'), `${imports}${body('esm ok:')}\n`);
   writeFileSync(
     join(app, 'cjs.cts'),
