@@ -129,24 +129,33 @@ function bareDgram(host, port) {
   };
 }
 
-async function drive(lookup, count, offset) {
+/** Each lookup's latency (ms) in the measured run, in the order they ended. */
+let latencies = new Float64Array(0);
+let ended = 0;
+
+async function drive(lookup, count, offset, timed = false) {
   let next = 0;
   let lost = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
+      const at = timed ? performance.now() : 0;
       await lookup(name(offset + i)).catch(() => lost++);
+      if (timed) latencies[ended++] = performance.now() - at;
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   return lost;
 }
 
+const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * q) - 1)];
+
 const c = make(client, server);
 await drive(c.lookup, WARMUP, 0);
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const lost = await drive(c.lookup, QUERIES, WARMUP);
+latencies = new Float64Array(QUERIES);
+const lost = await drive(c.lookup, QUERIES, WARMUP, true);
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 c.close();
@@ -173,6 +182,8 @@ console.log(
     qps: QUERIES / seconds,
     lost,
     cpuUs: (cpu.user + cpu.system) / QUERIES,
+    p50: percentile(latencies.sort(), 0.5),
+    p99: percentile(latencies, 0.99),
     peakRss: process.resourceUsage().maxRSS * 1024,
     ports,
   }),

@@ -58,6 +58,9 @@ interface Row {
   qps: number;
   lost: number;
   cpuUs: number;
+  /** Latency of one lookup, ms: median and 99th percentile of the run. */
+  p50: number;
+  p99: number;
   peakRss: number;
   ports: number;
 }
@@ -169,9 +172,9 @@ console.log(
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}. dnsperf ceiling: ${dnsperf}.\n`,
 );
 console.log(
-  '| c | client | q/s | range | × node | × best peer | lost | CPU µs/query | peak RSS | ports / 1,000 queries |',
+  '| c | client | q/s | range | × node | × dns-socket | × best peer | lost | p50 / p99 ms | CPU µs/query | peak RSS | ports / 1,000 queries |',
 );
-console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const c of LEVELS) {
   const stat = (client: string) => {
     const rows = results.filter((r) => r.client === client && r.concurrency === c);
@@ -183,15 +186,18 @@ for (const c of LEVELS) {
       rss: Math.max(...rows.map((r) => r.peakRss)),
       lost: rows.reduce((n, r) => n + r.lost, 0),
       ports: median(rows.map((r) => r.ports)),
+      p50: median(rows.map((r) => r.p50)),
+      p99: median(rows.map((r) => r.p99)),
     };
   };
   const node = stat('node').qps;
+  const dnsSocket = CLIENTS.includes('dns-socket') ? stat('dns-socket').qps : Number.NaN;
   const bestPeer = Math.max(...PEERS.map((x) => stat(x).qps));
   for (const client of CLIENTS) {
     const s = stat(client);
     const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
     console.log(
-      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${s.qpsMin.toFixed(0)}–${s.qpsMax.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
+      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${s.qpsMin.toFixed(0)}–${s.qpsMax.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${(s.qps / dnsSocket).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
     );
   }
 }
