@@ -27,6 +27,9 @@ export interface AttemptOwner {
 
 const NO_QUERY = new Uint8Array(0);
 
+/** IDs drawn for one TCP query before it goes on another connection (see Attempt#sendTcp). */
+const MAX_DRAWS = 16;
+
 /**
  * One attempt of a query: one message on one channel, and the wait for the first message that
  * answers it (RFC 5452 §9.1: ID, QR, opcode and question match; for UDP the kernel already
@@ -61,6 +64,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #skipped = 0;
   #bad: unknown;
   #sentAt = 0;
+  /** This try was sent again already, its kept TCP connection having closed under it. */
+  #reopened = false;
 
   constructor(owner: AttemptOwner, cfg: DispatchConfig, q: Question) {
     this.#owner = owner;
@@ -82,6 +87,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#skipped = 0;
     this.#bad = undefined;
     this.#sentAt = 0;
+    this.#reopened = false;
     const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp');
     this.#ch = ch;
     // The channel's own buffer: it carries one exchange at a time, and one that did not end
@@ -95,16 +101,47 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#maxSize = overTcp
       ? cfg.maxResponseSize
       : Math.min(cfg.maxResponseSize, Math.max(payload, CLASSIC_UDP_PAYLOAD));
-    ch.attach(this);
     const runtime = cfg.runtime;
     runtime.timers.schedule(this, timeoutMs);
     if (diagnostics.queryOutcome.hasSubscribers) this.#sentAt = runtime.clock.now();
+    if (overTcp) {
+      this.#sendTcp();
+      return;
+    }
+    ch.attach(this);
     ch.uses++;
     cfg.counters.sent++;
     ch.send(query);
     // Published once the query is on the wire, so a subscriber that gives up on it meets a query
     // like any other on the wire (it lingers: see Tries#stop).
     if (diagnostics.querySend.hasSubscribers && this.#ch === ch) this.#publishSend(ch);
+  }
+
+  /**
+   * Sends the query on the TCP exchange in `#ch`, under an ID no other query in flight on its
+   * connection has (RFC 7766 §7): drawn again on a clash, and after {@link MAX_DRAWS} clashes (an
+   * ID source that repeats itself) on another connection.
+   */
+  #sendTcp(): void {
+    const cfg = this.#cfg;
+    const query = this.#query;
+    let ch = this.#ch!;
+    for (let draws = 1; !ch.claim((query[0]! << 8) | query[1]!); draws++) {
+      if (draws % MAX_DRAWS === 0) {
+        ch.retire();
+        cfg.pool.give(ch, cfg.socketReuse, true);
+        ch = cfg.pool.take(this.endpoint!, 'tcp');
+        this.#ch = ch;
+      }
+      const id = cfg.runtime.queryId();
+      query[0] = id >> 8;
+      query[1] = id & 0xff;
+    }
+    ch.attach(this);
+    ch.uses++;
+    cfg.counters.sent++;
+    ch.send(query);
+    if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
   }
 
   /**
@@ -123,6 +160,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   /**
    * Stops waiting at once; the owner is not told. The channel goes back fit for the next query: it
    * remembers this query's ID, so that a late answer to it is dropped quietly, not taken for a forgery.
+   * Over TCP the exchange leaves its connection to the other queries on it.
    */
   abandon(): void {
     this.#cfg.runtime.timers.unschedule(this);
@@ -161,6 +199,16 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   }
 
   error(err: NodeJS.ErrnoException): void {
+    // RFC 7766 §6.2.4: a client retries the queries left unanswered on a connection that closes.
+    // One the server had answered on before let go of a kept connection (its idle timeout, its
+    // limit of queries per connection), which is no fault of this query nor of the server: the
+    // query goes once more on another connection within the same try (its timeout runs on), as an
+    // HTTP client sends a request again after a stale keep-alive connection. A connection that
+    // closes before any answer fails the try, as below.
+    if (this.#ch!.reused && !this.#reopened) {
+      this.#reopen();
+      return;
+    }
     // A socket that cannot be opened or used (EMFILE, ENOBUFS, ...), or a TCP peer that hangs up
     // without answering, fails this try as c-ares does, with ECONNREFUSED.
     this.code = codes.CONNREFUSED;
@@ -173,8 +221,19 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     // Malformed replies count for nothing (as in c-ares): the try timed out, with the last one as cause.
     this.code = codes.TIMEOUT;
     this.cause = this.#bad;
-    this.#ch!.forget(this.#query);
+    const ch = this.#ch!;
+    ch.forget(this.#query);
+    if (this.overTcp) ch.timedOut();
     this.#end();
+  }
+
+  /** Sends this try again on another TCP connection (see {@link error}). */
+  #reopen(): void {
+    const cfg = this.#cfg;
+    this.#reopened = true;
+    cfg.pool.give(this.#ch!, cfg.socketReuse, false);
+    this.#ch = cfg.pool.take(this.endpoint!, 'tcp');
+    this.#sendTcp();
   }
 
   #end(): void {

@@ -168,8 +168,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
         this.#state = LINGERING;
         this.#attempt.linger();
       } else {
-        // A TCP connection is closed at once; so is a query whose permit went back with its caller
-        // while the gate had none to spare (its socket, which knows to skip the late answer, is kept).
+        // Over TCP the exchange ends at once, and its permit goes back: its connection stays open
+        // for the queries pipelined on it and drops the late answer (RFC 7766 §7). So does a query
+        // whose permit went back with its caller while the gate had none to spare (its socket,
+        // which knows to skip the late answer, is kept).
         this.#attempt.abandon();
         this.#endTry('neutral');
         this.#release();

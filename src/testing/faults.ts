@@ -16,6 +16,8 @@ export interface QueryContext {
   rinfo: { address: string; port: number };
   /** TCP only: closes the connection at once, without an answer (return `null` with it). */
   hangUp?: () => void;
+  /** TCP only: which connection the query came on, numbered in the order accepted (0-based). */
+  connection?: number;
 }
 
 /**

@@ -44,6 +44,16 @@ export interface TestServerOptions {
   port?: number;
   /** Hold every reply this long, so concurrency builds up at the server. */
   delayMs?: number;
+  /**
+   * TCP: answers at most this many queries on one connection, then closes it once they are
+   * answered; queries past the limit on it get no answer (dnsmasq closes after 100).
+   */
+  tcpMaxQueries?: number;
+  /**
+   * TCP: closes a connection that has no query to answer for this long (RFC 7766 §6.2.3: a
+   * server's idle timeout). None by default.
+   */
+  tcpIdleMs?: number;
   /** Runs first for every decodable query: a reply to send verbatim, `null` for silence, `undefined` for the zone. */
   handler?: (query: Packet, ctx: QueryContext) => HandlerResult | Promise<HandlerResult>;
   /**
@@ -73,6 +83,12 @@ export interface TestServerStats {
   peakInFlight: number;
   /** Distinct UDP source ports seen. */
   sourcePorts: Set<number>;
+  /** TCP connections accepted. */
+  tcpConnections: number;
+  /** TCP connections open now. */
+  openConnections: number;
+  /** The most `openConnections` has been since start or {@link TestServer.resetStats}. */
+  peakConnections: number;
 }
 
 /**
@@ -93,7 +109,10 @@ export interface TestServer {
   stats: TestServerStats;
   /** What went wrong inside the server: a step or handler that threw, a socket that would not open. */
   errors: Error[];
-  /** Zeroes the counters; `inFlight` stays true and `peakInFlight` restarts from it. */
+  /**
+   * Zeroes the counters; `inFlight` and `openConnections` stay true, and `peakInFlight` and
+   * `peakConnections` restart from them.
+   */
   resetStats(): void;
   /** Closes both sockets, drops replies still held, and resolves when no handle is left. */
   close(): Promise<void>;
@@ -106,6 +125,8 @@ interface Outlet {
   send(bytes: Buffer, from: From): void;
   end(): void;
   hangUp?: () => void;
+  /** TCP: the connection's number, in the order accepted (0-based). */
+  connection?: number;
 }
 
 const now = (bytes: Buffer): Action => ({ bytes });
@@ -127,6 +148,9 @@ class LoopbackServer implements TestServer {
     inFlight: 0,
     peakInFlight: 0,
     sourcePorts: new Set(),
+    tcpConnections: 0,
+    openConnections: 0,
+    peakConnections: 0,
   };
   errors: Error[] = [];
   #zone: Zone;
@@ -139,7 +163,11 @@ class LoopbackServer implements TestServer {
   #sockets = new Set<net.Socket>();
   /** One timer per query that still has something to send. */
   #timers = new Set<NodeJS.Timeout>();
+  /** The idle timeout of each TCP connection that has one (`tcpIdleMs`). */
+  #idleTimers = new Set<NodeJS.Timeout>();
   #closing: Promise<void> | undefined;
+  /** TCP connections accepted since start (numbers them; {@link resetStats} leaves it). */
+  #accepted = 0;
 
   constructor(zone: Zone, options: TestServerOptions) {
     this.#zone = zone;
@@ -184,6 +212,8 @@ class LoopbackServer implements TestServer {
     s.queries = s.udpQueries = s.tcpQueries = 0;
     s.peakInFlight = s.inFlight;
     s.sourcePorts.clear();
+    s.tcpConnections = 0;
+    s.peakConnections = s.openConnections;
   }
 
   async #receive(
@@ -199,12 +229,7 @@ class LoopbackServer implements TestServer {
       s.sourcePorts.add(rinfo.port);
     } else s.tcpQueries++;
     s.peakInFlight = Math.max(s.peakInFlight, ++s.inFlight);
-    const actions = await this.#respond(
-      transport,
-      bytes,
-      { address: rinfo.address, port: rinfo.port },
-      out.hangUp,
-    );
+    const actions = await this.#respond(transport, bytes, { address: rinfo.address, port: rinfo.port }, out);
     // Open the off-path sockets before the clock starts, so "bad first, good 10 ms later" holds.
     if (transport === 'udp') {
       const senders = new Set(actions.map((a) => a.from ?? 'server'));
@@ -246,7 +271,7 @@ class LoopbackServer implements TestServer {
     transport: Transport,
     bytes: Buffer,
     rinfo: QueryContext['rinfo'],
-    hangUp: (() => void) | undefined,
+    out: Outlet,
   ): Promise<Action[]> {
     // dns-packet reads the query, not the client's codec: a bug shared by both would hide itself.
     let query: Packet;
@@ -257,7 +282,12 @@ class LoopbackServer implements TestServer {
     }
     // Never answer a response: two test servers pointed at each other would loop forever.
     if (query.type === 'response') return [];
-    const ctx: QueryContext = { transport, rinfo, ...(hangUp === undefined ? {} : { hangUp }) };
+    const ctx: QueryContext = {
+      transport,
+      rinfo,
+      ...(out.hangUp === undefined ? {} : { hangUp: out.hangUp }),
+      ...(out.connection === undefined ? {} : { connection: out.connection }),
+    };
     const { handler } = this.#options;
     try {
       const result = handler ? await handler(query, ctx) : undefined;
@@ -321,13 +351,35 @@ class LoopbackServer implements TestServer {
   }
 
   // RFC 7766 §8: every message on a TCP stream is preceded by its 2-byte length, and one connection
-  // may carry many queries, answered in any order.
+  // may carry many queries, answered in any order (§7).
   #accept(socket: net.Socket): void {
     this.#sockets.add(socket);
+    const s = this.stats;
+    s.tcpConnections++;
+    s.peakConnections = Math.max(s.peakConnections, ++s.openConnections);
+    const { tcpMaxQueries: maxQueries = Number.POSITIVE_INFINITY, tcpIdleMs } = this.#options;
     const rinfo = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     let pending = Buffer.alloc(0);
+    let received = 0;
+    let answered = 0;
     let waiting = 0;
     let ended = false;
+    // RFC 7766 §6.2.3: a server closes a connection left idle past its timeout.
+    let idle: NodeJS.Timeout | undefined;
+    const rest = () => {
+      if (tcpIdleMs === undefined || waiting > 0 || socket.destroyed) return;
+      idle = setTimeout(() => {
+        this.#idleTimers.delete(idle!);
+        socket.end();
+      }, tcpIdleMs);
+      this.#idleTimers.add(idle);
+    };
+    const busy = () => {
+      if (idle === undefined) return;
+      clearTimeout(idle);
+      this.#idleTimers.delete(idle);
+      idle = undefined;
+    };
     const out: Outlet = {
       // One stream, one sender: `from` has no meaning here.
       send(bytes) {
@@ -338,17 +390,23 @@ class LoopbackServer implements TestServer {
       },
       end() {
         waiting--;
-        if (ended && waiting === 0) socket.end();
+        if (++answered >= maxQueries || (ended && waiting === 0)) socket.end();
+        else rest();
       },
       hangUp() {
         socket.destroy();
       },
+      connection: this.#accepted++,
     };
+    rest();
     socket.on('data', (chunk) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
         const message = pending.subarray(2, 2 + pending.readUInt16BE(0));
         pending = pending.subarray(2 + message.length);
+        // Past its limit a server reads no more queries on the connection: no answer comes.
+        if (++received > maxQueries) continue;
+        busy();
         waiting++;
         void this.#receive('tcp', message, rinfo, out);
       }
@@ -359,7 +417,11 @@ class LoopbackServer implements TestServer {
       if (waiting === 0) socket.end();
     });
     socket.on('error', () => {});
-    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('close', () => {
+      busy();
+      this.#sockets.delete(socket);
+      s.openConnections--;
+    });
   }
 
   close(): Promise<void> {
@@ -367,6 +429,8 @@ class LoopbackServer implements TestServer {
       for (const timer of this.#timers) clearTimeout(timer);
       this.stats.inFlight -= this.#timers.size;
       this.#timers.clear();
+      for (const timer of this.#idleTimers) clearTimeout(timer);
+      this.#idleTimers.clear();
       for (const socket of this.#sockets) socket.destroy();
       const others = (await Promise.all(this.#others.values())).filter((s) => s !== undefined);
       await Promise.all([

@@ -23,31 +23,61 @@ export interface Endpoint {
   label: string;
 }
 
+/** Whether two endpoints are the same server seen from the same local address. */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.port === b.port && a.address === b.address && a.local === b.local;
+}
+
 /** Receives what arrives on a channel while someone listens. */
 export interface ChannelListener {
   message(bytes: Buffer): void;
   error(err: NodeJS.ErrnoException): void;
 }
 
-/** A connection to one server that carries one exchange at a time (UDP: a connected socket; TCP: a stream). */
-export interface Channel {
+/** An open socket as the pool keeps it: counted while open, swept when idle too long. */
+export interface PooledSocket {
   readonly endpoint: Endpoint;
+  /** When it last went idle (for the idle sweep). */
+  idleSince: number;
+  /** False once it is closed or broken: it may not carry another exchange. */
+  readonly usable: boolean;
+  close(): void;
+}
+
+/**
+ * One exchange's way to a server: a UDP socket, which carries one exchange at a time, or a view
+ * on a TCP connection, one of the exchanges pipelined on it.
+ */
+export interface Channel extends PooledSocket {
   readonly protocol: Protocol;
   /** Exchanges this channel has carried (for rotation). */
   uses: number;
-  /** When it last went idle (for the idle sweep). */
-  idleSince: number;
   /** Scratch space for the outgoing message, owned by whoever holds the channel now. */
   buffer: Buffer | null;
   /** The ID of the last query this channel gave up on (-1: none): its late answer is no forgery. */
   readonly stale: number;
-  /** False once the channel is closed or broken: it may not carry another exchange. */
-  readonly usable: boolean;
+  /**
+   * TCP: the connection had answered other queries before it failed, so its close is the server
+   * letting go of a kept connection (idle timeout, a per-connection query limit), not a failure
+   * of this query. Always false for UDP.
+   */
+  readonly reused: boolean;
+  /**
+   * TCP: takes `id` for this exchange, or says no when another query in flight on the same
+   * connection has it, or a late answer to it may still come (RFC 7766 §7: IDs of queries in
+   * flight on one connection are distinct). Not called for UDP, which carries one at a time.
+   */
+  claim(id: number): boolean;
   /**
    * The exchange of `query` ended without its answer (timed out or given up): remember its ID,
    * and let the next exchange write into a fresh buffer (a send may still read this one).
    */
   forget(query: Uint8Array): void;
+  /**
+   * TCP: the exchange timed out. A connection that has read nothing since the query went out is
+   * presumed dead (a middlebox dropped its state, the server stopped reading) and is retired.
+   */
+  timedOut(): void;
   /** Marks the channel unfit for another exchange (it saw forgeries or garbage). */
   retire(): void;
   /** Routes arriving messages and errors to `listener` until {@link detach}. */
@@ -55,5 +85,10 @@ export interface Channel {
   detach(): void;
   /** Sends one message. Errors come to the listener, never as a throw. */
   send(bytes: Uint8Array): void;
-  close(): void;
 }
+
+/**
+ * Who to tell when the process runs out of file descriptors (EMFILE/ENFILE from a bind or a
+ * connect): the socket pools set it, to close their idle sockets so the next try can open one.
+ */
+export const descriptors: { onShortage: (() => void) | null } = { onShortage: null };

@@ -1,10 +1,15 @@
 // The sockets of one gate, and the one place a transport is chosen.
 import type { Clock, ClockTimer } from '../runtime.js';
-import type { Channel, Endpoint, Protocol } from './channel.js';
-import { TcpChannel } from './tcp.js';
-import { descriptors, UdpChannel } from './udp.js';
+import { type Channel, descriptors, type Endpoint, type PooledSocket, type Protocol } from './channel.js';
+import { TcpConnection, type TcpExchange } from './tcp.js';
+import { UdpChannel } from './udp.js';
 
-/** How long a socket may sit idle before it is closed. */
+/**
+ * How long a socket may sit idle before it is closed. For TCP, RFC 7766 §6.2.3 has clients close
+ * idle connections; 2 s keeps a connection across the gaps of a bulk run or a burst of lookups,
+ * and is well under the idle timeouts of common servers (Knot 10 s, BIND and Unbound 30 s), so it
+ * is nearly always we who close, not a server closing under a query just sent.
+ */
 const IDLE_MS = 2000;
 
 /** What the pool needs of the gate: its current limit. */
@@ -15,18 +20,25 @@ export interface Limited {
 /**
  * The sockets of one gate. Each permit of the gate owns at most one socket, so the pool
  * never holds more open sockets (busy + idle) than the gate's limit: a permit holder that
- * needs a socket for another server closes an idle one first. Sockets are reused by the
+ * needs a socket for another server closes an idle one first. UDP sockets are reused by the
  * next permit holder and retired after `reuse` exchanges or any anomaly, which keeps the
- * number of source ports a home router's NAT table sees small.
+ * number of source ports a home router's NAT table sees small. A TCP connection carries several
+ * queries at once (each under its own permit; `MAX_IN_FLIGHT` in tcp.ts) and counts as one
+ * socket however many it carries, so the cap holds as well.
  */
 export class SocketPool {
   #gate: Limited;
-  /** Idle sockets, oldest first. */
+  /** Idle UDP sockets, oldest first. */
   #idle: Channel[] = [];
+  /** Idle TCP connections, oldest first. */
+  #idleTcp: TcpConnection[] = [];
+  /** Every TCP connection open, busy or idle. */
+  #tcp = new Set<TcpConnection>();
   #open = 0;
   #clock: Clock;
   #sweeper: ClockTimer | undefined;
   readonly #sweep = () => this.#swept();
+  readonly #lost = (conn: TcpConnection) => this.#closedIdle(conn);
 
   constructor(gate: Limited, clock: Clock) {
     this.#gate = gate;
@@ -39,14 +51,12 @@ export class SocketPool {
   }
 
   /**
-   * A channel to `endpoint` over `protocol`, reused when an idle one fits. Call only while holding
-   * a permit: a TCP connection counts as a socket in flight like a UDP socket.
+   * A channel to `endpoint` over `protocol`, reused when an idle one fits (TCP: a connection with
+   * room, busy or idle). Call only while holding a permit: a TCP exchange counts as a query in
+   * flight like a UDP one.
    */
   take(endpoint: Endpoint, protocol: Protocol): Channel {
-    if (protocol === 'tcp') {
-      this.reserve();
-      return new TcpChannel(endpoint);
-    }
+    if (protocol === 'tcp') return this.#takeTcp(endpoint);
     const idle = this.#idle;
     for (let i = idle.length - 1; i >= 0; i--) {
       const ch = idle[i]!;
@@ -63,13 +73,37 @@ export class SocketPool {
   }
 
   /**
-   * Counts one more open socket (a new UDP socket, or a TCP connection under a permit),
-   * closing the oldest idle one first when the pool is full.
+   * RFC 7766 §6.2.1: a query goes on a connection already open to the server when one has room
+   * (the busiest such, so that spare ones go idle and are swept), and opens one otherwise.
+   */
+  #takeTcp(endpoint: Endpoint): Channel {
+    let best: TcpConnection | undefined;
+    for (const conn of this.#tcp) {
+      if (conn.fits(endpoint) && (best === undefined || conn.busy > best.busy)) best = conn;
+    }
+    if (best === undefined) {
+      this.reserve();
+      best = new TcpConnection(endpoint, this.#lost);
+      this.#tcp.add(best);
+    } else if (best.busy === 0) {
+      this.#idleTcp.splice(this.#idleTcp.indexOf(best), 1);
+    }
+    return best.open();
+  }
+
+  /**
+   * Counts one more open socket (a new UDP socket or TCP connection under a permit), closing the
+   * oldest idle one first when the pool is full.
    */
   reserve(): void {
     if (this.#open >= this.#gate.limit) {
-      const oldest = this.#idle.shift();
-      if (oldest) this.#close(oldest);
+      const udp = this.#idle[0];
+      const tcp = this.#idleTcp[0];
+      if (tcp !== undefined && (udp === undefined || tcp.idleSince < udp.idleSince)) {
+        this.#closeTcp(this.#idleTcp.shift()!);
+      } else if (udp !== undefined) {
+        this.#close(this.#idle.shift()!);
+      }
     }
     this.#open++;
   }
@@ -81,16 +115,47 @@ export class SocketPool {
 
   /**
    * Returns a channel after an exchange: kept for the next permit holder, or closed (after a
-   * socket error, an anomaly, `reuse` exchanges, or when the gate shrank).
+   * socket error, an anomaly, `reuse` exchanges, or when the gate shrank). A TCP exchange leaves
+   * its connection to the others on it; the last one out makes it idle, or closes it.
    */
   give(ch: Channel, reuse: number, clean: boolean): void {
     ch.detach();
+    if (ch.protocol === 'tcp') {
+      this.#gaveTcp((ch as TcpExchange).connection, clean);
+      return;
+    }
     if (!clean || !ch.usable || ch.uses >= reuse || this.#open > this.#gate.limit) {
       this.#close(ch);
       return;
     }
     ch.idleSince = this.#clock.now();
     this.#idle.push(ch);
+    this.#idled();
+  }
+
+  // `socketReuse` is about the UDP source ports a NAT sees: a TCP connection is kept however many
+  // exchanges it carried, until it is idle too long or the server closes it.
+  #gaveTcp(conn: TcpConnection, clean: boolean): void {
+    if (!clean) conn.retire();
+    if (conn.busy > 0) return;
+    if (!conn.usable || this.#open > this.#gate.limit) {
+      this.#closeTcp(conn);
+      return;
+    }
+    conn.idleSince = this.#clock.now();
+    this.#idleTcp.push(conn);
+    this.#idled();
+  }
+
+  /** An idle connection the server closed (its idle timeout, say) is no longer open. */
+  #closedIdle(conn: TcpConnection): void {
+    if (conn.busy > 0 || !this.#tcp.has(conn)) return;
+    const i = this.#idleTcp.indexOf(conn);
+    if (i >= 0) this.#idleTcp.splice(i, 1);
+    this.#closeTcp(conn);
+  }
+
+  #idled(): void {
     withIdle.add(this);
     if (this.#sweeper === undefined) this.#arm();
   }
@@ -104,6 +169,7 @@ export class SocketPool {
   /** Closes every idle socket now. */
   closeIdle(): void {
     for (const ch of this.#idle.splice(0)) this.#close(ch);
+    for (const conn of this.#idleTcp.splice(0)) this.#closeTcp(conn);
     this.#stopSweeper();
   }
 
@@ -112,13 +178,18 @@ export class SocketPool {
     this.#open--;
   }
 
+  #closeTcp(conn: TcpConnection): void {
+    this.#tcp.delete(conn);
+    conn.close();
+    this.#open--;
+  }
+
   #swept(): void {
     this.#sweeper = undefined;
     const cutoff = this.#clock.now() - IDLE_MS;
-    let n = 0;
-    while (n < this.#idle.length && this.#idle[n]!.idleSince <= cutoff) n++;
-    for (const ch of this.#idle.splice(0, n)) this.#close(ch);
-    if (this.#idle.length === 0) this.#stopSweeper();
+    for (const ch of idleBefore(this.#idle, cutoff)) this.#close(ch);
+    for (const conn of idleBefore(this.#idleTcp, cutoff)) this.#closeTcp(conn);
+    if (this.#idle.length === 0 && this.#idleTcp.length === 0) this.#stopSweeper();
     else this.#arm();
   }
 
@@ -127,6 +198,13 @@ export class SocketPool {
     this.#sweeper = undefined;
     withIdle.delete(this);
   }
+}
+
+/** Takes out of `idle` (oldest first) the sockets that went idle at `cutoff` or before. */
+function idleBefore<T extends PooledSocket>(idle: T[], cutoff: number): T[] {
+  let n = 0;
+  while (n < idle.length && idle[n]!.idleSince <= cutoff) n++;
+  return idle.splice(0, n);
 }
 
 const pools = new WeakMap<Limited, SocketPool>();

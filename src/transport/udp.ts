@@ -1,6 +1,6 @@
 // Bytes in, bytes out: this module knows sockets, not DNS.
 import { createSocket, type Socket } from 'node:dgram';
-import type { Channel, ChannelListener, Endpoint } from './channel.js';
+import { type Channel, type ChannelListener, descriptors, type Endpoint } from './channel.js';
 
 // With many exchanges in flight, answers arrive in bursts, and each answer's handler sends the
 // next query. Those datagrams are then sent together at the end of the event loop's turn, after
@@ -29,12 +29,6 @@ function sendAll(): void {
   batch.length = 0;
   spare = batch;
 }
-
-/**
- * Who to tell when the process runs out of file descriptors (EMFILE/ENFILE from a bind): the
- * socket pools set it, to close their idle sockets so the next try can open one.
- */
-export const descriptors: { onShortage: (() => void) | null } = { onShortage: null };
 
 // A channel's state bits.
 const CONNECTED = 1;
@@ -106,6 +100,19 @@ export class UdpChannel implements Channel {
   retire(): void {
     this.#state |= BROKEN;
   }
+
+  /** A socket carries one exchange at a time: nothing else on it to fail with it. */
+  get reused(): boolean {
+    return false;
+  }
+
+  /** One exchange at a time: any ID will do. */
+  claim(): boolean {
+    return true;
+  }
+
+  /** A datagram lost says nothing about the socket. */
+  timedOut(): void {}
 
   forget(query: Uint8Array): void {
     this.stale = (query[0]! << 8) | query[1]!;
