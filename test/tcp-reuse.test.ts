@@ -1,7 +1,7 @@
 // TCP connections kept and pipelined (RFC 7766 §6.2.1, §7): several queries per connection, answers
 // in any order, closes and forgeries on a shared connection, the gate's socket cap, the idle sweep.
 // Counted from the server's side (connections accepted, open at once) and from the kernel's.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Resolver, Semaphore } from '../src/index.js';
@@ -16,6 +16,7 @@ import {
   type TestServerOptions,
   wrongQuestionThenGood,
 } from '../src/testing/index.js';
+import { openTcpSockets } from './helpers/handles.js';
 
 const NAMES = 64;
 const ZONE = [
@@ -25,32 +26,6 @@ const ZONE = [
 ].join('\n');
 const name = (i: number) => `n${i % NAMES}.reuse.test`;
 const address = (i: number) => [`192.0.2.${i % NAMES}`];
-
-/**
- * TCP sockets of this process connected to any of `remotePorts`, from the kernel's view (Linux
- * /proc): a client's connections to those servers, not the servers' side of them. Unref'd sockets
- * count too. It reads the machine's whole table (milliseconds on a busy machine).
- */
-function openTcpSockets(...remotePorts: number[]): number {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-      if (m) inodes.add(m[1]!);
-    } catch {
-      // The fd closed while we looked.
-    }
-  }
-  const seen = new Set<string>();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (!inodes.has(fields[9] ?? '')) continue;
-      if (remotePorts.includes(Number.parseInt(fields[2]?.split(':')[1] ?? '', 16))) seen.add(fields[9]!);
-    }
-  }
-  return seen.size;
-}
 
 /** Waits (a real few ms at a time) until `done()` holds; the server's close events are real I/O. */
 async function until(done: () => boolean, ms = 2000): Promise<void> {

@@ -12,6 +12,15 @@ export function handleCount(kind: string): number {
  * (or a test worker it shares with other files) has open.
  */
 export function openUdpSockets(remotePort?: number): number {
+  return openSockets('udp', remotePort === undefined ? undefined : [remotePort]);
+}
+
+/** TCP connections this process has open to any of `remotePorts`, as {@link openUdpSockets} counts. */
+export function openTcpSockets(...remotePorts: number[]): number {
+  return openSockets('tcp', remotePorts);
+}
+
+function openSockets(kind: 'udp' | 'tcp', remotePorts: number[] | undefined): number {
   const inodes = new Set<string>();
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
@@ -24,7 +33,7 @@ export function openUdpSockets(remotePort?: number): number {
   // A set, not a count: /proc/net/udp is read a page at a time, and a socket opened or closed
   // between two reads can shift the table so one line shows up twice.
   const seen = new Set<string>();
-  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+  for (const table of [`/proc/net/${kind}`, `/proc/net/${kind}6`]) {
     let text = '';
     try {
       text = readFileSync(table, 'utf8');
@@ -36,7 +45,10 @@ export function openUdpSockets(remotePort?: number): number {
       const inode = fields[9];
       if (inode === undefined || !inodes.has(inode)) continue;
       // rem_address is ADDR:PORT in hex; an unconnected socket shows port 0000.
-      if (remotePort !== undefined && Number.parseInt(fields[2]?.split(':')[1] ?? '', 16) !== remotePort)
+      if (
+        remotePorts !== undefined &&
+        !remotePorts.includes(Number.parseInt(fields[2]?.split(':')[1] ?? '', 16))
+      )
         continue;
       seen.add(inode);
     }
