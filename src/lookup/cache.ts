@@ -33,6 +33,10 @@ const NEGATIVE_MAX_TTL = 3 * 3600;
 const MAX_TTL = 0x7fffffff;
 
 interface Entry {
+  readonly key: string;
+  /** Neighbours in recency order (a doubly linked list: eviction and a hit's move are O(1)). */
+  newer: Entry | null;
+  older: Entry | null;
   /** The answer as it arrived, as `latin1` text (see {@link aged}). */
   bytes: string;
   ttlAt: number[];
@@ -75,8 +79,7 @@ export class DnsCache {
   readonly maxTtl: number;
   /** Whether NXDOMAIN and NODATA answers are kept. */
   readonly negative: boolean;
-  /** Least recently used first (a Map keeps insertion order; a hit moves its entry to the end). */
-  #entries = new Map<string, Entry>();
+  #entries = new Lru();
   /** Server sets seen, each with the short number its keys carry. */
   #sets = new Map<string, number>();
 
@@ -141,8 +144,7 @@ export class DnsCache {
           entries.delete(key);
           return undefined;
         }
-        entries.delete(key);
-        entries.set(key, entry);
+        entries.touch(entry);
         const age = Math.floor((now - entry.storedAt) / 1000);
         const ttl = Math.ceil((entry.expiresAt - now) / 1000);
         return {
@@ -165,8 +167,10 @@ export class DnsCache {
         if (ttl <= 0) return;
         // Whole milliseconds: small integers, which V8 keeps in the object rather than boxed.
         const at = Math.floor(now);
-        entries.delete(key);
-        entries.set(key, {
+        entries.add({
+          key,
+          newer: null,
+          older: null,
           bytes: bytes.toString('latin1'),
           ttlAt: kept.ttlAt,
           server,
@@ -174,9 +178,75 @@ export class DnsCache {
           expiresAt: at + ttl * 1000,
           negative: kept.negative,
         });
-        if (entries.size > this.maxEntries) entries.delete(entries.keys().next().value!);
+        if (entries.size > this.maxEntries) entries.dropOldest();
       },
     };
+  }
+}
+
+/**
+ * Entries by key, in recency order. Not a Map's insertion order with delete-and-set: evicting its
+ * first key each time leaves deleted slots at the front that every `keys().next()` walks past
+ * (measured: 1,000,000 distinct names through 10,000 entries ran at half the speed).
+ */
+class Lru {
+  #map = new Map<string, Entry>();
+  #newest: Entry | null = null;
+  #oldest: Entry | null = null;
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: string): Entry | undefined {
+    return this.#map.get(key);
+  }
+
+  /** Adds `entry` as the newest, in place of one with its key. */
+  add(entry: Entry): void {
+    this.delete(entry.key);
+    this.#map.set(entry.key, entry);
+    this.#link(entry);
+  }
+
+  /** Makes `entry` the newest. */
+  touch(entry: Entry): void {
+    if (this.#newest === entry) return;
+    this.#unlink(entry);
+    this.#link(entry);
+  }
+
+  delete(key: string): boolean {
+    const entry = this.#map.get(key);
+    if (entry === undefined) return false;
+    this.#map.delete(key);
+    this.#unlink(entry);
+    return true;
+  }
+
+  dropOldest(): void {
+    if (this.#oldest !== null) this.delete(this.#oldest.key);
+  }
+
+  clear(): void {
+    this.#map.clear();
+    this.#newest = this.#oldest = null;
+  }
+
+  #link(entry: Entry): void {
+    entry.older = this.#newest;
+    entry.newer = null;
+    if (this.#newest !== null) this.#newest.newer = entry;
+    else this.#oldest = entry;
+    this.#newest = entry;
+  }
+
+  #unlink(entry: Entry): void {
+    if (entry.newer !== null) entry.newer.older = entry.older;
+    else this.#newest = entry.older;
+    if (entry.older !== null) entry.older.newer = entry.newer;
+    else this.#oldest = entry.newer;
+    entry.newer = entry.older = null;
   }
 }
 
