@@ -27,7 +27,7 @@ export interface AttemptOwner {
 
 const NO_QUERY = new Uint8Array(0);
 
-/** IDs drawn for one TCP query before it goes on another connection (see Attempt#sendTcp). */
+/** IDs drawn for one query before it goes on another socket or connection (see Attempt#send). */
 const MAX_DRAWS = 16;
 
 /**
@@ -59,6 +59,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   readonly #q: Question;
   readonly #questionEnd: number;
   #ch: Channel | null = null;
+  /** Its slot on `#ch` (a UDP socket carries several exchanges, each in a slot). */
+  #slot = 0;
   #query: Uint8Array = NO_QUERY;
   #maxSize = 0;
   #skipped = 0;
@@ -66,6 +68,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #sentAt = 0;
   /** This try was sent again already, its kept TCP connection having closed under it. */
   #reopened = false;
+  /** This try went out twice over UDP (see {@link resend}): a second answer may come. */
+  #resent = false;
 
   constructor(owner: AttemptOwner, cfg: DispatchConfig, q: Question) {
     this.#owner = owner;
@@ -88,15 +92,16 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#bad = undefined;
     this.#sentAt = 0;
     this.#reopened = false;
-    const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp');
+    this.#resent = false;
+    const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp', cfg);
     this.#ch = ch;
-    // The channel's own buffer: it carries one exchange at a time, and one that did not end
-    // cleanly forgets it (a send may still read it), so no send can still be reading these bytes.
-    ch.buffer ??= Buffer.allocUnsafe(MAX_QUERY);
-    const buf = ch.buffer;
+    const slot = ch.attach(this);
+    this.#slot = slot;
+    // The slot's own buffer: it carries one exchange at a time, and one that did not end cleanly
+    // forgets it (a send may still read it), so no send can still be reading these bytes.
+    const buf = ch.buffer(slot, MAX_QUERY);
     const q = this.#q;
-    const query = buf.subarray(0, writeQuery(buf, cfg.runtime.queryId(), q.name, q.qtype, payload));
-    this.#query = query;
+    this.#query = buf.subarray(0, writeQuery(buf, cfg.runtime.queryId(), q.name, q.qtype, payload));
     // RFC 6891 §6.2.5: a UDP answer is never larger than we said we accept (512 without EDNS).
     this.#maxSize = overTcp
       ? cfg.maxResponseSize
@@ -104,44 +109,38 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     const runtime = cfg.runtime;
     runtime.timers.schedule(this, timeoutMs);
     if (diagnostics.queryOutcome.hasSubscribers) this.#sentAt = runtime.clock.now();
-    if (overTcp) {
-      this.#sendTcp();
-      return;
-    }
-    ch.attach(this);
-    ch.uses++;
-    cfg.counters.sent++;
-    ch.send(query);
-    // Published once the query is on the wire, so a subscriber that gives up on it meets a query
-    // like any other on the wire (it lingers: see Tries#stop).
-    if (diagnostics.querySend.hasSubscribers && this.#ch === ch) this.#publishSend(ch);
+    this.#send();
   }
 
   /**
-   * Sends the query on the TCP exchange in `#ch`, under an ID no other query in flight on its
-   * connection has (RFC 7766 §7): drawn again on a clash, and after {@link MAX_DRAWS} clashes (an
-   * ID source that repeats itself) on another connection.
+   * Sends the query on `#ch`, under an ID no other query in flight on its socket or connection has
+   * (RFC 7766 §7; a UDP socket routes answers by ID the same way): drawn again on a clash, and
+   * after {@link MAX_DRAWS} clashes (an ID source that repeats itself) on another socket or
+   * connection.
    */
-  #sendTcp(): void {
+  #send(): void {
     const cfg = this.#cfg;
     const query = this.#query;
     let ch = this.#ch!;
-    for (let draws = 1; !ch.claim((query[0]! << 8) | query[1]!); draws++) {
+    for (let draws = 1; !ch.claim(this.#slot, (query[0]! << 8) | query[1]!); draws++) {
       if (draws % MAX_DRAWS === 0) {
+        // The query's bytes stay where they are: a retired socket's slots take no other query.
         ch.retire();
-        cfg.pool.give(ch, cfg.socketReuse, true);
-        ch = cfg.pool.take(this.endpoint!, 'tcp');
+        cfg.pool.give(ch, this.#slot, cfg.socketReuse, true);
+        ch = cfg.pool.take(this.endpoint!, ch.protocol, cfg);
         this.#ch = ch;
+        this.#slot = ch.attach(this);
       }
       const id = cfg.runtime.queryId();
       query[0] = id >> 8;
       query[1] = id & 0xff;
     }
-    ch.attach(this);
     ch.uses++;
     cfg.counters.sent++;
-    ch.send(query);
-    if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
+    ch.send(this.#slot, query);
+    // Published once the query is on the wire, so a subscriber that gives up on it meets a query
+    // like any other on the wire (it lingers: see Tries#stop).
+    if (diagnostics.querySend.hasSubscribers && this.#ch === ch) this.#publishSend(ch);
   }
 
   /**
@@ -152,8 +151,9 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   resend(): void {
     const ch = this.#ch;
     if (ch === null || this.overTcp) return;
+    this.#resent = true;
     this.#cfg.counters.sent++;
-    ch.send(this.#query);
+    ch.send(this.#slot, this.#query);
     if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
   }
 
@@ -167,8 +167,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     const ch = this.#ch;
     if (ch === null) return;
     this.#ch = null;
-    ch.forget(this.#query);
-    this.#cfg.pool.give(ch, this.#cfg.socketReuse, true);
+    ch.forget(this.#slot);
+    this.#cfg.pool.give(ch, this.#slot, this.#cfg.socketReuse, true);
   }
 
   /** Nobody waits for the answer any more, but the query goes on: it must not keep the process alive. */
@@ -180,8 +180,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     const counters = this.#cfg.counters;
     const verdict = judge(bytes, this.#query, this.#questionEnd, this.#maxSize);
     if (typeof verdict === 'string') {
-      // A late answer to the query this socket carried before (given up, or timed out): no forgery.
-      if (bytes.length >= 12 && ((bytes[0]! << 8) | bytes[1]!) === this.#ch!.stale) return;
+      // (A late answer to a query given up on never comes here: its socket or connection drops it.)
       counters.skipped++;
       this.#skipped++;
       if (diagnostics.querySkip.hasSubscribers) this.#publishSkip(verdict);
@@ -222,7 +221,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.code = codes.TIMEOUT;
     this.cause = this.#bad;
     const ch = this.#ch!;
-    ch.forget(this.#query);
+    ch.forget(this.#slot);
     if (this.overTcp) ch.timedOut();
     this.#end();
   }
@@ -231,9 +230,11 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #reopen(): void {
     const cfg = this.#cfg;
     this.#reopened = true;
-    cfg.pool.give(this.#ch!, cfg.socketReuse, false);
-    this.#ch = cfg.pool.take(this.endpoint!, 'tcp');
-    this.#sendTcp();
+    cfg.pool.give(this.#ch!, this.#slot, cfg.socketReuse, false);
+    const ch = cfg.pool.take(this.endpoint!, 'tcp', cfg);
+    this.#ch = ch;
+    this.#slot = ch.attach(this);
+    this.#send();
   }
 
   #end(): void {
@@ -241,9 +242,11 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     cfg.runtime.timers.unschedule(this);
     const ch = this.#ch!;
     this.#ch = null;
+    // Sent twice and answered: the other answer may still come, and is no forgery.
+    if (this.#resent && this.answer !== null) ch.forget(this.#slot);
     // Answered or timed out, the channel is fit for another query (it knows to drop a late
     // answer); a socket error is not.
-    cfg.pool.give(ch, cfg.socketReuse, this.answer !== null || this.code === codes.TIMEOUT);
+    cfg.pool.give(ch, this.#slot, cfg.socketReuse, this.answer !== null || this.code === codes.TIMEOUT);
     if (diagnostics.queryOutcome.hasSubscribers) this.#publishOutcome(ch);
     this.#owner.attempted();
   }

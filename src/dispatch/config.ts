@@ -67,6 +67,8 @@ export interface DispatchConfig {
   timeout: number;
   tries: number;
   socketReuse: number;
+  /** UDP exchanges in flight on one socket at most (`queriesPerSocket`). */
+  queriesPerSocket: number;
   /** EDNS0 UDP payload size to advertise; 0 sends no OPT record. */
   udpPayload: number;
   tcp: TcpMode;

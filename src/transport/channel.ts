@@ -45,17 +45,14 @@ export interface PooledSocket {
 }
 
 /**
- * One exchange's way to a server: a UDP socket, which carries one exchange at a time, or a view
- * on a TCP connection, one of the exchanges pipelined on it.
+ * An exchange's way to a server: a UDP socket, which carries up to `queriesPerSocket` exchanges at
+ * once, each in a slot of its own (so a query costs no object here), or a view on a TCP connection,
+ * one of the exchanges pipelined on it (always slot 0 of its view).
  */
 export interface Channel extends PooledSocket {
   readonly protocol: Protocol;
   /** Exchanges this channel has carried (for rotation). */
   uses: number;
-  /** Scratch space for the outgoing message, owned by whoever holds the channel now. */
-  buffer: Buffer | null;
-  /** The ID of the last query this channel gave up on (-1: none): its late answer is no forgery. */
-  readonly stale: number;
   /**
    * TCP: the connection had answered other queries before it failed, so its close is the server
    * letting go of a kept connection (idle timeout, a per-connection query limit), not a failure
@@ -63,16 +60,27 @@ export interface Channel extends PooledSocket {
    */
   readonly reused: boolean;
   /**
-   * TCP: takes `id` for this exchange, or says no when another query in flight on the same
-   * connection has it, or a late answer to it may still come (RFC 7766 §7: IDs of queries in
-   * flight on one connection are distinct). Not called for UDP, which carries one at a time.
+   * Takes a slot for one exchange (the pool made room for it in `take`) and routes the messages
+   * that answer it, and errors, to `listener` until the pool gives the slot back. Returns the slot.
    */
-  claim(id: number): boolean;
+  attach(listener: ChannelListener): number;
   /**
-   * The exchange of `query` ended without its answer (timed out or given up): remember its ID,
-   * and let the next exchange write into a fresh buffer (a send may still read this one).
+   * The slot's scratch space for its outgoing message, `size` bytes, kept while the slot carries
+   * exchanges (each in-flight query keeps its bytes for the question check).
    */
-  forget(query: Uint8Array): void;
+  buffer(slot: number, size: number): Buffer;
+  /**
+   * Takes `id` for the slot's exchange, or says no when another query in flight on the same socket
+   * or connection has it, or a late answer to it may still come (RFC 7766 §7 for TCP; for UDP the
+   * socket routes answers by ID the same way).
+   */
+  claim(slot: number, id: number): boolean;
+  /**
+   * The slot's exchange ended without its answer (timed out or given up), or may still get a second
+   * one (it was sent twice): remember its ID, so that a late answer is dropped quietly, and let the
+   * next exchange in the slot write into a fresh buffer (a send may still read this one).
+   */
+  forget(slot: number): void;
   /**
    * TCP: the exchange timed out. A connection that has read nothing since the query went out is
    * presumed dead (a middlebox dropped its state, the server stopped reading) and is retired.
@@ -80,11 +88,10 @@ export interface Channel extends PooledSocket {
   timedOut(): void;
   /** Marks the channel unfit for another exchange (it saw forgeries or garbage). */
   retire(): void;
-  /** Routes arriving messages and errors to `listener` until {@link detach}. */
-  attach(listener: ChannelListener): void;
-  detach(): void;
-  /** Sends one message. Errors come to the listener, never as a throw. */
-  send(bytes: Uint8Array): void;
+  /** Ends the slot's exchange (the pool calls it when the exchange is given back). */
+  detach(slot: number): void;
+  /** Sends the slot's message. Errors come to the listener, never as a throw. */
+  send(slot: number, bytes: Uint8Array): void;
 }
 
 /**

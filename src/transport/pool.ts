@@ -1,8 +1,15 @@
 // The sockets of one gate, and the one place a transport is chosen.
 import type { Clock, ClockTimer } from '../runtime.js';
-import { type Channel, descriptors, type Endpoint, type PooledSocket, type Protocol } from './channel.js';
+import {
+  type Channel,
+  descriptors,
+  type Endpoint,
+  type PooledSocket,
+  type Protocol,
+  sameEndpoint,
+} from './channel.js';
 import { TcpConnection, type TcpExchange } from './tcp.js';
-import { UdpChannel } from './udp.js';
+import { UdpSocket } from './udp.js';
 
 /**
  * How long a socket may sit idle before it is closed. For TCP, RFC 7766 §6.2.3 has clients close
@@ -17,19 +24,30 @@ export interface Limited {
   readonly limit: number;
 }
 
+/** How a resolver shares its UDP sockets (see `queriesPerSocket` and `socketReuse`). */
+export interface Sharing {
+  /** Exchanges in flight on one UDP socket at most. */
+  readonly queriesPerSocket: number;
+  /** Exchanges a UDP socket carries before it takes no more (a fresh port is used instead). */
+  readonly socketReuse: number;
+}
+
 /**
  * The sockets of one gate. Each permit of the gate owns at most one socket, so the pool
  * never holds more open sockets (busy + idle) than the gate's limit: a permit holder that
- * needs a socket for another server closes an idle one first. UDP sockets are reused by the
- * next permit holder and retired after `reuse` exchanges or any anomaly, which keeps the
+ * needs a socket for another server closes an idle one first. A UDP socket carries up to
+ * `queriesPerSocket` exchanges at once (each under its own permit), is reused by later permit
+ * holders, and takes no more after `socketReuse` exchanges or any anomaly, which keeps the
  * number of source ports a home router's NAT table sees small. A TCP connection carries several
- * queries at once (each under its own permit; `MAX_IN_FLIGHT` in tcp.ts) and counts as one
- * socket however many it carries, so the cap holds as well.
+ * queries at once too (`MAX_IN_FLIGHT` in tcp.ts). Either counts as one socket however many
+ * exchanges it carries, so the cap holds as well.
  */
 export class SocketPool {
   #gate: Limited;
   /** Idle UDP sockets, oldest first. */
-  #idle: Channel[] = [];
+  #idle: UdpSocket[] = [];
+  /** UDP sockets with exchanges in flight and room for more (`listed`), most recently freed last. */
+  #room: UdpSocket[] = [];
   /** Idle TCP connections, oldest first. */
   #idleTcp: TcpConnection[] = [];
   /** Every TCP connection open, busy or idle. */
@@ -51,25 +69,54 @@ export class SocketPool {
   }
 
   /**
-   * A channel to `endpoint` over `protocol`, reused when an idle one fits (TCP: a connection with
-   * room, busy or idle). Call only while holding a permit: a TCP exchange counts as a query in
-   * flight like a UDP one.
+   * A channel to `endpoint` over `protocol`, reused when one fits: over UDP a socket with room
+   * (one carrying exchanges first, so spare ones go idle and are swept, then an idle one), over
+   * TCP a connection with room, busy or idle. Call only while holding a permit: every exchange
+   * counts as a query in flight. A UDP socket's slot is taken by the `attach` that follows.
    */
-  take(endpoint: Endpoint, protocol: Protocol): Channel {
+  take(endpoint: Endpoint, protocol: Protocol, sharing: Sharing): Channel {
     if (protocol === 'tcp') return this.#takeTcp(endpoint);
+    const k = sharing.queriesPerSocket;
+    if (k > 1) {
+      const room = this.#room;
+      for (let i = room.length - 1; i >= 0; i--) {
+        const ch = room[i]!;
+        if (ch.capacity !== k || !sameEndpoint(ch.endpoint, endpoint)) continue;
+        if (!ch.usable || ch.uses >= sharing.socketReuse) {
+          // Retired or spent: it finishes the exchanges it carries, and closes with the last.
+          this.#unlist(i);
+          continue;
+        }
+        if (ch.busy + 1 >= k) this.#unlist(i);
+        return ch;
+      }
+    }
     const idle = this.#idle;
     for (let i = idle.length - 1; i >= 0; i--) {
       const ch = idle[i]!;
-      const e = ch.endpoint;
-      if (e.port === endpoint.port && e.address === endpoint.address && e.local === endpoint.local) {
+      if (ch.capacity === k && sameEndpoint(ch.endpoint, endpoint)) {
         idle.splice(i, 1);
-        if (ch.usable) return ch;
+        if (ch.usable) return this.#listed(ch);
         this.#close(ch);
         break;
       }
     }
     this.reserve();
-    return new UdpChannel(endpoint);
+    return this.#listed(new UdpSocket(endpoint, k));
+  }
+
+  /** A UDP socket about to carry one more exchange goes on the list of those with room, if it has. */
+  #listed(ch: UdpSocket): UdpSocket {
+    if (ch.capacity > 1 && !ch.listed) {
+      ch.listed = true;
+      this.#room.push(ch);
+    }
+    return ch;
+  }
+
+  #unlist(i: number): void {
+    this.#room[i]!.listed = false;
+    this.#room.splice(i, 1);
   }
 
   /**
@@ -114,22 +161,31 @@ export class SocketPool {
   }
 
   /**
-   * Returns a channel after an exchange: kept for the next permit holder, or closed (after a
-   * socket error, an anomaly, `reuse` exchanges, or when the gate shrank). A TCP exchange leaves
-   * its connection to the others on it; the last one out makes it idle, or closes it.
+   * Gives back the channel of an exchange that ended (its `slot`): a UDP socket is kept for the
+   * next exchanges, or closed once its last exchange ends (after a socket error, an anomaly,
+   * `reuse` exchanges, or when the gate shrank). A TCP exchange leaves its connection to the others
+   * on it; the last one out makes it idle, or closes it.
    */
-  give(ch: Channel, reuse: number, clean: boolean): void {
-    ch.detach();
+  give(ch: Channel, slot: number, reuse: number, clean: boolean): void {
+    ch.detach(slot);
     if (ch.protocol === 'tcp') {
       this.#gaveTcp((ch as TcpExchange).connection, clean);
       return;
     }
-    if (!clean || !ch.usable || ch.uses >= reuse || this.#open > this.#gate.limit) {
-      this.#close(ch);
+    const udp = ch as UdpSocket;
+    if (!clean) udp.retire();
+    if (udp.busy > 0) {
+      // A full socket has room again (unless it takes no more; take() drops those it meets).
+      if (!udp.listed && udp.usable && udp.uses < reuse) this.#listed(udp);
       return;
     }
-    ch.idleSince = this.#clock.now();
-    this.#idle.push(ch);
+    if (udp.listed) this.#unlist(this.#room.indexOf(udp));
+    if (!udp.usable || udp.uses >= reuse || this.#open > this.#gate.limit) {
+      this.#close(udp);
+      return;
+    }
+    udp.idleSince = this.#clock.now();
+    this.#idle.push(udp);
     this.#idled();
   }
 
@@ -173,7 +229,7 @@ export class SocketPool {
     this.#stopSweeper();
   }
 
-  #close(ch: Channel): void {
+  #close(ch: UdpSocket): void {
     ch.close();
     this.#open--;
   }

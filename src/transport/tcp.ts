@@ -212,11 +212,9 @@ export class TcpExchange implements Channel {
   readonly connection: TcpConnection;
   uses = 0;
   idleSince = 0;
-  buffer: Buffer | null = null;
-  /** The connection drops late answers itself. */
-  readonly stale = -1;
   /** Who hears this exchange's messages and errors; the connection routes to it. */
   listener: ChannelListener | null = null;
+  #buffer: Buffer | null = null;
   #id = -1;
   /** The connection's {@link TcpConnection.heard} when the query went out. */
   #heardAtSend = 0;
@@ -238,7 +236,19 @@ export class TcpExchange implements Channel {
     return this.connection.reused;
   }
 
-  claim(id: number): boolean {
+  /** The exchange is its own slot: always 0. */
+  attach(listener: ChannelListener): number {
+    this.listener = listener;
+    return 0;
+  }
+
+  /** The message is framed into a buffer of its own as it is written: this one is scratch. */
+  buffer(_slot: number, size: number): Buffer {
+    this.#buffer ??= Buffer.allocUnsafe(size);
+    return this.#buffer;
+  }
+
+  claim(_slot: number, id: number): boolean {
     if (this.#done || !this.connection.claim(id, this)) return false;
     if (this.#id >= 0) this.connection.drop(this.#id, this);
     this.#id = id;
@@ -259,10 +269,6 @@ export class TcpExchange implements Channel {
     this.connection.retire();
   }
 
-  attach(listener: ChannelListener): void {
-    this.listener = listener;
-  }
-
   /** Ends the exchange: its ID leaves the connection, and the connection has room for another. */
   detach(): void {
     if (this.#done) return;
@@ -273,7 +279,7 @@ export class TcpExchange implements Channel {
     this.connection.busy--;
   }
 
-  send(bytes: Uint8Array): void {
+  send(_slot: number, bytes: Uint8Array): void {
     this.#heardAtSend = this.connection.heard;
     this.connection.write(bytes, this);
   }

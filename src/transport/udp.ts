@@ -8,17 +8,18 @@ import { type Channel, type ChannelListener, descriptors, type Endpoint } from '
 // query, and the resolver and the server preempt each other far less on a busy machine. With few
 // exchanges in flight there is no burst to gather, and a datagram goes out at once.
 const BURST = 24;
-/** Channels with an exchange attached now. */
+/** Exchanges attached to a socket now, over all sockets. */
 let attached = 0;
-let outbox: UdpChannel[] = [];
-let spare: UdpChannel[] = [];
+let outbox: UdpSocket[] = [];
+let spare: UdpSocket[] = [];
 
-function post(ch: UdpChannel): void {
+function post(ch: UdpSocket): void {
   if (attached < BURST && outbox.length === 0) {
     ch.flush();
     return;
   }
   if (outbox.length === 0) setImmediate(sendAll);
+  ch.posted = true;
   outbox.push(ch);
 }
 
@@ -30,44 +31,79 @@ function sendAll(): void {
   spare = batch;
 }
 
-// A channel's state bits.
+// A socket's state bits.
 const CONNECTED = 1;
 const CLOSED = 2;
-/** An error arrived while nobody listened, or an exchange saw forgeries: unfit for reuse. */
+/** An error arrived, or a datagram no query in flight asked for: unfit for another exchange. */
 const BROKEN = 4;
 
+/** A slot's ID before its query claims one, or after its exchange ended. */
+const NONE = -1;
+
 /**
- * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the
- * kernel drops datagrams from any other address or port (RFC 5452 §9.1) and reports ICMP
- * port-unreachable as ECONNREFUSED. It carries one exchange at a time. It never keeps the
- * process alive: whoever waits on it keeps a timer that does.
+ * IDs of given-up queries a socket remembers (a ring: the oldest is forgotten first), so that a
+ * late answer to one is dropped quietly rather than taken for a forgery.
  */
-export class UdpChannel implements Channel {
+const MAX_STALE = 16;
+
+/**
+ * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the kernel drops
+ * datagrams from any other address or port (RFC 5452 §9.1) and reports ICMP port-unreachable as
+ * ECONNREFUSED. It carries up to `capacity` exchanges at once, each in a slot (its listener, its ID,
+ * its outgoing buffer), with distinct IDs: an answer goes to the slot whose query has its ID; a late
+ * answer to a query given up on is dropped; any other datagram is shown to one waiting exchange
+ * (which skips and counts it) and retires the socket, whose port may be known to someone. It never
+ * keeps the process alive: whoever waits on it keeps a timer that does.
+ */
+export class UdpSocket implements Channel {
   readonly endpoint: Endpoint;
   readonly protocol = 'udp' as const;
+  /** Exchanges in flight on it at most (`queriesPerSocket`). */
+  readonly capacity: number;
   /** Exchanges this socket has carried (for rotation). */
   uses = 0;
   /** When it last went idle (for the idle sweep). */
   idleSince = 0;
-  /** Scratch space for the outgoing message, owned by whoever holds the socket now. */
-  buffer: Buffer | null = null;
-  stale = -1;
+  /** Exchanges in flight on it now. */
+  busy = 0;
+  /** In the pool's list of sockets with room (the pool's bookkeeping). */
+  listed = false;
+  /** Waiting in the outbox to be flushed. */
+  posted = false;
   #socket: Socket;
-  #listener: ChannelListener | null = null;
   /**
    * CONNECTED, CLOSED and BROKEN in one field: written from the first connect on, so V8 treats it
    * as mutable from the start, and a socket's first close or error does not deoptimize the code
    * that reads it.
    */
   #state = 0;
-  /** dgram refuses to send on a socket that is still connecting: the datagram waits here. */
-  #pending: Uint8Array | null = null;
+  /** Per slot: the ID its query claimed, or NONE. */
+  readonly #ids: Int32Array;
+  /** Per slot: who hears its answer; null when the slot is free. */
+  readonly #listeners: (ChannelListener | null)[];
+  readonly #buffers: (Buffer | null)[];
+  /** Per slot: the datagram to send once connected and flushed (dgram refuses to send while connecting). */
+  readonly #pending: (Uint8Array | null)[];
+  #waiting = 0;
+  readonly #stale = new Int32Array(MAX_STALE).fill(NONE);
+  #staleNext = 0;
+  #staleCount = 0;
+  /** Whether the server has answered on it (see {@link flush}). */
+  #heard = false;
+  readonly #sent = (err: Error | null) => {
+    if (err !== null && err !== undefined) this.#fail(err as NodeJS.ErrnoException);
+  };
 
-  constructor(endpoint: Endpoint) {
+  constructor(endpoint: Endpoint, capacity: number) {
     this.endpoint = endpoint;
+    this.capacity = capacity;
+    this.#ids = new Int32Array(capacity).fill(NONE);
+    this.#listeners = new Array<ChannelListener | null>(capacity).fill(null);
+    this.#buffers = new Array<Buffer | null>(capacity).fill(null);
+    this.#pending = new Array<Uint8Array | null>(capacity).fill(null);
     const socket = createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4' });
     this.#socket = socket;
-    socket.on('message', (bytes: Buffer) => this.#listener?.message(bytes));
+    socket.on('message', (bytes: Buffer) => this.#route(bytes));
     // Without an 'error' listener a connected socket that gets ICMP unreachable, or a bind
     // that fails with EMFILE, would crash the process.
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err));
@@ -82,12 +118,12 @@ export class UdpChannel implements Channel {
           return;
         }
         this.#state |= CONNECTED;
-        if (this.#pending !== null) post(this);
+        if (this.#waiting > 0 && !this.posted) post(this);
       });
     } catch (err) {
       // connect() throws synchronously only for bad arguments or a closed socket.
       this.#state |= BROKEN;
-      queueMicrotask(() => this.#listener?.error(err as NodeJS.ErrnoException));
+      queueMicrotask(() => this.#fail(err as NodeJS.ErrnoException));
     }
     socket.unref();
   }
@@ -101,66 +137,143 @@ export class UdpChannel implements Channel {
     this.#state |= BROKEN;
   }
 
-  /** A socket carries one exchange at a time: nothing else on it to fail with it. */
+  /** Only TCP tells a kept connection's close from a failure. */
   get reused(): boolean {
     return false;
-  }
-
-  /** One exchange at a time: any ID will do. */
-  claim(): boolean {
-    return true;
   }
 
   /** A datagram lost says nothing about the socket. */
   timedOut(): void {}
 
-  forget(query: Uint8Array): void {
-    this.stale = (query[0]! << 8) | query[1]!;
-    this.buffer = null;
+  attach(listener: ChannelListener): number {
+    const listeners = this.#listeners;
+    let slot = 0;
+    while (listeners[slot] !== null) slot++;
+    listeners[slot] = listener;
+    this.busy++;
+    attached++;
+    return slot;
   }
 
-  /** Routes arriving datagrams and errors to `listener` until {@link detach}. */
-  attach(listener: ChannelListener): void {
-    if (this.#listener === null) attached++;
-    this.#listener = listener;
+  detach(slot: number): void {
+    if (this.#listeners[slot] === null) return;
+    this.#listeners[slot] = null;
+    this.#ids[slot] = NONE;
+    this.busy--;
+    attached--;
   }
 
-  detach(): void {
-    if (this.#listener !== null) attached--;
-    this.#listener = null;
+  buffer(slot: number, size: number): Buffer {
+    let buf = this.#buffers[slot];
+    if (buf === null || buf === undefined) {
+      buf = Buffer.allocUnsafe(size);
+      this.#buffers[slot] = buf;
+    }
+    return buf;
   }
 
-  /** Sends one datagram. Errors (EMFILE, ENOBUFS, ...) come to the listener, never as a throw. */
-  send(bytes: Uint8Array): void {
-    this.#pending = bytes;
-    if ((this.#state & CONNECTED) !== 0) post(this);
+  /** Takes `id` for the slot unless another query in flight here has it, or a late answer to it may come. */
+  claim(slot: number, id: number): boolean {
+    const ids = this.#ids;
+    for (let i = 0; i < ids.length; i++) if (ids[i] === id && i !== slot) return false;
+    if (this.#staleCount > 0 && this.#stale.includes(id)) return false;
+    ids[slot] = id;
+    return true;
+  }
+
+  forget(slot: number): void {
+    const id = this.#ids[slot]!;
+    this.#ids[slot] = NONE;
+    this.#buffers[slot] = null;
+    if (id === NONE) return;
+    if (this.#stale[this.#staleNext] === NONE) this.#staleCount++;
+    this.#stale[this.#staleNext] = id;
+    this.#staleNext = (this.#staleNext + 1) % MAX_STALE;
+  }
+
+  /** Sends the slot's datagram. Errors (EMFILE, ENOBUFS, ...) come to the listeners, never as a throw. */
+  send(slot: number, bytes: Uint8Array): void {
+    if (this.#pending[slot] === null) this.#waiting++;
+    this.#pending[slot] = bytes;
+    if ((this.#state & CONNECTED) !== 0 && !this.posted) post(this);
   }
 
   /** Sends what {@link send} left, unless the socket was closed meanwhile. */
   flush(): void {
-    const bytes = this.#pending;
-    this.#pending = null;
-    if (bytes === null || (this.#state & CLOSED) !== 0) return;
-    try {
-      this.#socket.send(bytes);
-    } catch (err) {
-      this.#state |= BROKEN;
-      const listener = this.#listener;
-      queueMicrotask(() => listener?.error(err as NodeJS.ErrnoException));
+    this.posted = false;
+    let left = this.#waiting;
+    this.#waiting = 0;
+    const pending = this.#pending;
+    for (let i = 0; left > 0; i++) {
+      const bytes = pending[i];
+      if (bytes === null) continue;
+      pending[i] = null;
+      left--;
+      if ((this.#state & CLOSED) !== 0) continue;
+      try {
+        // An ICMP port-unreachable sets the socket's pending error, which the next call to reach
+        // it reports and clears: a recv (the 'error' event), or a send, whose error dgram drops
+        // unless it has a callback. With several queries on a socket a send often comes first, so
+        // a socket the server never answered passes one (node pays a tick for it); once an answer
+        // came, the server is known to listen, and sends go without.
+        if (this.#heard) this.#socket.send(bytes!);
+        else this.#socket.send(bytes!, this.#sent);
+      } catch (err) {
+        this.#state |= BROKEN;
+        queueMicrotask(() => this.#fail(err as NodeJS.ErrnoException));
+      }
     }
   }
 
-  /** A socket error (or a failed bind or connect): the exchange waiting on it fails with it. */
+  /** RFC 5452 §9.1: the kernel checked the sender; here the ID picks the exchange that judges it. */
+  #route(bytes: Buffer): void {
+    const id = bytes.length >= 2 ? (bytes[0]! << 8) | bytes[1]! : NONE;
+    if (id !== NONE) {
+      const ids = this.#ids;
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] === id) {
+          this.#heard = true;
+          this.#listeners[i]!.message(bytes);
+          return;
+        }
+      }
+      // A late answer to a query given up on (timed out or abandoned) is no forgery.
+      if (this.#staleCount > 0 && this.#dropStale(id)) return;
+    }
+    // No exchange asked for it: a forgery, a duplicate, or garbage. One waiting exchange judges it
+    // (skips and counts it), and the socket takes no further query.
+    if (this.busy === 0) return;
+    this.#state |= BROKEN;
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) {
+      if (listeners[i] !== null) {
+        listeners[i]!.message(bytes);
+        return;
+      }
+    }
+  }
+
+  #dropStale(id: number): boolean {
+    const i = this.#stale.indexOf(id);
+    if (i < 0) return false;
+    this.#stale[i] = NONE;
+    this.#staleCount--;
+    return true;
+  }
+
+  /** A socket error (or a failed bind or connect): every exchange on it fails with it. */
   #fail(err: NodeJS.ErrnoException): void {
     if (err.code === 'EMFILE' || err.code === 'ENFILE') descriptors.onShortage?.();
-    if (this.#listener) this.#listener.error(err);
-    else this.#state |= BROKEN;
+    this.#state |= BROKEN;
+    if (this.busy === 0) return;
+    // Each listener gives its slot back as it hears: tell those attached now, once each.
+    for (const listener of this.#listeners.filter((l) => l !== null)) listener.error(err);
   }
 
   close(): void {
     if ((this.#state & CLOSED) !== 0) return;
     this.#state |= CLOSED;
-    this.detach();
+    for (let i = 0; i < this.capacity; i++) this.detach(i);
     try {
       this.#socket.close();
     } catch {

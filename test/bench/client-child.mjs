@@ -36,6 +36,10 @@ function make(kind, target) {
         timeout: 1000,
         tries: 3,
         coalesce: false,
+        // DNSGATE_K=k: this build's `queriesPerSocket`, for the k sweep (an earlier build has none).
+        ...(kind === 'dnsgate' && process.env.DNSGATE_K
+          ? { queriesPerSocket: Number(process.env.DNSGATE_K) }
+          : {}),
       });
       return { lookup: (n) => r.resolveMx(n), close() {} };
     }

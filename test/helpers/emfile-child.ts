@@ -71,6 +71,9 @@ const fdsBefore = fds();
 const big = new Resolver({
   servers: [server.server],
   concurrency: 200,
+  // A socket per query in flight, so that 200 in flight need far more descriptors than 64 (with
+  // several queries per socket, 200 fit in 25).
+  queriesPerSocket: 1,
   timeout: 1000,
   tries: 2,
   coalesce: false,
