@@ -101,6 +101,8 @@ describe('query IDs and source ports', () => {
       const resolver = new Resolver({
         servers: [server.server],
         concurrency: 32,
+        // A port per query in flight (several queries share a port by default: see udp-share.test.ts).
+        queriesPerSocket: 1,
         timeout: 2000,
         tries: 2,
         coalesce: false,
