@@ -17,23 +17,9 @@ import {
   wrongQuestionThenGood,
 } from '../src/testing/index.js';
 import { openTcpSockets } from './helpers/handles.js';
+import { numberedZone, until } from './helpers/numbered-zone.js';
 
-const NAMES = 64;
-const ZONE = [
-  '$ORIGIN reuse.test.',
-  '@ SOA ns hm 1 2 3 4 60',
-  ...Array.from({ length: NAMES }, (_, i) => `n${i} A 192.0.2.${i}`),
-].join('\n');
-const name = (i: number) => `n${i % NAMES}.reuse.test`;
-const address = (i: number) => [`192.0.2.${i % NAMES}`];
-
-/** Waits (a real few ms at a time) until `done()` holds; the server's close events are real I/O. */
-async function until(done: () => boolean, ms = 2000): Promise<void> {
-  for (const end = Date.now() + ms; !done(); ) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
+const { zone: ZONE, name, address } = numberedZone('reuse.test');
 
 describe.each(['127.0.0.1', '::1'])('TCP reuse and pipelining on %s', (host) => {
   const servers: TestServer[] = [];

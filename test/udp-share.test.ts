@@ -18,24 +18,10 @@ import {
   type TestServerOptions,
 } from '../src/testing/index.js';
 import { openUdpSockets } from './helpers/handles.js';
+import { numberedZone, until } from './helpers/numbered-zone.js';
 
-const NAMES = 64;
-const ZONE = [
-  '$ORIGIN share.test.',
-  '@ SOA ns hm 1 2 3 4 60',
-  ...Array.from({ length: NAMES }, (_, i) => `n${i} A 192.0.2.${i}`),
-].join('\n');
-const name = (i: number) => `n${i % NAMES}.share.test`;
-const address = (i: number) => [`192.0.2.${i % NAMES}`];
+const { zone: ZONE, name, address } = numberedZone('share.test');
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
-
-/** Waits (a real few ms at a time) until `done()` holds. */
-async function until(done: () => boolean, ms = 2000): Promise<void> {
-  for (const end = Date.now() + ms; !done(); ) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
 
 /** Queries held at the server now and at their peak, per source port (a handler hook). */
 function heldPerPort() {
