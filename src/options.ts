@@ -57,12 +57,14 @@ export const DEFAULT_SOCKET_REUSE = 100;
 
 /**
  * UDP queries in flight on one socket at most, unless told otherwise (see
- * {@link ResolverOptions.queriesPerSocket}). From the k sweep of issue 18 (knotd on loopback, 2
- * cores, k = 1, 2, 4, 8, 16, 32 at concurrency 2, 16, 128): 8 was fastest at 16 and 128 (16 and 32
- * lost q/s at both), cut CPU per query at 16 from about 39 to 35 µs, and keeps 1,000 queries at
- * concurrency 16 on about 11 ports; an attacker who knows a port faces 13 bits of ID, not 16.
+ * {@link ResolverOptions.queriesPerSocket}). The k sweep of issue 18 (knotd on loopback, 2 cores,
+ * k = 1, 2, 4, 8, 16, 32 at concurrency 2, 16, 128) found 8 fastest at 16 and 128 (about +30% q/s
+ * at 16, CPU per query from about 39 to 35 µs, 11 ports per 1,000 queries instead of 16). It stays
+ * 1 for now: with 8, the cluster gate's SIGSTOP test (test/redis-cluster.test.ts) saw the router
+ * hold 24 and 27 queries against a budget of 20 in 2 of about 12 runs, never with 1, and the cause
+ * is not found yet.
  */
-export const DEFAULT_QUERIES_PER_SOCKET = 8;
+export const DEFAULT_QUERIES_PER_SOCKET = 1;
 
 /** The most queries one UDP socket may carry at once: 64 live IDs in 65,536 still leave 10 bits. */
 export const MAX_QUERIES_PER_SOCKET = 64;
@@ -113,7 +115,8 @@ export interface ResolverOptions {
   /** Exchanges per UDP socket before a fresh port is used; 1 = a fresh port per query. Default 100. */
   socketReuse?: number;
   /**
-   * UDP queries in flight on one socket at once, an integer from 1 to 64. Default 8.
+   * UDP queries in flight on one socket at once, an integer from 1 to 64. Default 1 (8 was fastest
+   * in the benchmarks, and will be the default once a fault test's overshoot with it is explained).
    *
    * Queries share a socket (one `connect()`ed, OS-chosen port) with distinct random IDs; each answer
    * goes to the query with its ID, and is still checked against its question. Fewer sockets means
@@ -126,7 +129,7 @@ export interface ResolverOptions {
    *
    * @example
    * ```ts
-   * const strict = new Resolver({ queriesPerSocket: 1 }); // a port per query in flight
+   * const fast = new Resolver({ queriesPerSocket: 8 }); // 8 queries in flight per port
    * ```
    */
   queriesPerSocket?: number;

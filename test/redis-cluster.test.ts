@@ -176,7 +176,9 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
   it('a worker killed (SIGKILL) mid-run: its permits come back within the lease, the others finish everything', async () => {
     const started = performance.now();
     const { relay, workers } = await run('kill');
-    await Promise.all(workers.map((w) => w.until(500)));
+    // Killed at a fifth of its own share: mid-run for sure (waiting for every worker to reach 500
+    // let a fast one finish, and give its lease back, before the kill).
+    await workers[0]!.until(500);
     workers[0]!.child.kill('SIGKILL');
     const killedAt = performance.now();
     const probe = new Redis(redis.url);
@@ -236,11 +238,15 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
     const { codes, counts, results } = await finish('gone', relay, workers, started);
     redis = await startRedis(); // for any test after this one
     expect(codes).toEqual([0, 0, 0, 0]);
+    // Worker 0 had four fifths of its share left (it renews every third of a lease), so it met the
+    // failure; another may have finished before it had to renew. Every error names the URL.
+    expect(results[0]!.lastError).toBeDefined();
     for (const r of results) {
       expect(r).toMatchObject({ done: LOOKUPS / WORKERS, lost: 0, wrong: 0 });
-      expect(r!.lastError).toMatch(
-        /^dnsgate\/redis redis:\/\/127\.0\.0\.1:\d+: renewing the lease of "gone" failed/,
-      );
+      if (r!.lastError !== undefined)
+        expect(r!.lastError).toMatch(
+          /^dnsgate\/redis redis:\/\/127\.0\.0\.1:\d+: renewing the lease of "gone" failed/,
+        );
     }
     expect(counts.max).toBeLessThanOrEqual(LIMIT);
   }, 60_000);

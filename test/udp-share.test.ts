@@ -236,12 +236,15 @@ describe.each(['127.0.0.1', '::1'])('UDP queries sharing a socket on %s', (host)
   });
 });
 
-describe('the default queriesPerSocket', () => {
-  it('1,000 queries at concurrency 16: at most ceil(1000 / socketReuse) + ceil(16 / k) ports, and ≤ 20', async () => {
+describe('source ports at concurrency 16', () => {
+  it.each([
+    [1, 16],
+    [8, 12],
+  ])('queriesPerSocket %i: 1,000 queries use at most %i ports (and ≤ 20)', async (k, most) => {
     const s = await startTestServer({ zone: ZONE });
     try {
-      // Defaults throughout (the adaptive gate, k, socketReuse 100), as a user would run it.
-      const r = new Resolver({ servers: [s.server], concurrency: 16, coalesce: false });
+      // Defaults otherwise (the adaptive gate, socketReuse 100), as a user would run it.
+      const r = new Resolver({ servers: [s.server], concurrency: 16, coalesce: false, queriesPerSocket: k });
       let next = 0;
       const worker = async () => {
         while (next < 1000) {
@@ -251,9 +254,10 @@ describe('the default queriesPerSocket', () => {
       };
       await Promise.all(range(16).map(worker));
       const ports = s.stats.sourcePorts.size;
-      console.log(`[udp-share] 1,000 queries at c=16, default k: ${ports} source ports`);
-      // Each socket carries 100 queries and then retires; at most ceil(16 / 8) are part-used at the end.
-      expect(ports).toBeLessThanOrEqual(10 + 2);
+      console.log(`[udp-share] 1,000 queries at c=16, k=${k}: ${ports} source ports`);
+      // k = 8: each socket carries 100 queries and then retires, at most ceil(16 / 8) part-used at
+      // the end; k = 1: 16 sockets of about 62 queries each, none retired.
+      expect(ports).toBeLessThanOrEqual(most);
       expect(ports).toBeLessThanOrEqual(20);
     } finally {
       await s.close();

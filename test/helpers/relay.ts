@@ -1,9 +1,10 @@
 // A counting relay in front of a router, in a worker thread of its own (so the count is taken on
 // another event loop than the client's): it passes UDP queries to the router and answers back, and
 // counts the queries the router has been sent and not answered: every millisecond from the first
-// query on (the count over time), and as each query arrives (this one included). A query is over for the router once answered, once its client socket
-// carries a new ID (the client has given up on it: one exchange per socket), or after `staleMs`.
-// A retransmission (same port, same ID) is not a new query, as for the router itself.
+// query on (the count over time), and as each query arrives (this one included). A query is known
+// by its client port and ID (a socket carries several queries at once), and is over for the router
+// once answered or after `staleMs`. A retransmission (same port, same ID) is not a new query, as for
+// the router itself.
 import { Worker } from 'node:worker_threads';
 
 /** What the relay saw. */
@@ -31,7 +32,7 @@ const [host, portText] = [workerData.router.slice(0, workerData.router.lastIndex
 const routerPort = Number(portText);
 const front = dgram.createSocket('udp4');
 const upstreams = new Map();
-const open = new Map(); // client port -> { id, at }
+const open = new Map(); // client port * 65536 + ID -> when it arrived
 class Samples {
   values = new Uint32Array(1 << 16);
   n = 0;
@@ -54,8 +55,7 @@ function upstreamFor(port) {
     up = dgram.createSocket('udp4');
     up.bind(0, '127.0.0.1');
     up.on('message', (msg) => {
-      const q = open.get(port);
-      if (q !== undefined && msg.length >= 2 && msg.readUInt16BE(0) === q.id) open.delete(port);
+      if (msg.length >= 2) open.delete(port * 65536 + msg.readUInt16BE(0));
       front.send(msg, port, '127.0.0.1');
     });
     upstreams.set(port, up);
@@ -64,10 +64,9 @@ function upstreamFor(port) {
 }
 front.on('message', (msg, rinfo) => {
   if (msg.length < 12) return;
-  const id = msg.readUInt16BE(0);
-  const q = open.get(rinfo.port);
-  if (q === undefined || q.id !== id) {
-    open.set(rinfo.port, { id, at: Date.now() });
+  const key = rinfo.port * 65536 + msg.readUInt16BE(0);
+  if (!open.has(key)) {
+    open.set(key, Date.now());
     arrivals.note(open.size);
     max = Math.max(max, open.size);
     ticker ??= setInterval(() => ticks.note(open.size), 1);
@@ -78,7 +77,7 @@ front.on('message', (msg, rinfo) => {
 });
 const sweep = setInterval(() => {
   const old = Date.now() - workerData.staleMs;
-  for (const [port, q] of open) if (q.at < old) open.delete(port);
+  for (const [key, at] of open) if (at < old) open.delete(key);
 }, 50);
 front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().port }));
 parentPort.on('message', (m) => {
