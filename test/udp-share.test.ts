@@ -17,6 +17,8 @@ import {
   type TestServer,
   type TestServerOptions,
 } from '../src/testing/index.js';
+import { UdpSocket } from '../src/transport/udp.js';
+import { encodeQuery } from '../src/wire/codec.js';
 import { openUdpSockets } from './helpers/handles.js';
 import { numberedZone, until } from './helpers/numbered-zone.js';
 
@@ -233,6 +235,31 @@ describe.each(['127.0.0.1', '::1'])('UDP queries sharing a socket on %s', (host)
     );
     expect(codes).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
     expect(openUdpSockets(port)).toBe(0);
+  });
+});
+
+describe('a datagram held for the end of the turn', () => {
+  it('is not sent once its exchange is over (its permit is back; a process stopped meanwhile must not send it on resuming)', async () => {
+    const s = await startTestServer({ zone: ZONE });
+    const socket = new UdpSocket({ address: '127.0.0.1', port: s.port, family: 4, label: s.server }, 8);
+    try {
+      const listener = { message() {}, error() {} };
+      // Eight exchanges in one turn, while the socket connects: their datagrams wait, and go out
+      // together at the end of the turn (more than BURST attached). Four end before that.
+      const slots = range(8).map(() => socket.attach(listener));
+      for (const slot of slots) {
+        const bytes = encodeQuery({ id: 100 + slot, name: name(slot), type: 'A', udpPayload: 1232 });
+        expect(socket.claim(slot, 100 + slot)).toBe(true);
+        socket.send(slot, bytes);
+      }
+      for (const slot of slots.slice(4)) socket.detach(slot);
+      await until(() => s.stats.queries >= 4);
+      await sleep(50);
+      expect(s.stats.queries).toBe(4);
+    } finally {
+      socket.close();
+      await s.close();
+    }
   });
 });
 

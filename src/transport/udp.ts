@@ -162,6 +162,14 @@ export class UdpSocket implements Channel {
     if (this.#listeners[slot] === null) return;
     this.#listeners[slot] = null;
     this.#ids[slot] = NONE;
+    // A datagram still waiting for the end of the turn (see post()) belongs to an exchange that is
+    // over (timed out, given up, or answered before a retransmission left): it must not go out. Its
+    // permit is back, and another query may hold it now; a process stopped (SIGSTOP) between the
+    // send and the flush would otherwise send it on resuming, past its lease.
+    if (this.#pending[slot] !== null) {
+      this.#pending[slot] = null;
+      this.#waiting--;
+    }
     this.busy--;
     attached--;
   }
