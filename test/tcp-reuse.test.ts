@@ -3,7 +3,7 @@
 // Counted from the server's side (connections accepted, open at once) and from the kernel's.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Resolver, Semaphore } from '../src/index.js';
 import {
   answer,
@@ -11,26 +11,16 @@ import {
   delay,
   FakeClock,
   garbageThenGood,
-  startTestServer,
   type TestServer,
-  type TestServerOptions,
   wrongQuestionThenGood,
 } from '../src/testing/index.js';
 import { openTcpSockets } from './helpers/handles.js';
-import { numberedZone, until } from './helpers/numbered-zone.js';
+import { numberedZone, serversFor, until } from './helpers/numbered-zone.js';
 
 const { zone: ZONE, name, address } = numberedZone('reuse.test');
 
 describe.each(['127.0.0.1', '::1'])('TCP reuse and pipelining on %s', (host) => {
-  const servers: TestServer[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-  const serve = async (options: TestServerOptions = {}) => {
-    const s = await startTestServer({ zone: ZONE, address: host, ...options });
-    servers.push(s);
-    return s;
-  };
+  const serve = serversFor(host, ZONE);
   const resolver = (s: TestServer, options: ConstructorParameters<typeof Resolver>[0] = {}) =>
     // Without the adaptive limit, so that the gate alone says how many queries fly at once.
     new Resolver({ servers: [s.server], tcp: 'always', coalesce: false, adaptive: false, ...options });

@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Resolver, Semaphore } from '../src/index.js';
 import {
   answer,
@@ -15,12 +15,11 @@ import {
   FakeClock,
   startTestServer,
   type TestServer,
-  type TestServerOptions,
 } from '../src/testing/index.js';
 import { UdpSocket } from '../src/transport/udp.js';
 import { encodeQuery } from '../src/wire/codec.js';
 import { openUdpSockets } from './helpers/handles.js';
-import { numberedZone, until } from './helpers/numbered-zone.js';
+import { numberedZone, serversFor, until } from './helpers/numbered-zone.js';
 
 const { zone: ZONE, name, address } = numberedZone('share.test');
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
@@ -51,15 +50,7 @@ function heldPerPort() {
 }
 
 describe.each(['127.0.0.1', '::1'])('UDP queries sharing a socket on %s', (host) => {
-  const servers: TestServer[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.close()));
-  });
-  const serve = async (options: TestServerOptions = {}) => {
-    const s = await startTestServer({ zone: ZONE, address: host, ...options });
-    servers.push(s);
-    return s;
-  };
+  const serve = serversFor(host, ZONE);
   const resolver = (s: TestServer, options: ConstructorParameters<typeof Resolver>[0] = {}) =>
     // Without the adaptive limit, so that the gate alone says how many queries fly at once (and
     // nothing is sent twice).

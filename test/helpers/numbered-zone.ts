@@ -1,6 +1,8 @@
 // A zone of numbered names (`n0.ORIGIN` ... with an A record each) for transport tests, and a
 // wait for what real sockets report in their own time.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach } from 'vitest';
+import { startTestServer, type TestServer, type TestServerOptions } from '../../src/testing/index.js';
 
 /** `count` names under `origin`, each with one A record: the zone text, the i-th name and its answer. */
 export function numberedZone(origin: string, count = 64) {
@@ -21,4 +23,20 @@ export async function until(done: () => boolean, ms = 2000): Promise<void> {
     if (Date.now() > end) throw new Error('timed out waiting');
     await sleep(5);
   }
+}
+
+/**
+ * Test servers on `host` answering `zone`, each closed after its test: call inside a `describe`
+ * (it registers the `afterEach`); `serve(options)` starts one.
+ */
+export function serversFor(host: string, zone: string): (options?: TestServerOptions) => Promise<TestServer> {
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return async (options = {}) => {
+    const s = await startTestServer({ zone, address: host, ...options });
+    servers.push(s);
+    return s;
+  };
 }
