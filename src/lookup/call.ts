@@ -7,7 +7,7 @@ import type { DispatchConfig } from '../dispatch/config.js';
 import { type Job, Tries, type TryOwner } from '../dispatch/try-loop.js';
 import { codes, DnsError, type DnsErrorCode } from '../errors.js';
 import type { DecodedPacket, RecordType } from '../wire/codec.js';
-import { type CacheScope, type Hit, keyOf } from './cache.js';
+import { type CacheScope, keyOf } from './cache.js';
 import { join, type Lanes, laneFor, leave, type Rider, takeRiders } from './coalesce.js';
 import { Deadline } from './deadline.js';
 import type { Listed, Registry } from './registry.js';
@@ -117,6 +117,8 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   #stopped: DnsError | undefined;
   /** The question's key in the cache, when answers are cached. */
   #key: string | undefined;
+  /** Answered from the cache at launch: never in the registry. */
+  #unlisted = false;
 
   /** `name` as sent (lower case, checked); `hostname` as the caller gave it, for errors. */
   constructor(name: string, hostname: string, ask: Ask<T>) {
@@ -150,7 +152,13 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
       const key = keyOf(cache.set, this.qtype, this.name);
       const hit = cache.store.get(key, runtime.clock.now());
       if (hit !== undefined) {
-        this.#fromCache(hit);
+        if (diagnostics.cacheHit.hasSubscribers) {
+          const { negative, ttl } = hit;
+          diagnostics.cacheHit.publish({ name: this.name, type: this.type, negative, ttl });
+        }
+        // A result made afresh from the kept answer, as from the wire; the call was never listed.
+        this.#unlisted = true;
+        this.#answer(hit.message, hit.server);
         return this.promise;
       }
       this.#key = key;
@@ -239,29 +247,6 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
     return takeRiders(this as Call<unknown>);
   }
 
-  /** Settles from a cached answer: a result made afresh, as from the wire. */
-  #fromCache(hit: Hit): void {
-    if (diagnostics.cacheHit.hasSubscribers) {
-      diagnostics.cacheHit.publish({
-        name: this.name,
-        type: this.type,
-        negative: hit.negative,
-        ttl: hit.ttl,
-      });
-    }
-    this.#settled = true;
-    let value: T;
-    try {
-      value = this.#finish(this, hit.message, hit.server);
-    } catch (err) {
-      this.#ended(false, err);
-      this.#reject(err);
-      return;
-    }
-    this.#ended(true, undefined);
-    this.#resolve(value);
-  }
-
   landed(message: DecodedPacket, server: string): void {
     const key = this.#key;
     if (key !== undefined) {
@@ -345,16 +330,10 @@ export class Call<T> implements Job, TryOwner, Listed<Call<unknown>>, Rider<Call
   #done(ok: boolean, error: unknown): void {
     this.#settled = true;
     const launch = this.#launch!;
-    launch.registry.remove(this as Call<unknown>);
+    if (!this.#unlisted) launch.registry.remove(this as Call<unknown>);
     this.#signal?.removeEventListener('abort', this);
     this.#deadline?.clear();
-    this.#ended(ok, error);
-  }
-
-  /** `dnsgate:query:end`, when someone listens. */
-  #ended(ok: boolean, error: unknown): void {
     if (diagnostics.queryEnd.hasSubscribers) {
-      const launch = this.#launch!;
       diagnostics.queryEnd.publish({
         name: this.name,
         type: this.type,
