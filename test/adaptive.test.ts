@@ -53,17 +53,25 @@ describe('the controller (virtual time)', () => {
     timers = [];
   });
 
-  it('starts at 8 and doubles each window in slow start, at most once per 20 ms', () => {
+  it('starts at 8 and doubles in slow start once per 20 ms, spread over the 20 ms', () => {
     const l = make();
     expect(l.view.limit).toBe(8);
-    end(l, send(l, 8), 'answer');
+    end(l, send(l, 8), 'answer'); // at the start of the period: no growth yet
+    expect(l.view.limit).toBe(8);
+    now = 5;
+    end(l, send(l, 8), 'answer'); // a quarter in: 8 * 1.25
+    expect(l.view.limit).toBe(10);
+    now = 19;
+    end(l, send(l, 10), 'answer'); // ceil(8 * 1.95), one step per answer
     expect(l.view.limit).toBe(16);
-    // Within the same 20 ms period, no further doubling.
+    end(l, send(l, 16), 'answer'); // within the period, no further growth
+    expect(l.view.limit).toBe(16);
+    now = 20; // a new period, from 16
     end(l, send(l, 16), 'answer');
     expect(l.view.limit).toBe(16);
-    now = 20;
+    now = 30;
     end(l, send(l, 16), 'answer');
-    expect(l.view.limit).toBe(32);
+    expect(l.view.limit).toBe(24);
   });
 
   it('RTT as a guard: a try unanswered far past the RTT counts as lost at once (a drop), once', () => {
@@ -82,11 +90,11 @@ describe('the controller (virtual time)', () => {
   });
 
   it('a try found overdue gives its room back at once, and cuts at the queries out when it was sent', () => {
-    const l = make();
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
     warm(l);
     const first = send(l, 8);
     now = 1;
-    end(l, first.slice(1), 'answer'); // limit 15; first[0] (sent with 1 in flight) is still out
+    end(l, first.slice(1), 'answer'); // first[0] (sent with 1 in flight) is still out
     advance(40);
     const more = send(l, 13);
     advance(60); // first[0] (sent with 1 in flight) is overdue now
@@ -95,10 +103,7 @@ describe('the controller (virtual time)', () => {
   });
 
   it('slow start ends at the first loss: a cut to 0.7x the queries in flight, then +1 per window', () => {
-    const l = make();
-    end(l, send(l, 8), 'answer');
-    now = 20;
-    end(l, send(l, 16), 'answer'); // 32
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 32 });
     const tickets = send(l, 30);
     // The 30th was sent with 30 in flight: loss began there.
     l.ended(tickets[29]!, 'loss');
@@ -113,8 +118,7 @@ describe('the controller (virtual time)', () => {
   });
 
   it('cuts at most once per window: tries sent before a cut cannot cut again', () => {
-    const l = make(100);
-    end(l, send(l, 8), 'answer'); // 16
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
     const window = send(l, 16);
     end(l, window.slice(0, 4), 'loss');
     expect(l.view).toMatchObject({ cuts: 1, losses: 4 });
@@ -146,8 +150,7 @@ describe('the controller (virtual time)', () => {
   });
 
   it('remembers the edge for edgeMs, then forgets it and grows fast again', () => {
-    const l = make(100, { ...ADAPTIVE_DEFAULTS, edgeMs: 1000 });
-    end(l, send(l, 8), 'answer'); // 16
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16, edgeMs: 1000 });
     const tickets = send(l, 16);
     end(l, tickets.slice(15), 'loss'); // edge 16, limit 11
     end(l, tickets.slice(0, 15), 'neutral');
@@ -156,7 +159,10 @@ describe('the controller (virtual time)', () => {
     expect(l.view.edge).toBe(16);
     now = 1000;
     expect(l.view.edge).toBeUndefined();
-    end(l, send(l, 11), 'answer'); // slow start again: +1 per answer
+    end(l, send(l, 11), 'answer'); // slow start again: a period begins, from 11.2
+    expect(l.view.limit).toBe(12);
+    now = 1019;
+    end(l, send(l, 12), 'answer'); // +1 per answer, to ceil(11.2 * 1.95)
     expect(l.view.limit).toBe(22);
   });
 
@@ -214,14 +220,71 @@ describe('the controller (virtual time)', () => {
     const l = make();
     const first = send(l, 8);
     now = 1;
-    end(l, first.slice(1), 'answer'); // RTT 1 ms: limit 15; first[0] is still out
-    expect(l.view.limit).toBe(15);
+    end(l, first.slice(1), 'answer'); // RTT 1 ms: ceil(8 * 1.05); first[0] is still out
+    expect(l.view.limit).toBe(9);
     now = 11; // first[0] out for 11 ms
-    end(l, send(l, 14), 'answer'); // the limit reached, but no growth
+    end(l, send(l, 8), 'answer'); // the limit reached, but no growth
+    expect(l.view.limit).toBe(9);
+    end(l, first.slice(0, 1), 'answer'); // grows again
+    expect(l.view.limit).toBe(10);
+    end(l, send(l, 10), 'answer');
+    expect(l.view.limit).toBe(13); // to ceil(8 * 1.55)
+  });
+
+  it('below an edge where tries timed out, grows at most one step per hold time (10 ms)', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 20 });
+    const tickets = send(l, 20);
+    l.ended(tickets[19]!, 'drop'); // timed out with 20 in flight: edge 20, limit 14
+    end(l, tickets.slice(0, 19), 'neutral');
+    expect(l.view).toMatchObject({ limit: 14, edge: 20 });
+    // Five windows answered in the same millisecond: one step, not five (a window at loopback
+    // speed is a millisecond, a drop holds growth only after 10).
+    for (let i = 0; i < 5; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
     expect(l.view.limit).toBe(15);
-    end(l, first.slice(0, 1), 'answer');
-    end(l, send(l, 15), 'answer');
-    expect(l.view.limit).toBe(16); // grows again (up to twice the period's start, 8)
+    now = 9;
+    for (let i = 0; i < 5; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
+    expect(l.view.limit).toBe(15);
+    now = 10;
+    for (let i = 0; i < 5; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
+    expect(l.view.limit).toBe(16);
+    // And never up to the edge while it is remembered.
+    for (let i = 0; i < 50; i++) {
+      now += 10;
+      end(l, send(l, Math.floor(l.limit)), 'answer');
+    }
+    expect(l.view).toMatchObject({ limit: 19, edge: 20 });
+  });
+
+  it('one try found overdue at each of three probes is a router dropping: the limit then keeps under the edge', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    /** Sends a window at the limit, answers all but its last, which the guard then finds overdue. */
+    const probe = () => {
+      const n = Math.floor(l.limit);
+      const tickets = send(l, n);
+      now += 1;
+      end(l, tickets.slice(0, n - 1), 'answer');
+      advance(now + 60);
+      l.ended(tickets[n - 1]!, 'neutral');
+    };
+    const edges: Array<number | undefined> = [];
+    for (let i = 0; i < 3; i++) {
+      probe();
+      edges.push(l.view.edge);
+    }
+    expect(l.view.cuts).toBe(3);
+    const edge = edges[2]!;
+    // Windows answered 20 ms apart: growth stops one below the edge.
+    for (let i = 0; i < 100; i++) {
+      now += 20;
+      end(l, send(l, Math.floor(l.limit)), 'answer');
+    }
+    expect(l.view).toMatchObject({ limit: edge - 1, edge });
+    // 3 s after the last drop the router no longer counts as dropping: growth probes past the
+    // edge again, one step per window.
+    now += 1000;
+    for (let i = 0; i < 3; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
+    expect(l.view.limit).toBeGreaterThan(edge);
   });
 
   it('tells the owner of a try found overdue, then gives its room back: a retry queued first gets it', async () => {

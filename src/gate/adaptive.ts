@@ -61,8 +61,10 @@ const LATE_MS = 5;
  * just started, caches empty) and say little about how long answers take.
  */
 const WARM_SAMPLES = 16;
-/** Tries found overdue in one look that count as drops beyond doubt. */
+/** Tries found overdue, within DROPPING_MS of one another, that count as drops beyond doubt. */
 const DROP_BATCH = 3;
+/** How long the server counts as dropping after the last drop beyond doubt. */
+const DROPPING_MS = 3000;
 /** The guard is looked at again at least this often while tries are out. */
 const RECHECK_MS = 25;
 
@@ -161,11 +163,16 @@ export class AdaptiveLimit {
   #edge: number | undefined;
   #edgeUntil = 0;
   /**
-   * Set when a try timed out (a drop beyond doubt): each probe past the edge would cost a query
-   * seconds, so while the edge is remembered the limit stays below it. A try found overdue may
-   * only be late, and does not set it.
+   * Until when the server counts as dropping: set for DROPPING_MS by a try that timed out, or by
+   * DROP_BATCH tries found overdue within DROPPING_MS of one another (one may only be late).
+   * Meanwhile the limit stays below the edge and steps up at most once per hold time: each probe
+   * past the edge costs queries a guard time or seconds. It lapses, rather than lasting as long as
+   * the edge, so that late answers on a busy machine cannot hold the limit down for long.
    */
-  #timedOut = false;
+  #droppingUntil = Number.NEGATIVE_INFINITY;
+  /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
+  #overdueSeen = 0;
+  #overdueAt = Number.NEGATIVE_INFINITY;
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
@@ -185,6 +192,8 @@ export class AdaptiveLimit {
   /** Slow start doubles the limit at most once per period: the limit and time it began at. */
   #periodBase: number;
   #periodStart = 0;
+  /** When the limit last stepped up a whole query below a dropping edge. */
+  #steppedAt = Number.NEGATIVE_INFINITY;
   readonly #clock: Clock;
   /** Armed while a try is out that is not yet overdue: a drop must be seen even when nothing else happens. */
   #timer: ClockTimer | undefined;
@@ -297,32 +306,38 @@ export class AdaptiveLimit {
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
-      const cap =
-        this.#timedOut && this.#edge !== undefined ? Math.max(1, Math.ceil(this.#edge) - 1) : this.ceiling;
+      // Below an edge where tries were dropped (timed out, or found overdue several times), the
+      // limit keeps under the edge while it is remembered.
+      const dropping = now < this.#droppingUntil && this.#edge !== undefined;
+      const cap = dropping ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
-      if (
-        watch !== null &&
-        now - watch.sentAt > Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar)
-      )
-        return;
+      const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar);
+      if (watch !== null && now - watch.sentAt > hold) return;
       if (this.#limit < this.#threshold) {
-        // Slow start: +1 per answer, so the limit doubles each window, but at most once per
-        // period of a few RTTs: drops that say nothing until a timeout must be caught (as overdue
-        // tries) before the limit has run far past the server.
+        // Slow start: +1 per answer, doubling the limit once per period of a few RTTs, spread over
+        // the period rather than at its start. A router that drops says nothing until the try's
+        // timeout; what stops growth is the hold above, a hold time after the first drop, and the
+        // limit must not have doubled by then (it did at once, in the first answers of a period).
         const period = Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
         if (now - this.#periodStart >= period) {
           this.#periodStart = now;
           this.#periodBase = this.#limit;
         }
-        const limit = Math.min(cap, this.#limit + 1, 2 * this.#periodBase);
+        const due = Math.ceil(this.#periodBase * (1 + Math.min(1, (now - this.#periodStart) / period)));
+        const limit = Math.min(cap, this.#limit + 1, Math.max(this.#limit, due));
         if (limit > this.#limit) this.#set(limit, 'grow');
         return;
       }
-      // Past the threshold: +1 per window.
-      this.#set(Math.min(cap, this.#limit + 1 / this.#limit), 'grow');
+      // Past the threshold: +1 per window; below a dropping edge, also at most one whole step per
+      // hold time, for the same reason (at loopback speed a window is a millisecond, and several
+      // steps ran past the router before the first one's drop held growth).
+      if (dropping && now - this.#steppedAt < hold) return;
+      const limit = Math.min(cap, this.#limit + 1 / this.#limit);
+      if (Math.floor(limit) > Math.floor(this.#limit)) this.#steppedAt = now;
+      this.#set(limit, 'grow');
     } else if (kind === 'drop' || kind === 'loss') {
-      if (kind === 'drop') this.#timedOut = true;
+      if (kind === 'drop') this.#droppingUntil = this.#clock.now() + DROPPING_MS;
       // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
       if (!ticket.overdue) this.#loss(ticket);
     }
@@ -371,9 +386,12 @@ export class AdaptiveLimit {
     if (found !== null) {
       // Oldest first: the cut (one per window) is taken where the drops began.
       for (const ticket of found) this.#loss(ticket);
-      // Several at once is a router dropping, not one late answer: keep below the edge, as after
-      // a timeout.
-      if (found.length >= DROP_BATCH) this.#timedOut = true;
+      // Several, at once or one at each probe past the edge, is a router dropping, not one late
+      // answer: keep below the edge, as after a timeout.
+      if (now - this.#overdueAt > DROPPING_MS) this.#overdueSeen = 0;
+      this.#overdueSeen += found.length;
+      this.#overdueAt = now;
+      if (this.#overdueSeen >= DROP_BATCH) this.#droppingUntil = now + DROPPING_MS;
       // Their queries queue to be sent again, oldest first and ahead of new ones; then their
       // room under the (cut) limit goes back, to them first.
       for (const ticket of found) ticket.owner?.overdue(ticket);
@@ -412,7 +430,7 @@ export class AdaptiveLimit {
   #expireEdge(): void {
     if (this.#edge !== undefined && this.#clock.now() >= this.#edgeUntil) {
       this.#edge = undefined;
-      this.#timedOut = false;
+      this.#droppingUntil = Number.NEGATIVE_INFINITY;
       this.#threshold = this.ceiling;
       this.onChange?.(Math.floor(this.#limit), 'edge-expired');
     }
