@@ -169,6 +169,62 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     expect(recorded).toEqual(['4', '8']);
   });
 
+  it('a call runs TIME, HGETALL and one HSET; INFO (the uptime) only on fresh state', async () => {
+    /** Commands Redis ran during `fn`, by name, less the INFO commandstats that counts them. */
+    const ran = async (fn: () => Promise<unknown>) => {
+      const count = async () => {
+        const by: Record<string, number> = {};
+        for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
+          by[m[1]!] = Number(m[2]);
+        }
+        return by;
+      };
+      const before = await count();
+      await fn();
+      const after = await count();
+      const delta: Record<string, number> = {};
+      for (const [name, n] of Object.entries(after)) {
+        const d = n - (before[name] ?? 0) - (name === 'info' ? 1 : 0);
+        if (d > 0) delta[name] = d;
+      }
+      return delta;
+    };
+    const k = key();
+    // Fresh state (no guard field yet): the uptime is read, once.
+    expect(await ran(() => lease(k, 'a', 4, 0, 10, 1000))).toEqual({
+      eval: 1,
+      time: 1,
+      info: 1,
+      hgetall: 1,
+      hset: 1,
+    });
+    // A renewal, and another process's first call: no INFO, one HSET for both fields.
+    expect(await ran(() => lease(k, 'a', 4, 4, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    expect(await ran(() => lease(k, 'b', 4, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    // Giving the lease back deletes its field; the same call again has nothing to delete.
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({
+      eval: 1,
+      time: 1,
+      hgetall: 1,
+      hdel: 1,
+      hset: 1,
+    });
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    // An old snapshot loaded (its guard field there, its last call two leases old, a lease live
+    // then): the guard is on without the uptime.
+    const s = key();
+    const [sec, usec] = await raw.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    await raw.hset(s, 'holder', `${now + 1000} 6 6`, '~', `0 ${now - 2000} 1`);
+    let reply: number[] = [];
+    expect(
+      await ran(async () => {
+        reply = await lease(s, 'newcomer', 10, 0, 10, 1000);
+      }),
+    ).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    expect(reply.slice(0, 3)).toEqual([0, 2, 1]); // nothing granted, 2 processes want, guard on
+  });
+
   it('a shrunk share records what is still in flight: no one is granted permits not yet given back', async () => {
     const k = key();
     expect((await lease(k, 'a', 10, 0, 10, 1000))[0]).toBe(10);
