@@ -72,6 +72,44 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     calls.at(-1)!.answer([0, 0, 0, 0, 0, 0]);
     await closing;
   });
+
+  it('below its fair share it asks again after 25 ms, then less often while its grant does not grow (at most every quarter of the renewal period); 25 ms again once it grows', async () => {
+    const clock = new FakeClock();
+    const at: number[] = [];
+    // Nothing granted, its fair share 2: another process holds the permits, and is not told yet.
+    let reply = [0, 2, 0, 2, 0, 2];
+    const client = {
+      dnsgateLease: async () => {
+        at.push(clock.now());
+        return reply as [number, number, number, number, number, number];
+      },
+      quit: async () => {},
+      disconnect: () => {},
+      on: () => {},
+    };
+    const g = new RedisGate(client, { ...options, clock });
+    await g.start();
+    const holds = [g.acquire(), g.acquire()];
+    await clock.advance(1000);
+    const gaps = (from: number) => at.slice(from + 1).map((t, i) => t - at[from + i]!);
+    // The call for the two waiters at 0, then 25, 25, 25, 37.5, ... up to 1000 / 3 / 4 (renewals
+    // every 333 ms): 14 calls in a second where one every 25 ms made 40.
+    const starved = gaps(1);
+    expect(starved.slice(0, 3)).toEqual([25, 25, 25]);
+    for (let i = 1; i < starved.length; i++) expect(starved[i]!).toBeGreaterThanOrEqual(starved[i - 1]!);
+    expect(Math.max(...starved)).toBeCloseTo(1000 / 3 / 4);
+    expect(at.length).toBeLessThanOrEqual(16);
+    // One permit comes back: still below its share, it asks 25 ms later again.
+    reply = [1, 2, 0, 2, 0, 2];
+    const grewFrom = at.length;
+    await clock.advance(100);
+    await holds[0];
+    expect(gaps(grewFrom)[0]).toBe(25);
+    g.release();
+    const closing = g.close();
+    await clock.advance(100);
+    await closing;
+  });
 });
 
 describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
