@@ -72,6 +72,44 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     calls.at(-1)!.answer([0, 0, 0, 0, 0, 0]);
     await closing;
   });
+
+  it('below its fair share it asks again after 25 ms, then less often while its grant does not grow (at most every quarter of the renewal period); 25 ms again once it grows', async () => {
+    const clock = new FakeClock();
+    const at: number[] = [];
+    // Nothing granted, its fair share 2: another process holds the permits, and is not told yet.
+    let reply = [0, 2, 0, 2, 0, 2];
+    const client = {
+      dnsgateLease: async () => {
+        at.push(clock.now());
+        return reply as [number, number, number, number, number, number];
+      },
+      quit: async () => {},
+      disconnect: () => {},
+      on: () => {},
+    };
+    const g = new RedisGate(client, { ...options, clock });
+    await g.start();
+    const holds = [g.acquire(), g.acquire()];
+    await clock.advance(1000);
+    const gaps = (from: number) => at.slice(from + 1).map((t, i) => t - at[from + i]!);
+    // The call for the two waiters at 0, then 25, 25, 25, 37.5, ... up to 1000 / 3 / 4 (renewals
+    // every 333 ms): 14 calls in a second where one every 25 ms made 40.
+    const starved = gaps(1);
+    expect(starved.slice(0, 3)).toEqual([25, 25, 25]);
+    for (let i = 1; i < starved.length; i++) expect(starved[i]!).toBeGreaterThanOrEqual(starved[i - 1]!);
+    expect(Math.max(...starved)).toBeCloseTo(1000 / 3 / 4);
+    expect(at.length).toBeLessThanOrEqual(16);
+    // One permit comes back: still below its share, it asks 25 ms later again.
+    reply = [1, 2, 0, 2, 0, 2];
+    const grewFrom = at.length;
+    await clock.advance(100);
+    await holds[0];
+    expect(gaps(grewFrom)[0]).toBe(25);
+    g.release();
+    const closing = g.close();
+    await clock.advance(100);
+    await closing;
+  });
 });
 
 describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
@@ -167,6 +205,62 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     // other holds 6 and wants 6: this one gets the remaining 4 (its fair share, 5, does not fit).
     expect(first[0]).toBe(4);
     expect(recorded).toEqual(['4', '8']);
+  });
+
+  it('a call runs TIME, HGETALL and one HSET; INFO (the uptime) only on fresh state', async () => {
+    /** Commands Redis ran during `fn`, by name, less the INFO commandstats that counts them. */
+    const ran = async (fn: () => Promise<unknown>) => {
+      const count = async () => {
+        const by: Record<string, number> = {};
+        for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
+          by[m[1]!] = Number(m[2]);
+        }
+        return by;
+      };
+      const before = await count();
+      await fn();
+      const after = await count();
+      const delta: Record<string, number> = {};
+      for (const [name, n] of Object.entries(after)) {
+        const d = n - (before[name] ?? 0) - (name === 'info' ? 1 : 0);
+        if (d > 0) delta[name] = d;
+      }
+      return delta;
+    };
+    const k = key();
+    // Fresh state (no guard field yet): the uptime is read, once.
+    expect(await ran(() => lease(k, 'a', 4, 0, 10, 1000))).toEqual({
+      eval: 1,
+      time: 1,
+      info: 1,
+      hgetall: 1,
+      hset: 1,
+    });
+    // A renewal, and another process's first call: no INFO, one HSET for both fields.
+    expect(await ran(() => lease(k, 'a', 4, 4, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    expect(await ran(() => lease(k, 'b', 4, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    // Giving the lease back deletes its field; the same call again has nothing to delete.
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({
+      eval: 1,
+      time: 1,
+      hgetall: 1,
+      hdel: 1,
+      hset: 1,
+    });
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    // An old snapshot loaded (its guard field there, its last call two leases old, a lease live
+    // then): the guard is on without the uptime.
+    const s = key();
+    const [sec, usec] = await raw.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    await raw.hset(s, 'holder', `${now + 1000} 6 6`, '~', `0 ${now - 2000} 1`);
+    let reply: number[] = [];
+    expect(
+      await ran(async () => {
+        reply = await lease(s, 'newcomer', 10, 0, 10, 1000);
+      }),
+    ).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    expect(reply.slice(0, 3)).toEqual([0, 2, 1]); // nothing granted, 2 processes want, guard on
   });
 
   it('a shrunk share records what is still in flight: no one is granted permits not yet given back', async () => {

@@ -90,7 +90,9 @@ const ONCE = { once: true } as const;
 const RENEWALS = 3;
 /**
  * A process below its fair share (others still hold more than theirs, or are giving them back)
- * asks again this often, ms.
+ * asks again this soon, ms; then, while its grant does not grow, after half the time it has waited
+ * (at most a quarter of the renewal period): the holders give back only once a call of theirs
+ * has told them, at their next renewal at the latest.
  */
 const STARVED_MS = 25;
 /** One whose grant just grew asks again this soon, ms: others may be arriving at the same time. */
@@ -172,6 +174,8 @@ export class RedisGate {
   #calledAt = Number.NEGATIVE_INFINITY;
   /** The last call raised the grant: look again soon, others may be arriving. */
   #grew = false;
+  /** Since when it has been below its fair share with its grant not growing (local time). */
+  #starvedSince: number | undefined;
   /** A call is in flight, or the last one failed: hold to what it said was held. */
   #capped = false;
   #sentHeld = 0;
@@ -541,7 +545,13 @@ export class RedisGate {
     // A young Redis grants nothing new until its guard ends: no point asking often.
     const soon = !this.#booting && (starved || (this.#contended && this.#held > this.#fair));
     const renewIn = this.#reachable ? this.leaseMs / RENEWALS : Math.min(this.leaseMs / RENEWALS, 250);
-    this.#arm(soon ? Math.min(STARVED_MS, renewIn) : renewIn);
+    const now = this.#clock.now();
+    if (!starved || this.#grew) this.#starvedSince = undefined;
+    else this.#starvedSince ??= now;
+    // Starved a while: the holders have not been told yet, or their queries drain slowly.
+    const waited = this.#starvedSince === undefined ? 0 : now - this.#starvedSince;
+    const soonIn = Math.max(STARVED_MS, Math.min(waited / 2, renewIn / 4));
+    this.#arm(soon ? Math.min(soonIn, renewIn) : renewIn);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.
     if (!this.#reachable) this.#drain();
   }

@@ -23,10 +23,17 @@
  *   share shrank keeps its queries in flight (they are not preempted), and the others are not
  *   granted those permits until they come back.
  * - The guard: for two leases it grants a process only what it holds already, when leases may be
- *   held that the hash does not show: Redis is younger than two leases (restarted, its state lost
- *   or an old snapshot loaded), or nobody called for a whole lease while leases were live (Redis
- *   was away: those processes may be on their safe share, which they take one lease after their
- *   own lease ran out). Not covered: the key flushed or evicted while Redis runs on.
+ *   held that the hash does not show: the state is fresh (no guard field '~': Redis restarted with
+ *   its state lost, or the budget's first call) and Redis is younger than two leases, or nobody
+ *   called for a whole lease while leases were live (Redis was away: those processes may be on
+ *   their safe share, which they take one lease after their own lease ran out). Redis's uptime
+ *   (INFO server) is read only for fresh state: after a restart that loads an old snapshot, '~' is
+ *   there with a last call as old as the snapshot, and the second rule covers it. Not covered: a
+ *   restart within a lease of the last call the snapshot kept, with later calls lost (AOF
+ *   everysec, an RDB saved just before a crash), and the key flushed or evicted while Redis runs on.
+ * - Commands per call: EVALSHA, TIME, HGETALL, one HSET (its own field and '~' together); INFO on
+ *   fresh state, HDEL for leases past their expiry and for its own field when it wants and holds
+ *   nothing (then the HSET writes '~' only).
  * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
  *   timed out on the way back can simply be sent again.
  */
@@ -39,7 +46,6 @@ local limit = tonumber(ARGV[4])
 local leaseMs = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '0')
 local others = 0
 local live = 1
 local wants = {}
@@ -49,15 +55,20 @@ local expired = {}
 local guardUntil = 0
 local lastCall = nil
 local liveThen = 0
+local fresh = true
+local mine = false
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local f = fields[i]
   if f == '~' then
+    fresh = false
     local g, l, n = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
     guardUntil = tonumber(g) or 0
     lastCall = tonumber(l)
     liveThen = tonumber(n) or 0
-  elseif f ~= id then
+  elseif f == id then
+    mine = true
+  else
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
     -- A value that does not parse counts as expired: one bad field must not stop every call.
     if e == nil or tonumber(e) <= now then
@@ -76,12 +87,16 @@ for k = 1, #expired, 500 do
   redis.call('HDEL', key, unpack(expired, k, math.min(k + 499, #expired)))
 end
 -- The guard: for two leases, grant a process only what it holds already, when leases may be held
--- that this state does not show: Redis younger than two leases (restarted: its state lost, or an
--- old snapshot loaded), or no call for a whole lease while leases were live (nobody could renew:
--- Redis was away, and those processes may be on their safe share).
--- (Uptime comes in whole seconds: Redis started at most up seconds ago, so the guard runs two
--- leases from then.)
-guardUntil = math.max(guardUntil, now - up * 1000 + 2 * leaseMs)
+-- that this state does not show: the state is fresh (no '~': Redis restarted with its state lost,
+-- or the first call) and Redis is younger than two leases, or no call for a whole lease while
+-- leases were live (nobody could renew: Redis was away, and those processes may be on their safe
+-- share). INFO only for fresh state: a restart that loaded an old snapshot left a '~' whose last
+-- call is as old as the snapshot, and the second rule holds. (Uptime comes in whole seconds: Redis
+-- started at most up seconds ago, so the guard runs two leases from then.)
+if fresh then
+  local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '0')
+  guardUntil = now - up * 1000 + 2 * leaseMs
+end
 if lastCall ~= nil and liveThen > 0 and now - lastCall > leaseMs then
   guardUntil = math.max(guardUntil, now + 2 * leaseMs)
 end
@@ -122,12 +137,13 @@ local grant = math.min(want, level + spare, free)
 if booting then grant = math.min(held, free) end
 if grant < 0 then grant = 0 end
 local holds = math.max(grant, held)
+-- One write: its own field and '~' together (its field deleted when it wants and holds nothing).
 if holds == 0 and want == 0 then
-  redis.call('HDEL', key, id)
+  if mine then redis.call('HDEL', key, id) end
   live = live - 1
+  redis.call('HSET', key, '~', guardUntil .. ' ' .. now .. ' ' .. live)
 else
-  redis.call('HSET', key, id, (now + leaseMs) .. ' ' .. holds .. ' ' .. want)
+  redis.call('HSET', key, id, (now + leaseMs) .. ' ' .. holds .. ' ' .. want, '~', guardUntil .. ' ' .. now .. ' ' .. live)
 end
-redis.call('HSET', key, '~', guardUntil .. ' ' .. now .. ' ' .. live)
 return { grant, #wants, booting and 1 or 0, math.min(want, level), contended, live }
 `;
