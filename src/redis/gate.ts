@@ -82,6 +82,7 @@ interface LeaseClient {
   quit(): Promise<unknown>;
   disconnect(): void;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
 }
 
 const ONCE = { once: true } as const;
@@ -172,6 +173,14 @@ export class RedisGate {
   #calls = 0;
   /** When the last call was sent. */
   #calledAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Connections to Redis made so far, and the one on which a call last read Redis's uptime. A
+   * Redis that restarted closed every connection: the first call on a new one has the script read
+   * the uptime, so that a restart which loaded recent state (its later calls lost) still turns the
+   * guard on.
+   */
+  #connection = 1;
+  #checkedOn = 0;
   /** The last call raised the grant: look again soon, others may be arriving. */
   #grew = false;
   /** Since when it has been below its fair share with its grant not growing (local time). */
@@ -201,6 +210,9 @@ export class RedisGate {
     options: Required<Pick<RedisGateOptions, 'url' | 'key' | 'limit'>> & RedisGateOptions,
   ) {
     this.#client = client;
+    client.on('ready', () => {
+      this.#connection++;
+    });
     this.url = options.url;
     this.key = options.key;
     this.limit = options.limit;
@@ -482,6 +494,8 @@ export class RedisGate {
     this.#asked = want;
     this.#sinceCall = 0;
     this.#calls++;
+    const connection = this.#connection;
+    const check = this.#checkedOn === connection ? 0 : 1;
     try {
       const held = this.#held;
       const [granted, processes, booting, fair, contended, live] = await this.#client.dnsgateLease(
@@ -491,7 +505,9 @@ export class RedisGate {
         held,
         this.limit,
         this.leaseMs,
+        check,
       );
+      if (check === 1) this.#checkedOn = connection;
       this.#grew = Number(granted) > this.#granted;
       this.#granted = Number(granted);
       this.#recorded = Math.max(this.#granted, held);

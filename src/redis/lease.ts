@@ -10,7 +10,7 @@
 
 /**
  * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
- * lease in ms. Returns { granted, processes wanting permits, 1 while the guard is on, this
+ * lease in ms, 1 to read Redis's uptime (the caller's first call on a new connection). Returns { granted, processes wanting permits, 1 while the guard is on, this
  * process's fair share of what it wants, 1 if another process holds less than its share, processes
  * with a live lease (this one counted) }.
  *
@@ -27,13 +27,13 @@
  *   its state lost, or the budget's first call) and Redis is younger than two leases, or nobody
  *   called for a whole lease while leases were live (Redis was away: those processes may be on
  *   their safe share, which they take one lease after their own lease ran out). Redis's uptime
- *   (INFO server) is read only for fresh state: after a restart that loads an old snapshot, '~' is
- *   there with a last call as old as the snapshot, and the second rule covers it. Not covered: a
- *   restart within a lease of the last call the snapshot kept, with later calls lost (AOF
- *   everysec, an RDB saved just before a crash), and the key flushed or evicted while Redis runs on.
+ *   (INFO server) is read for fresh state and on a caller's first call on each new connection: a
+ *   Redis that restarted closed every connection, so a restart that loaded recent state (an RDB
+ *   saved just before a crash, AOF everysec: the last calls lost) is seen by the first process
+ *   back. Not covered: the key flushed or evicted while Redis runs on.
  * - Commands per call: EVALSHA, TIME, HGETALL, one HSET (its own field and '~' together); INFO on
- *   fresh state, HDEL for leases past their expiry and for its own field when it wants and holds
- *   nothing (then the HSET writes '~' only).
+ *   fresh state and a connection's first call, HDEL for leases past their expiry and for its own
+ *   field when it wants and holds nothing (then the HSET writes '~' only).
  * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
  *   timed out on the way back can simply be sent again.
  */
@@ -90,12 +90,13 @@ end
 -- that this state does not show: the state is fresh (no '~': Redis restarted with its state lost,
 -- or the first call) and Redis is younger than two leases, or no call for a whole lease while
 -- leases were live (nobody could renew: Redis was away, and those processes may be on their safe
--- share). INFO only for fresh state: a restart that loaded an old snapshot left a '~' whose last
--- call is as old as the snapshot, and the second rule holds. (Uptime comes in whole seconds: Redis
--- started at most up seconds ago, so the guard runs two leases from then.)
-if fresh then
+-- share). INFO only for fresh state and a caller's first call on a new connection (every
+-- connection closes when Redis restarts; renewals on a connection need not ask again). (Uptime
+-- comes in whole seconds: Redis started at most up seconds ago, so the guard runs two leases from
+-- then.)
+if fresh or ARGV[6] == '1' then
   local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '0')
-  guardUntil = now - up * 1000 + 2 * leaseMs
+  guardUntil = math.max(guardUntil, now - up * 1000 + 2 * leaseMs)
 end
 if lastCall ~= nil and liveThen > 0 and now - lastCall > leaseMs then
   guardUntil = math.max(guardUntil, now + 2 * leaseMs)
