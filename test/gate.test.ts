@@ -42,6 +42,42 @@ describe('the gate caps queries and sockets in flight', () => {
     await own.close();
   });
 
+  it('a datagram held for its socket to connect is not sent once the gate no longer covers its permit (a process paused past its lease)', async () => {
+    const own = await startTestServer({ zoneFile });
+    try {
+      const sem = new Semaphore(4);
+      let covered = true;
+      // A leased gate as dnsgate/redis makes one: `covers()` turns false when the lease runs out.
+      const gate = {
+        get limit() {
+          return sem.limit;
+        },
+        tryAcquire: () => sem.tryAcquire(),
+        acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
+        release: () => sem.release(),
+        covers: () => covered,
+      };
+      const resolver = new Resolver({
+        servers: [own.server],
+        semaphore: gate,
+        adaptive: false,
+        timeout: 100,
+        tries: 2,
+      });
+      const answer = resolver.resolveMx('google.com');
+      // The send was decided with the lease current; its fresh socket connects on a later turn,
+      // by when the lease ran out (as for a process stopped in between).
+      covered = false;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(own.stats.queries).toBe(0);
+      covered = true; // a new lease: the query goes again after its timeout
+      expect((await answer).length).toBeGreaterThan(0);
+      expect(own.stats.queries).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('resolvers sharing one Semaphore share one budget', async () => {
     server.resetStats();
     const semaphore = new Semaphore(3);

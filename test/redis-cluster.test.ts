@@ -44,6 +44,8 @@ interface WorkerResult {
 class Worker {
   readonly child: ChildProcess;
   done = 0;
+  /** The most processes wanting permits at one of its renewals, from its progress lines. */
+  seen = 0;
   /** Its field in the budget's hash. */
   id: string | undefined;
   result: WorkerResult | undefined;
@@ -61,9 +63,10 @@ class Worker {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         try {
-          const m = JSON.parse(line) as { done?: number; id?: string; result?: WorkerResult };
+          const m = JSON.parse(line) as { done?: number; seen?: number; id?: string; result?: WorkerResult };
           if (m.id !== undefined) this.id = m.id;
           if (m.done !== undefined) this.done = m.done;
+          if (m.seen !== undefined) this.seen = Math.max(this.seen, m.seen);
           if (m.result !== undefined) this.result = m.result;
         } catch {
           this.#log += `${line}\n`;
@@ -82,6 +85,20 @@ class Worker {
 
   async until(done: number): Promise<void> {
     for (let i = 0; i < 2000 && this.done < done && this.result === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Until it has made its gate (its first lease call done), or it finished. */
+  async started(): Promise<void> {
+    for (let i = 0; i < 2000 && this.id === undefined && this.result === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Until a progress line counted `n` processes wanting permits, or it finished. */
+  async seeing(n: number): Promise<void> {
+    for (let i = 0; i < 2000 && this.seen < n && this.result === undefined; i++) {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -238,17 +255,26 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
     const started = performance.now();
     const { relay, workers } = await run('restart');
     await workers[0]!.until(500);
+    // Once every worker has made its gate: one whose first call met the restart would fail to
+    // start (createRedisGate rejects, as for a Redis down at start), which is another test.
+    await Promise.all(workers.map((w) => w.started()));
     await redis.restart();
     const { codes, counts, results } = await finish('restart', relay, workers, started);
-    expect(codes).toEqual([0, 0, 0, 0]);
+    expect(codes, workers.map((w) => w.log).join('\n')).toEqual([0, 0, 0, 0]);
     for (const r of results) expect(r).toMatchObject({ done: LOOKUPS / WORKERS, lost: 0, wrong: 0 });
     expect(counts.max).toBeLessThanOrEqual(LIMIT);
   }, 60_000);
 
   it('Redis gone for good mid-run: each worker falls to a safe share, no overshoot, none lost, errors name the URL', async () => {
     const started = performance.now();
-    const { relay, workers } = await run('gone');
+    // A router that holds each query 3 ms: the run lasts long enough for every worker to renew once
+    // after the last one joined, and still meet the failure mid-run.
+    const { relay, workers } = await run('gone', {}, 3);
     await workers[0]!.until(500);
+    // Once every worker has seen the others at a renewal: the safe share divides the limit by the
+    // most processes a worker has seen (one that took the whole limit alone, and had not renewed
+    // since the others joined, would take it all again: see README).
+    await Promise.all(workers.map((w) => w.seeing(WORKERS)));
     await redis.stop();
     const { codes, counts, results } = await finish('gone', relay, workers, started);
     redis = await startRedis(); // for any test after this one

@@ -42,8 +42,8 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
         }),
       quit: async () => {},
       disconnect: () => {},
-      on: (event: string, listener: () => void) => {
-        if (event === 'ready') ready.push(listener);
+      on: (event: string, listener: (err: Error) => void) => {
+        if (event === 'ready') ready.push(listener as () => void);
       },
     };
     const ready: Array<() => void> = [];

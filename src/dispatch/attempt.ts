@@ -171,6 +171,15 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#cfg.pool.give(ch, this.#slot, this.#cfg.socketReuse, true);
   }
 
+  /**
+   * A datagram held for the end of the turn (or for its socket to connect) goes out only while the
+   * gate still covers the permits held: a process paused between the send and the flush, past its
+   * lease of a cluster-wide gate, would otherwise send on a permit another process holds now.
+   */
+  leaving(): boolean {
+    return this.#cfg.gate.covers?.() !== false;
+  }
+
   /** Nobody waits for the answer any more, but the query goes on: it must not keep the process alive. */
   linger(): void {
     this.#cfg.runtime.timers.weaken(this);

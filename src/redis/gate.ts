@@ -81,8 +81,8 @@ interface LeaseClient {
   ): Promise<[number, number, number, number, number, number]>;
   quit(): Promise<unknown>;
   disconnect(): void;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  on(event: 'ready', listener: () => void): unknown;
+  /** 'error' with the error; 'ready' (connected, again after a reconnect) with none. */
+  on(event: 'error' | 'ready', listener: (err: Error) => void): unknown;
 }
 
 const ONCE = { once: true } as const;

@@ -32,6 +32,12 @@ export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
 export interface ChannelListener {
   message(bytes: Buffer): void;
   error(err: NodeJS.ErrnoException): void;
+  /**
+   * Asked right before its datagram goes out, when it waited for the socket to connect or for the
+   * end of the turn: false keeps it in (the process was paused meanwhile, say, and what allowed the
+   * send no longer does). The exchange then waits for its timeout as for a datagram lost.
+   */
+  leaving?(): boolean;
 }
 
 /** An open socket as the pool keeps it: counted while open, swept when idle too long. */

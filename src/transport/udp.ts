@@ -220,7 +220,7 @@ export class UdpSocket implements Channel {
       if (bytes === null) continue;
       pending[i] = null;
       left--;
-      if ((this.#state & CLOSED) !== 0) continue;
+      if ((this.#state & CLOSED) !== 0 || this.#listeners[i]?.leaving?.() === false) continue;
       try {
         // An ICMP port-unreachable sets the socket's pending error, which the next call to reach
         // it reports and clears: a recv (the 'error' event), or a send, whose error dgram drops

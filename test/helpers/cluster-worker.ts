@@ -43,7 +43,7 @@ await Promise.all(
       lost++;
       if (errors.length < 5) errors.push(String(err));
     }
-    if (++done % 250 === 0) console.log(JSON.stringify({ done }));
+    if (++done % 250 === 0) console.log(JSON.stringify({ done, seen: gate.view.processes }));
   }),
 );
 const view = gate.view;
