@@ -59,10 +59,11 @@ export const DEFAULT_SOCKET_REUSE = 100;
  * UDP queries in flight on one socket at most, unless told otherwise (see
  * {@link ResolverOptions.queriesPerSocket}). The k sweep of issue 18 (knotd on loopback, 2 cores,
  * k = 1, 2, 4, 8, 16, 32 at concurrency 2, 16, 128) found 8 fastest at 16 and 128 (about +30% q/s
- * at 16, CPU per query from about 39 to 35 µs, 11 ports per 1,000 queries instead of 16). It stays
- * 1 for now: with 8, the cluster gate's SIGSTOP test (test/redis-cluster.test.ts) saw the router
- * hold 24 and 27 queries against a budget of 20 in 2 of about 12 runs, never with 1; after one
- * cause was fixed (a held datagram sent after its exchange ended), 23 in 1 run of 19.
+ * at 16, CPU per query from about 39 to 35 µs, 11 ports per 1,000 queries instead of 16). It stayed
+ * 1 because with 8 the cluster gate's SIGSTOP test (test/redis-cluster.test.ts) saw the router hold
+ * 23-27 queries against a budget of 20 in 3 of about 30 runs; the cause (datagrams held for the end
+ * of the turn sent after SIGCONT, past the lease) is fixed, and 6 of 6 runs with 8 stayed at 20. A
+ * later bench did not repeat the speed-up (only the ports): to be decided on a quieter measurement.
  */
 export const DEFAULT_QUERIES_PER_SOCKET = 1;
 
@@ -116,7 +117,7 @@ export interface ResolverOptions {
   socketReuse?: number;
   /**
    * UDP queries in flight on one socket at once, an integer from 1 to 64. Default 1 (8 was fastest
-   * in the benchmarks, and will be the default once a fault test's overshoot with it is explained).
+   * in one benchmark and uses far fewer ports; the default is to be decided on a quieter one).
    *
    * Queries share a socket (one `connect()`ed, OS-chosen port) with distinct random IDs; each answer
    * goes to the query with its ID, and is still checked against its question. Fewer sockets means
