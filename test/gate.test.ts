@@ -56,6 +56,7 @@ describe('the gate caps queries and sockets in flight', () => {
         acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
         release: () => sem.release(),
         covers: () => covered,
+        lapsed: () => !covered,
       };
       const resolver = new Resolver({
         servers: [own.server],
@@ -73,6 +74,39 @@ describe('the gate caps queries and sockets in flight', () => {
       covered = true; // a new lease: the query goes again after its timeout
       expect((await answer).length).toBeGreaterThan(0);
       expect(own.stats.queries).toBe(1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a datagram held for its socket to connect still goes when the share only shrank (the lease current: Redis keeps what is held recorded)', async () => {
+    const own = await startTestServer({ zoneFile });
+    try {
+      const sem = new Semaphore(4);
+      let covered = true;
+      const gate = {
+        get limit() {
+          return sem.limit;
+        },
+        tryAcquire: () => sem.tryAcquire(),
+        acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
+        release: () => sem.release(),
+        covers: () => covered,
+        lapsed: () => false,
+      };
+      const resolver = new Resolver({
+        servers: [own.server],
+        semaphore: gate,
+        adaptive: false,
+        timeout: 2000,
+      });
+      const answer = resolver.resolveMx('google.com');
+      covered = false; // another process joined: this one holds more than its new share
+      await new Promise((r) => setTimeout(r, 50));
+      // Sent on connect, not kept in until a timeout (which cost the cluster gate 70% of its q/s).
+      expect(own.stats.queries).toBe(1);
+      covered = true;
+      expect((await answer).length).toBeGreaterThan(0);
     } finally {
       await own.close();
     }

@@ -173,11 +173,12 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
 
   /**
    * A datagram held for the end of the turn (or for its socket to connect) goes out only while the
-   * gate still covers the permits held: a process paused between the send and the flush, past its
-   * lease of a cluster-wide gate, would otherwise send on a permit another process holds now.
+   * gate's lease has not lapsed: a process paused between the send and the flush, past its lease
+   * of a cluster-wide gate, would otherwise send on a permit another process holds now. (A share
+   * that shrank is no reason: Redis keeps the permits held recorded until they come back.)
    */
   leaving(): boolean {
-    return this.#cfg.gate.covers?.() !== false;
+    return this.#cfg.gate.lapsed?.() !== true;
   }
 
   /** Nobody waits for the answer any more, but the query goes on: it must not keep the process alive. */

@@ -30,6 +30,12 @@ export interface Gate {
    * says no, and a query then gives its permit back and waits for one before it sends again.
    */
   covers?(): boolean;
+  /**
+   * True once a leased gate's lease ran out (by this process's clock) with permits held that no
+   * safe share covers: the process was paused past it, say, and those permits may be someone
+   * else's now. A datagram still waiting to go out is then kept in.
+   */
+  lapsed?(): boolean;
   /** ms to wait before the next start, for a gate with a rate of its own (0: go now). */
   reserve?(): number;
 }

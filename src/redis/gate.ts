@@ -255,6 +255,16 @@ export class RedisGate {
     return this.#held <= this.#allowed();
   }
 
+  /**
+   * True once the lease ran out by this process's clock with more permits held than a safe share
+   * covers (it was paused past its lease, say): Redis may have dropped its record, so the permits
+   * may be someone else's, and a datagram still waiting to go out is kept in. A share that shrank
+   * while the lease is current is no lapse: Redis keeps what is held recorded until it comes back.
+   */
+  lapsed(): boolean {
+    return !this.#current() && this.#held > this.#allowed();
+  }
+
   /** Takes a permit now if one is free under the lease and nobody waits. */
   tryAcquire(): boolean {
     if (this.waiting > 0 || !this.#mayStart()) {
