@@ -42,22 +42,30 @@ describe('the gate caps queries and sockets in flight', () => {
     await own.close();
   });
 
-  it('a datagram held for its socket to connect is not sent once the gate no longer covers its permit (a process paused past its lease)', async () => {
+  /**
+   * A leased gate as dnsgate/redis makes one, over a Semaphore of 4: `covers()` turns false when
+   * its share shrinks or its lease runs out, `lapsed()` only when the lease runs out.
+   */
+  function leasedGate() {
+    const sem = new Semaphore(4);
+    const state = { covered: true, lapsed: false };
+    const gate = {
+      get limit() {
+        return sem.limit;
+      },
+      tryAcquire: () => sem.tryAcquire(),
+      acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
+      release: () => sem.release(),
+      covers: () => state.covered,
+      lapsed: () => state.lapsed,
+    };
+    return { gate, state };
+  }
+
+  it('a datagram held for its socket to connect is not sent once the lease lapsed (a process paused past it)', async () => {
     const own = await startTestServer({ zoneFile });
     try {
-      const sem = new Semaphore(4);
-      let covered = true;
-      // A leased gate as dnsgate/redis makes one: `covers()` turns false when the lease runs out.
-      const gate = {
-        get limit() {
-          return sem.limit;
-        },
-        tryAcquire: () => sem.tryAcquire(),
-        acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
-        release: () => sem.release(),
-        covers: () => covered,
-        lapsed: () => !covered,
-      };
+      const { gate, state } = leasedGate();
       const resolver = new Resolver({
         servers: [own.server],
         semaphore: gate,
@@ -68,10 +76,13 @@ describe('the gate caps queries and sockets in flight', () => {
       const answer = resolver.resolveMx('google.com');
       // The send was decided with the lease current; its fresh socket connects on a later turn,
       // by when the lease ran out (as for a process stopped in between).
-      covered = false;
+      state.covered = false;
+      state.lapsed = true;
       await new Promise((r) => setTimeout(r, 50));
       expect(own.stats.queries).toBe(0);
-      covered = true; // a new lease: the query goes again after its timeout
+      // A new lease: the query goes again after its timeout.
+      state.covered = true;
+      state.lapsed = false;
       expect((await answer).length).toBeGreaterThan(0);
       expect(own.stats.queries).toBe(1);
     } finally {
@@ -82,18 +93,7 @@ describe('the gate caps queries and sockets in flight', () => {
   it('a datagram held for its socket to connect still goes when the share only shrank (the lease current: Redis keeps what is held recorded)', async () => {
     const own = await startTestServer({ zoneFile });
     try {
-      const sem = new Semaphore(4);
-      let covered = true;
-      const gate = {
-        get limit() {
-          return sem.limit;
-        },
-        tryAcquire: () => sem.tryAcquire(),
-        acquire: (options?: { signal?: AbortSignal }) => sem.acquire(options),
-        release: () => sem.release(),
-        covers: () => covered,
-        lapsed: () => false,
-      };
+      const { gate, state } = leasedGate();
       const resolver = new Resolver({
         servers: [own.server],
         semaphore: gate,
@@ -101,11 +101,11 @@ describe('the gate caps queries and sockets in flight', () => {
         timeout: 2000,
       });
       const answer = resolver.resolveMx('google.com');
-      covered = false; // another process joined: this one holds more than its new share
+      state.covered = false; // another process joined: this one holds more than its new share
       await new Promise((r) => setTimeout(r, 50));
       // Sent on connect, not kept in until a timeout (which cost the cluster gate 70% of its q/s).
       expect(own.stats.queries).toBe(1);
-      covered = true;
+      state.covered = true;
       expect((await answer).length).toBeGreaterThan(0);
     } finally {
       await own.close();
