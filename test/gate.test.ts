@@ -43,10 +43,15 @@ describe('the gate caps queries and sockets in flight', () => {
   });
 
   /**
-   * A leased gate as dnsgate/redis makes one, over a Semaphore of 4: `covers()` turns false when
-   * its share shrinks or its lease runs out, `lapsed()` only when the lease runs out.
+   * Runs `fn` with a resolver of its own test server behind a leased gate as dnsgate/redis makes
+   * one, over a Semaphore of 4: `covers()` turns false when its share shrinks or its lease runs
+   * out, `lapsed()` only when the lease runs out.
    */
-  function leasedGate() {
+  async function withLeasedGate(
+    timeout: number,
+    fn: (own: TestServer, resolver: Resolver, state: { covered: boolean; lapsed: boolean }) => Promise<void>,
+  ): Promise<void> {
+    const own = await startTestServer({ zoneFile });
     const sem = new Semaphore(4);
     const state = { covered: true, lapsed: false };
     const gate = {
@@ -59,20 +64,22 @@ describe('the gate caps queries and sockets in flight', () => {
       covers: () => state.covered,
       lapsed: () => state.lapsed,
     };
-    return { gate, state };
-  }
-
-  it('a datagram held for its socket to connect is not sent once the lease lapsed (a process paused past it)', async () => {
-    const own = await startTestServer({ zoneFile });
     try {
-      const { gate, state } = leasedGate();
       const resolver = new Resolver({
         servers: [own.server],
         semaphore: gate,
         adaptive: false,
-        timeout: 100,
+        timeout,
         tries: 2,
       });
+      await fn(own, resolver, state);
+    } finally {
+      await own.close();
+    }
+  }
+
+  it('a datagram held for its socket to connect is not sent once the lease lapsed (a process paused past it)', () =>
+    withLeasedGate(100, async (own, resolver, state) => {
       const answer = resolver.resolveMx('google.com');
       // The send was decided with the lease current; its fresh socket connects on a later turn,
       // by when the lease ran out (as for a process stopped in between).
@@ -85,21 +92,10 @@ describe('the gate caps queries and sockets in flight', () => {
       state.lapsed = false;
       expect((await answer).length).toBeGreaterThan(0);
       expect(own.stats.queries).toBe(1);
-    } finally {
-      await own.close();
-    }
-  });
+    }));
 
-  it('a datagram held for its socket to connect still goes when the share only shrank (the lease current: Redis keeps what is held recorded)', async () => {
-    const own = await startTestServer({ zoneFile });
-    try {
-      const { gate, state } = leasedGate();
-      const resolver = new Resolver({
-        servers: [own.server],
-        semaphore: gate,
-        adaptive: false,
-        timeout: 2000,
-      });
+  it('a datagram held for its socket to connect still goes when the share only shrank (the lease current: Redis keeps what is held recorded)', () =>
+    withLeasedGate(2000, async (own, resolver, state) => {
       const answer = resolver.resolveMx('google.com');
       state.covered = false; // another process joined: this one holds more than its new share
       await new Promise((r) => setTimeout(r, 50));
@@ -107,10 +103,7 @@ describe('the gate caps queries and sockets in flight', () => {
       expect(own.stats.queries).toBe(1);
       state.covered = true;
       expect((await answer).length).toBeGreaterThan(0);
-    } finally {
-      await own.close();
-    }
-  });
+    }));
 
   it('resolvers sharing one Semaphore share one budget', async () => {
     server.resetStats();
