@@ -10,9 +10,10 @@
 
 /**
  * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
- * lease in ms, 1 to read Redis's uptime (the caller's first call on a new connection). Returns { granted, processes wanting permits, 1 while the guard is on, this
- * process's fair share of what it wants, 1 if another process holds less than its share, processes
- * with a live lease (this one counted) }.
+ * lease in ms, 1 to read Redis's uptime (the caller's first call on a new connection). Returns
+ * { granted, processes wanting permits, 1 while the guard is on, this process's fair share of what
+ * it wants, 1 if another process holds less than its share, processes with a live lease (this one
+ * counted) }.
  *
  * - Leases past their expiry (by TIME) are removed: a process killed stops renewing, and its
  *   permits come back when its lease runs out.
