@@ -74,6 +74,31 @@ describe('the controller (virtual time)', () => {
     expect(l.view.limit).toBe(24);
   });
 
+  it('slow start ends before any loss once answers slow down: a period whose least RTT is 1.5x the least before (HyStart)', () => {
+    /** Rounds until `to`: as many tries as the limit, all answered `rtt` ms later. */
+    const rounds = (l: AdaptiveLimit, rtt: number, to: number) => {
+      while (now < to) {
+        const tickets = send(l, l.gate.limit);
+        now += rtt;
+        end(l, tickets, 'answer');
+      }
+    };
+    const steady = make(1000);
+    rounds(steady, 1, 81);
+    expect(steady.view.limit).toBe(130); // answers at 1 ms throughout: doubling every 20 ms
+    now = 0;
+    const slowing = make(1000);
+    rounds(slowing, 1, 45);
+    expect(slowing.view.limit).toBe(40);
+    // From 45 ms on answers take 2 ms. The period from 40 ms still holds 1 ms answers; the one
+    // from 60 ms holds only 2 ms answers: its 8th ends slow start, then +1 per window (round).
+    rounds(slowing, 2, 61);
+    expect(slowing.view.limit).toBe(63);
+    rounds(slowing, 2, 81);
+    expect(slowing.view.limit).toBe(73);
+    expect(slowing.view.cuts).toBe(0);
+  });
+
   it('RTT as a guard: a try unanswered far past the RTT counts as lost at once (a drop), once', () => {
     const l = make();
     warm(l);
@@ -128,6 +153,29 @@ describe('the controller (virtual time)', () => {
     // A try sent after the cut can cut again.
     end(l, send(l, 1), 'loss');
     expect(l.view.cuts).toBe(2);
+  });
+
+  it('no second cut from a try sent within an RTT of a cut: the server still held what the cut was for', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 20 });
+    for (let i = 0; i < 16; i++) {
+      const t = send(l, 1);
+      now += 2;
+      end(l, t, 'answer'); // RTT 2 ms
+    }
+    const window = send(l, 20);
+    l.ended(window[19]!, 'loss'); // sent with 20 in flight: cut to 14
+    expect(l.view).toMatchObject({ limit: 14, cuts: 1 });
+    now += 0.5;
+    end(l, window.slice(0, 7), 'loss'); // REFUSED at once: 13 left in flight, room for one
+    const soon = send(l, 1);
+    end(l, soon, 'loss'); // sent 0.5 ms after the cut, into a router still full
+    expect(l.view).toMatchObject({ limit: 14, cuts: 1, losses: 9 });
+    now += 2;
+    end(l, window.slice(7, 8), 'answer');
+    const later = send(l, 1);
+    end(l, later, 'loss'); // sent an RTT after the cut: loss again, a second cut
+    expect(l.view).toMatchObject({ cuts: 2, losses: 10 });
+    end(l, window.slice(8, 19), 'answer');
   });
 
   it('never goes below 1, and a shrinking limit does not preempt tries in flight', () => {

@@ -46,6 +46,18 @@ export const ADAPTIVE_DEFAULTS: AdaptiveSettings = {
 
 /** Slow start doubles the limit at most once per this many ms (or 4 RTTs, if longer). */
 const SLOW_START_PERIOD_MS = 20;
+/**
+ * Slow start ends, before any loss, once the least RTT of a period's answers is above this many
+ * times the least of the periods before: a queue is building somewhere, and more in flight would
+ * add delay rather than answers (HyStart, RFC 9406, ends TCP's slow start on the same sign).
+ */
+const QUEUE_RTT_RISE = 1.5;
+/** ...and at least this many ms above it (timer resolution: loopback RTTs are tenths of a ms). */
+const QUEUE_RTT_FLOOR_MS = 0.1;
+/** RTT samples in a period before its least RTT is judged. */
+const QUEUE_SAMPLES = 8;
+/** The least RTT seen is forgotten after this long (the path may have changed). */
+const BASE_RTT_MS = 10_000;
 /** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
 const OVERDUE_FLOOR_MS = 50;
 /**
@@ -176,6 +188,8 @@ export class AdaptiveLimit {
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
+  /** When the last cut was. */
+  #cutAt = Number.NEGATIVE_INFINITY;
   /** Sequence number of the last send that filled the gate. */
   #fullSeq = -1;
   #inFlight = 0;
@@ -192,6 +206,16 @@ export class AdaptiveLimit {
   /** Slow start doubles the limit at most once per period: the limit and time it began at. */
   #periodBase: number;
   #periodStart = 0;
+  /**
+   * RTT periods (as long as slow start's): when this one began, the least RTT sample in it and how
+   * many; the least of the last period (if it had enough), and the least of all lately and when.
+   */
+  #rttPeriodStart = 0;
+  #periodMinRtt = Number.POSITIVE_INFINITY;
+  #periodSamples = 0;
+  #lastMinRtt = Number.POSITIVE_INFINITY;
+  #baseRtt = Number.POSITIVE_INFINITY;
+  #baseRttAt = 0;
   /** When the limit last stepped up a whole query below a dropping edge. */
   #steppedAt = Number.NEGATIVE_INFINITY;
   readonly #clock: Clock;
@@ -295,14 +319,17 @@ export class AdaptiveLimit {
       const rtt = now - ticket.sentAt;
       if (ticket.retransmit || ticket.sentAt < this.#stalledAt) {
         // No sample: the answer may be to the first send, or the loop was busy meanwhile.
-      } else if (this.#rtt === undefined) {
-        this.#rtt = rtt;
-        this.#rttVar = rtt / 2;
-        this.#samples = 1;
       } else {
-        this.#rttVar += (Math.abs(rtt - this.#rtt) - this.#rttVar) / 4;
-        this.#rtt += (rtt - this.#rtt) / 8;
-        this.#samples++;
+        if (this.#rtt === undefined) {
+          this.#rtt = rtt;
+          this.#rttVar = rtt / 2;
+          this.#samples = 1;
+        } else {
+          this.#rttVar += (Math.abs(rtt - this.#rtt) - this.#rttVar) / 4;
+          this.#rtt += (rtt - this.#rtt) / 8;
+          this.#samples++;
+        }
+        this.#noteRtt(now, rtt);
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
@@ -315,6 +342,11 @@ export class AdaptiveLimit {
       const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar);
       if (watch !== null && now - watch.sentAt > hold) return;
       if (this.#limit < this.#threshold) {
+        if (this.#queueing) {
+          // Past the knee: slow start ends here, before the loss; growth goes on a window at a time.
+          this.#threshold = this.#limit;
+          return;
+        }
         // Slow start: +1 per answer, doubling the limit once per period of a few RTTs, spread over
         // the period rather than at its start. A router that drops says nothing until the try's
         // timeout; what stops growth is the hold above, a hold time after the first drop, and the
@@ -341,6 +373,33 @@ export class AdaptiveLimit {
       // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
       if (!ticket.overdue) this.#loss(ticket);
     }
+  }
+
+  /** An RTT sample, for the end of slow start: least per period, and least of all lately. */
+  #noteRtt(now: number, rtt: number): void {
+    const period = Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
+    if (now - this.#rttPeriodStart >= period) {
+      this.#rttPeriodStart = now;
+      this.#lastMinRtt = this.#periodSamples >= QUEUE_SAMPLES ? this.#periodMinRtt : Number.POSITIVE_INFINITY;
+      if (this.#lastMinRtt <= this.#baseRtt || now - this.#baseRttAt > BASE_RTT_MS) {
+        this.#baseRtt = this.#lastMinRtt;
+        this.#baseRttAt = now;
+      }
+      this.#periodMinRtt = Number.POSITIVE_INFINITY;
+      this.#periodSamples = 0;
+    }
+    this.#periodMinRtt = Math.min(this.#periodMinRtt, rtt);
+    this.#periodSamples++;
+  }
+
+  /** Whether recent answers come late enough that a queue is building at the server. */
+  get #queueing(): boolean {
+    const recent = this.#periodSamples >= QUEUE_SAMPLES ? this.#periodMinRtt : this.#lastMinRtt;
+    const base = this.#baseRtt;
+    return (
+      recent !== Number.POSITIVE_INFINITY &&
+      recent > Math.max(QUEUE_RTT_RISE * base, base + QUEUE_RTT_FLOOR_MS)
+    );
   }
 
   /** How long a try may go unanswered before it counts as dropped. */
@@ -412,9 +471,12 @@ export class AdaptiveLimit {
   /** A try was lost: the limit is cut, at most once per window. */
   #loss(ticket: TryTicket): void {
     this.#losses++;
-    // At most one cut per window: tries sent before the last cut saw the old limit.
-    if (ticket.seq <= this.#cutSeq) return;
+    // At most one cut per window: tries sent before the last cut saw the old limit, and so did
+    // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
+    // is sent into at once, while the server still holds what the cut was for).
+    if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) return;
     this.#cutSeq = this.#seq - 1;
+    this.#cutAt = this.#clock.now();
     this.#cuts++;
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
     // limit runs ahead of what was actually in flight), and retreat below it.
