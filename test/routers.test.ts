@@ -12,12 +12,15 @@ import { requireBinaries } from './helpers/bin.js';
 import { BULK_ORIGIN, bulkName, bulkZone } from './helpers/bulk-zone.js';
 import { startDnsmasq } from './helpers/dnsmasq.js';
 import { type KnotServer, startKnot } from './helpers/knot.js';
-import { startRelay } from './helpers/relay.js';
+import { startLine, startRelay } from './helpers/relay.js';
 import { startUnbound } from './helpers/unbound.js';
 
 const available = requireBinaries(['knotd', 'knotc', 'dnsmasq', 'unbound'], 'test/routers.test.ts');
 
 const LOOKUPS = 10_000;
+/** Lookups and the line's delay of the runs behind a slow upstream. */
+const LINE_LOOKUPS = 3_000;
+const LINE_MS = 20;
 const nameOf = bulkName;
 
 const ROUTERS = {
@@ -43,60 +46,87 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     console.log(`routers:\n${figures.join('\n')}`);
   }, 30_000);
 
+  /**
+   * `lookups` distinct MX lookups through `router` (behind a relay that delays each query to knotd
+   * by `lineMs`, when set) at `ceiling`: checks none is lost and every answer is right, returns
+   * what the counting relay in front of the router saw.
+   */
+  async function through(
+    label: string,
+    start: (upstream: string) => Promise<{ server: string; stop(): Promise<void> }>,
+    ceiling: number,
+    lookups: number,
+    lineMs = 0,
+  ) {
+    const line = lineMs > 0 ? await startLine(knot!.server, lineMs) : undefined;
+    const router = await start(line?.server ?? knot!.server);
+    const relay = await startRelay(router.server);
+    // Every query sent that did not come back with a real answer was refused or dropped.
+    let answered = 0;
+    const onOutcome = (m: unknown) => {
+      const { outcome, rcode } = m as { outcome: string; rcode?: string };
+      if (outcome === 'answer' && rcode !== 'REFUSED') answered++;
+    };
+    subscribe('dnsgate:query:outcome', onOutcome);
+    let peak = 0;
+    const resolver = new Resolver({ servers: [relay.server], concurrency: ceiling, coalesce: false });
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, resolver.limits[0]?.limit ?? 0);
+    }, 5);
+    const started = performance.now();
+    let results: PromiseSettledResult<Array<{ exchange: string; priority: number }>>[];
+    try {
+      results = await Promise.allSettled(
+        Array.from({ length: lookups }, (_, i) => resolver.resolveMx(nameOf(i))),
+      );
+    } finally {
+      clearInterval(sampler);
+      unsubscribe('dnsgate:query:outcome', onOutcome);
+    }
+    const ms = performance.now() - started;
+    const counts = await relay.counts();
+    await relay.stop();
+    await router.stop();
+    await line?.stop();
+    const sent = resolver.stats.sent;
+    const lossy = sent - answered;
+    const [view] = resolver.limits;
+    figures.push(
+      `${label.split(' ')[0]}${lineMs > 0 ? ` (${lineMs} ms line)` : ''} ceiling ${ceiling}: ${results.filter((r) => r.status === 'rejected').length} lost, ${lossy} of ${sent} sent refused or dropped (${((lossy / sent) * 100).toFixed(2)}%), ${ms.toFixed(0)} ms, limit now ${view?.limit} (peak ${peak}, edge ${view?.edge ?? '-'}), held by the router p95 ${counts.p95} (at arrivals ${counts.p95AtArrival}) max ${counts.max} of ${counts.queries} queries`,
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    results.forEach((r, i) => {
+      expect((r as PromiseFulfilledResult<unknown>).value).toEqual([
+        { exchange: `mx1.${nameOf(i)}`, priority: 10 },
+      ]);
+    });
+    expect(lossy / sent).toBeLessThanOrEqual(0.05);
+    expect(counts.queries).toBeGreaterThanOrEqual(lookups);
+    return counts;
+  }
+
   describe.each(Object.entries(ROUTERS))('%s', (label, { size, start }) => {
     it.each([16, 200, 1000])(
       `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= twice its limit`,
       async (ceiling) => {
-        const router = await start(knot!.server);
-        const relay = await startRelay(router.server);
-        // Every query sent that did not come back with a real answer was refused or dropped.
-        let answered = 0;
-        const onOutcome = (m: unknown) => {
-          const { outcome, rcode } = m as { outcome: string; rcode?: string };
-          if (outcome === 'answer' && rcode !== 'REFUSED') answered++;
-        };
-        subscribe('dnsgate:query:outcome', onOutcome);
-        let peak = 0;
-        const resolver = new Resolver({ servers: [relay.server], concurrency: ceiling, coalesce: false });
-        const sampler = setInterval(() => {
-          peak = Math.max(peak, resolver.limits[0]?.limit ?? 0);
-        }, 5);
-        const started = performance.now();
-        let results: PromiseSettledResult<Array<{ exchange: string; priority: number }>>[];
-        try {
-          results = await Promise.allSettled(
-            Array.from({ length: LOOKUPS }, (_, i) => resolver.resolveMx(nameOf(i))),
-          );
-        } finally {
-          clearInterval(sampler);
-          unsubscribe('dnsgate:query:outcome', onOutcome);
-        }
-        const ms = performance.now() - started;
-        const counts = await relay.counts();
-        await relay.stop();
-        await router.stop();
-        const sent = resolver.stats.sent;
-        const lossy = sent - answered;
-        const [view] = resolver.limits;
-        figures.push(
-          `${label.split(' ')[0]} ceiling ${ceiling}: ${results.filter((r) => r.status === 'rejected').length} lost, ${lossy} of ${sent} sent refused or dropped (${((lossy / sent) * 100).toFixed(2)}%), ${ms.toFixed(0)} ms, limit now ${view?.limit} (peak ${peak}, edge ${view?.edge ?? '-'}), held by the router p95 ${counts.p95} (at arrivals ${counts.p95AtArrival}) max ${counts.max} of ${counts.queries} queries`,
-        );
-        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-        results.forEach((r, i) => {
-          expect((r as PromiseFulfilledResult<unknown>).value).toEqual([
-            { exchange: `mx1.${nameOf(i)}`, priority: 10 },
-          ]);
-        });
-        expect(lossy / sent).toBeLessThanOrEqual(0.05);
-        expect(counts.queries).toBeGreaterThanOrEqual(LOOKUPS);
-        // The issue's target is p95 <= the router's limit. Measured: unbound 16-19 against 16 (the
-        // slow start's first tens of ms over it), dnsmasq 26-32 against 20 (it refuses only past
-        // about 24-30 offered: queries waiting in its socket do not count towards
-        // dns-forward-max). Held here to twice the limit, which the code before retransmission
-        // failed (unbound at 1,000: p95 71-79).
+        const counts = await through(label, start, ceiling, LOOKUPS);
+        // The issue's target is p95 <= the router's limit. Measured on loopback: unbound 16-19
+        // against 16 (the slow start's first tens of ms over it), dnsmasq 26-32 against 20 (it
+        // refuses only past about 24-30 offered: answered in tenths of a ms, the queries on their
+        // way to it and back count here but not towards dns-forward-max). Held here to twice the
+        // limit, which the code before retransmission failed (unbound at 1,000: p95 71-79); behind
+        // a slow line (below) the target itself holds.
         expect(counts.p95).toBeLessThanOrEqual(2 * size);
       },
       60_000,
     );
+
+    // A home router on a real line: its slots are held by the upstream's latency (20 ms here), not
+    // by its own speed, and the queries on their way to it are few beside those it holds. Here the
+    // issue's target holds: p95 at the router <= its limit.
+    it(`ceiling 1000, behind a ${LINE_MS} ms line: ${LINE_LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5%, p95 held by the router <= its limit`, async () => {
+      const counts = await through(label, start, 1000, LINE_LOOKUPS, LINE_MS);
+      expect(counts.p95).toBeLessThanOrEqual(size);
+    }, 60_000);
   });
 });

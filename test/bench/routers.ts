@@ -4,12 +4,15 @@
 // (num-queries-per-thread 16, drops when full). Each run gets a fresh router (unbound would answer
 // a second run from its cache); runs are interleaved, `--reps` rounds (default 3). Prints, per
 // router and setting, the wall time (median and range), lookups lost, and refused or dropped sends.
-// Run: npm run bench:routers [-- --reps 3 --lookups 10000]
+// `--upstream-ms N` puts N ms between the router and knotd (a delaying relay): a home router on a
+// real line, whose slots are held by the upstream's latency rather than by its own speed.
+// Run: npm run bench:routers [-- --reps 3 --lookups 10000 --upstream-ms 0 --settings 'fixed 16,adaptive 200']
 import { subscribe } from 'node:diagnostics_channel';
 import { Resolver } from '../../src/index.js';
 import { BULK_ORIGIN, bulkName, bulkZone } from '../helpers/bulk-zone.js';
 import { startDnsmasq } from '../helpers/dnsmasq.js';
 import { startKnot } from '../helpers/knot.js';
+import { startLine } from '../helpers/relay.js';
 import { startUnbound } from '../helpers/unbound.js';
 
 const arg = (name: string, fallback: number) => {
@@ -18,23 +21,31 @@ const arg = (name: string, fallback: number) => {
 };
 const REPS = arg('reps', 3);
 const LOOKUPS = arg('lookups', 10_000);
+const UPSTREAM_MS = arg('upstream-ms', 0);
 
 const ROUTERS = {
   dnsmasq: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20 }),
   unbound: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16 }),
 };
-/** `fixed N`: adaptive off, concurrency N; `adaptive N`: the adaptive gate under a ceiling of N. */
-const SETTINGS = [
-  'fixed 8',
-  'fixed 12',
-  'fixed 16',
-  'fixed 20',
-  'fixed 24',
-  'fixed 32',
-  'adaptive 16',
-  'adaptive 200',
-  'adaptive 1000',
-];
+/**
+ * `fixed N`: adaptive off, concurrency N; `adaptive N`: the adaptive gate under a ceiling of N.
+ * `--settings 'fixed 20,adaptive 1000'` runs only those.
+ */
+const settingsArg = process.argv.indexOf('--settings');
+const SETTINGS =
+  settingsArg > 0
+    ? process.argv[settingsArg + 1]!.split(',')
+    : [
+        'fixed 8',
+        'fixed 12',
+        'fixed 16',
+        'fixed 20',
+        'fixed 24',
+        'fixed 32',
+        'adaptive 16',
+        'adaptive 200',
+        'adaptive 1000',
+      ];
 
 let answered = 0;
 subscribe('dnsgate:query:outcome', (m) => {
@@ -70,17 +81,20 @@ async function run(router: keyof typeof ROUTERS, setting: string, upstream: stri
 }
 
 const knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(LOOKUPS) } });
+const line = UPSTREAM_MS > 0 ? await startLine(knot.server, UPSTREAM_MS) : undefined;
+const upstream = line?.server ?? knot.server;
 const runs = new Map<string, Run[]>();
 for (let rep = 0; rep < REPS; rep++) {
   for (const router of Object.keys(ROUTERS) as Array<keyof typeof ROUTERS>) {
     for (const setting of SETTINGS) {
-      const r = await run(router, setting, knot.server);
+      const r = await run(router, setting, upstream);
       const key = `${router}\t${setting}`;
       runs.set(key, [...(runs.get(key) ?? []), r]);
       process.stderr.write(`rep ${rep + 1} ${router} ${setting}: ${r.ms.toFixed(0)} ms, ${r.lost} lost\n`);
     }
   }
 }
+await line?.stop();
 await knot.stop();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

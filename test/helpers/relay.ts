@@ -119,3 +119,72 @@ export async function startRelay(router: string, staleMs = 2000, delayMs = 0): P
     },
   };
 }
+
+const LINE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const dgram = require('node:dgram');
+const at = workerData.server.lastIndexOf(':');
+const host = workerData.server.slice(0, at);
+const port = Number(workerData.server.slice(at + 1));
+const front = dgram.createSocket('udp4');
+const back = dgram.createSocket('udp4');
+// One socket towards the server, as a NAT would: each query gets an ID of its own on it, and the
+// answer goes back to the port it came from with its own ID.
+const pending = new Map(); // our ID -> [client port, client ID, when]
+let next = 0;
+front.on('message', (msg, rinfo) => {
+  if (msg.length < 12) return;
+  let id = -1;
+  for (let n = 0; n < 65536; n++, next = (next + 1) & 0xffff) {
+    if (!pending.has(next)) { id = next; next = (next + 1) & 0xffff; break; }
+  }
+  if (id < 0) return; // 65,536 in flight: dropped
+  pending.set(id, [rinfo.port, msg.readUInt16BE(0), Date.now()]);
+  const out = Buffer.from(msg);
+  out.writeUInt16BE(id, 0);
+  setTimeout(() => back.send(out, port, host), workerData.delayMs);
+});
+back.on('message', (msg) => {
+  if (msg.length < 12) return;
+  const entry = pending.get(msg.readUInt16BE(0));
+  if (entry === undefined) return;
+  pending.delete(msg.readUInt16BE(0));
+  msg.writeUInt16BE(entry[1], 0);
+  front.send(msg, entry[0], '127.0.0.1');
+});
+const sweep = setInterval(() => {
+  const old = Date.now() - 10000;
+  for (const [id, entry] of pending) if (entry[2] < old) pending.delete(id);
+}, 1000);
+back.bind(0, '127.0.0.1', () => front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().port })));
+parentPort.on('message', () => {
+  clearInterval(sweep);
+  front.close();
+  back.close();
+  parentPort.close();
+});
+`;
+
+/**
+ * A slow line in front of `server` (`'127.0.0.1:PORT'`; loopback only): each query is passed on
+ * `delayMs` later, through one socket (queries from any number of client ports, as a router's
+ * forwarder sends them), and its answer comes straight back. `server` of the result is where to
+ * send.
+ */
+export async function startLine(
+  server: string,
+  delayMs: number,
+): Promise<{ server: string; stop(): Promise<void> }> {
+  const worker = new Worker(LINE, { eval: true, workerData: { server, delayMs } });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    server: `127.0.0.1:${port}`,
+    stop: async () => {
+      worker.postMessage('stop');
+      await new Promise((resolve) => worker.once('exit', resolve));
+    },
+  };
+}
