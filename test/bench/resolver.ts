@@ -1,7 +1,7 @@
 // Question: how fast is dnsgate against the other Node DNS clients, at the concurrency a user
 // would pick? MX queries against knotd on loopback (the built-in test server when knot is
 // missing), every client in a fresh process per run, rounds interleaved so machine drift hits
-// every client alike. Prints one markdown table. Run: npm run bench [-- --queries 20000 --rounds 3]
+// every client alike. Prints one markdown table. Run: npm run bench [-- --queries 20000 --rounds 3 --levels 2,16,128]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,9 @@ const QUERIES = arg('queries', 20_000);
 const WARMUP = arg('warmup', 1_000);
 const ROUNDS = arg('rounds', 3);
 const NAMES = 10_000;
-const LEVELS = [2, 16, 128];
+const levelsArg = process.argv.indexOf('--levels');
+/** `--levels 16,128`: only those concurrency levels. */
+const LEVELS = levelsArg > 0 ? process.argv[levelsArg + 1]!.split(',').map(Number) : [2, 16, 128];
 const ALL_CLIENTS = ['dnsgate', 'node', 'dns-socket', 'dns2', 'dgram'];
 // `--clients dnsgate,dnsgate-before,node,dns-socket`: a subset, or dnsgate against an earlier build
 // (DNSGATE_BEFORE=/path/to/that/checkout, built).
