@@ -40,6 +40,12 @@ function make(kind, target) {
         ...(kind === 'dnsgate' && process.env.DNSGATE_K
           ? { queriesPerSocket: Number(process.env.DNSGATE_K) }
           : {}),
+        // DNSGATE_ADAPTIVE=0: the adaptive gate off (a fixed limit of `concurrency`).
+        ...(kind === 'dnsgate' && process.env.DNSGATE_ADAPTIVE === '0' ? { adaptive: false } : {}),
+        // DNSGATE_REUSE=n: this build's `socketReuse` (queries per port before rotation).
+        ...(kind === 'dnsgate' && process.env.DNSGATE_REUSE
+          ? { socketReuse: Number(process.env.DNSGATE_REUSE) }
+          : {}),
       });
       return { lookup: (n) => r.resolveMx(n), close() {} };
     }
