@@ -74,7 +74,7 @@ describe('the controller (virtual time)', () => {
     expect(l.view.limit).toBe(24);
   });
 
-  it('slow start ends before any loss once answers slow down: a period whose least RTT is 1.5x the least before (HyStart)', () => {
+  it('slow start ends before any loss once answers slow down: a period whose least RTT is 1.25x the least before (HyStart)', () => {
     /** Rounds until `to`: as many tries as the limit, all answered `rtt` ms later. */
     const rounds = (l: AdaptiveLimit, rtt: number, to: number) => {
       while (now < to) {
@@ -83,19 +83,21 @@ describe('the controller (virtual time)', () => {
         end(l, tickets, 'answer');
       }
     };
+    // Answers at 1 ms, then from 45 ms at 1.2 ms (1.2x): slow start goes on, doubling every 20 ms.
     const steady = make(1000);
-    rounds(steady, 1, 81);
-    expect(steady.view.limit).toBe(130); // answers at 1 ms throughout: doubling every 20 ms
+    rounds(steady, 1, 45);
+    rounds(steady, 1.2, 81);
+    expect(steady.view.limit).toBe(126);
     now = 0;
+    // Answers at 1 ms, then from 45 ms at 1.3 ms. The period from 40 ms still holds 1 ms answers;
+    // the one from 60 ms holds only slower ones: its 8th ends slow start, then +1 per window (round).
     const slowing = make(1000);
     rounds(slowing, 1, 45);
     expect(slowing.view.limit).toBe(40);
-    // From 45 ms on answers take 2 ms. The period from 40 ms still holds 1 ms answers; the one
-    // from 60 ms holds only 2 ms answers: its 8th ends slow start, then +1 per window (round).
-    rounds(slowing, 2, 61);
-    expect(slowing.view.limit).toBe(63);
-    rounds(slowing, 2, 81);
-    expect(slowing.view.limit).toBe(73);
+    rounds(slowing, 1.3, 61);
+    expect(slowing.view.limit).toBe(64);
+    rounds(slowing, 1.3, 81);
+    expect(slowing.view.limit).toBe(79); // not 126: +1 per round since the exit
     expect(slowing.view.cuts).toBe(0);
   });
 

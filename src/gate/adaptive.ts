@@ -51,7 +51,7 @@ const SLOW_START_PERIOD_MS = 20;
  * times the least of the periods before: a queue is building somewhere, and more in flight would
  * add delay rather than answers (HyStart, RFC 9406, ends TCP's slow start on the same sign).
  */
-const QUEUE_RTT_RISE = 1.5;
+const QUEUE_RTT_RISE = 1.25;
 /** ...and at least this many ms above it (timer resolution: loopback RTTs are tenths of a ms). */
 const QUEUE_RTT_FLOOR_MS = 0.1;
 /** RTT samples in a period before its least RTT is judged. */
