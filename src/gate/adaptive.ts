@@ -1,8 +1,9 @@
 // The adaptive gate: per server, a working limit on queries in flight that finds what the server
 // (a home router) can take, between 1 and the hard ceiling the user set. Windowed AIMD as in
 // Netflix concurrency-limits' AIMDLimit and Vector's adaptive request concurrency, with TCP's slow
-// start and BlastDNS's loss edge: grow while answers come and the limit is actually reached, cut
-// once per window on loss, and remember where loss began for a while.
+// start (ended early, as HyStart does, when answers slow down) and BlastDNS's loss edge: grow while
+// answers come and the limit is actually reached, cut once per window (and RTT) on loss, and
+// remember where loss began for a while.
 import { diagnostics } from '../diagnostics.js';
 import type { Clock, ClockTimer } from '../runtime.js';
 import { Semaphore } from './semaphore.js';
