@@ -73,6 +73,18 @@ export interface RedisGateView {
   lastError: Error | undefined;
 }
 
+/**
+ * The budget's channel, on a second connection: the lease script publishes there when the others
+ * should call now (a newcomer is short while one holds past its share, or permits came free while
+ * one is short). Optional: without it (or while it is down) the renewals and polls still get there.
+ */
+interface Nudges {
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'error', listener: () => void): unknown;
+  disconnect(): void;
+}
+
 /** How the lease call is made: ioredis with the script defined as a command. */
 interface LeaseClient {
   dnsgateLease(
@@ -203,13 +215,17 @@ export class RedisGate {
   /** Rate: when the next start is due (GCRA), and the interval at this process's share. */
   #nextStart = 0;
   #interval = 0;
+  #nudges: Nudges | undefined;
 
   /** @internal Use {@link createRedisGate}. */
   constructor(
     client: LeaseClient,
     options: Required<Pick<RedisGateOptions, 'url' | 'key' | 'limit'>> & RedisGateOptions,
+    nudges?: Nudges,
   ) {
     this.#client = client;
+    this.#nudges = nudges;
+    nudges?.on('message', () => this.#nudged());
     client.on('ready', () => {
       this.#connection++;
     });
@@ -323,6 +339,7 @@ export class RedisGate {
       this.#call();
     } else if (
       this.#asked > this.#granted &&
+      this.#nudges === undefined &&
       this.#sinceCall >= CALL_EVERY &&
       this.#clock.now() - this.#calledAt >= CALL_GAP_MS
     ) {
@@ -383,7 +400,7 @@ export class RedisGate {
 
   /**
    * Gives the lease back (the permits are free for the others at once), stops renewing, and
-   * closes the connection. Callers still waiting are rejected.
+   * closes both connections. Callers still waiting are rejected.
    *
    * @example
    * ```ts
@@ -412,11 +429,24 @@ export class RedisGate {
     } catch {
       // Unreachable: the lease runs out by itself.
     }
+    this.#nudges?.disconnect();
     try {
       await this.#client.quit();
     } catch {
       this.#client.disconnect();
     }
+  }
+
+  /**
+   * Another process's call said the others should call now: this one does if it is busy (it may
+   * hold past its share, which it learns only by calling, or want what came free), at most once
+   * per CALL_GAP_MS.
+   */
+  #nudged(): void {
+    if (this.#closed || (this.#granted === 0 && this.waiting === 0)) return;
+    const gap = this.#calledAt + CALL_GAP_MS - this.#clock.now();
+    if (gap <= 0 && !this.#calling) this.#call();
+    else this.#arm(Math.max(0, gap));
   }
 
   /** The first lease call (createRedisGate waits for it). */
@@ -564,7 +594,7 @@ export class RedisGate {
     // asking again soon helps. At its share, the next renewal is soon enough.
     // Holding past its share while another waits: soon too.
     const starved = this.waiting > 0 && this.#granted < this.#fair;
-    if (this.#grew && !starved && !this.#booting) {
+    if (this.#grew && !starved && !this.#booting && this.#nudges === undefined) {
       this.#arm(GREW_MS);
       return;
     }
@@ -576,7 +606,9 @@ export class RedisGate {
     else this.#starvedSince ??= now;
     // Starved a while: the holders have not been told yet, or their queries drain slowly.
     const waited = this.#starvedSince === undefined ? 0 : now - this.#starvedSince;
-    const soonIn = Math.max(STARVED_MS, Math.min(waited / 2, renewIn / 4));
+    // Told by the channel when permits come free, it need not ask often.
+    const soonIn =
+      this.#nudges === undefined ? Math.max(STARVED_MS, Math.min(waited / 2, renewIn / 4)) : renewIn / 4;
     this.#arm(soon ? Math.min(soonIn, renewIn) : renewIn);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.
     if (!this.#reachable) this.#drain();
@@ -660,7 +692,9 @@ function checkOptions(options: RedisGateOptions): void {
 /**
  * Connects to Redis and joins the budget `key`: across every process that uses the same Redis and
  * key, queries in flight never exceed `limit`. Needs the `ioredis` package (an optional peer
- * dependency). Rejects, naming the URL, if Redis cannot be reached or the URL is not one.
+ * dependency). Two connections: one for the lease calls, one subscribed to the budget's channel
+ * (`key + '#'`), where the lease script tells the others when to call at once. Rejects, naming the
+ * URL, if Redis cannot be reached or the URL is not one.
  *
  * @example
  * ```ts
@@ -681,6 +715,7 @@ export async function createRedisGate(options: RedisGateOptions): Promise<RedisG
   ) => LeaseClient & {
     defineCommand(name: string, def: { numberOfKeys: number; lua: string }): void;
     connect(): Promise<void>;
+    duplicate(): Nudges & { connect(): Promise<void> };
   };
   try {
     const mod = (await import('ioredis')) as unknown as { default: typeof Redis; Redis?: typeof Redis };
@@ -717,16 +752,29 @@ export async function createRedisGate(options: RedisGateOptions): Promise<RedisG
     const why = connectError ?? (err as Error);
     throw new Error(`dnsgate/redis ${redact(url)}: cannot connect: ${why.message}`, { cause: why });
   }
-  const gate = new RedisGate(client, options);
+  // The budget's channel on a second connection (ioredis subscribes again after a reconnect). If it
+  // cannot be had, the gate does without: renewals and polls get there, later.
+  let nudges: (Nudges & { connect(): Promise<void> }) | undefined = client.duplicate();
+  nudges.on('error', () => {});
+  try {
+    await withTimeout(nudges.connect(), connectTimeout);
+    await withTimeout(nudges.subscribe(`${options.key}#`), connectTimeout);
+  } catch {
+    nudges.disconnect();
+    nudges = undefined;
+  }
+  const gate = new RedisGate(client, options, nudges);
   try {
     await gate.start();
   } catch (err) {
     client.disconnect();
+    nudges?.disconnect();
     throw err;
   }
   const lastError = gate.view.lastError;
   if (lastError !== undefined) {
     client.disconnect();
+    nudges?.disconnect();
     throw lastError;
   }
   return gate;

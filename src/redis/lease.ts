@@ -34,7 +34,8 @@
  *   back. Not covered: the key flushed or evicted while Redis runs on.
  * - Commands per call: EVALSHA, TIME, HGETALL, one HSET (its own field and '~' together); INFO on
  *   fresh state and a connection's first call, HDEL for leases past their expiry and for its own
- *   field when it wants and holds nothing (then the HSET writes '~' only).
+ *   field when it wants and holds nothing (then the HSET writes '~' only), PUBLISH when the others
+ *   should call now (see the end of the script).
  * - Calling again with the same arguments gives the same grant (idempotent), so a renewal that
  *   timed out on the way back can simply be sent again.
  */
@@ -58,6 +59,7 @@ local lastCall = nil
 local liveThen = 0
 local fresh = true
 local mine = false
+local myHolds = 0
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local f = fields[i]
@@ -69,6 +71,7 @@ for i = 1, #fields, 2 do
     liveThen = tonumber(n) or 0
   elseif f == id then
     mine = true
+    myHolds = tonumber(string.match(fields[i + 1], '^%d+ (%d+) %d+$') or '0') or 0
   else
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
     -- A value that does not parse counts as expired: one bad field must not stop every call.
@@ -139,6 +142,17 @@ local grant = math.min(want, level + spare, free)
 if booting then grant = math.min(held, free) end
 if grant < 0 then grant = 0 end
 local holds = math.max(grant, held)
+-- Tell the others to call now (one message on the budget's channel, KEYS[1] .. '#'), rather than
+-- at their next renewal: when this one is short of its share while another holds past its own
+-- (the holder gives back), and when this one records less than before while another holds less
+-- than its share (the short one takes it up).
+local over = false
+for k = 1, #holdings do
+  if holdings[k][1] > math.min(holdings[k][2], level) then over = true end
+end
+if not booting and ((want > 0 and grant < math.min(want, level) and over) or (holds < myHolds and contended == 1)) then
+  redis.call('PUBLISH', key .. '#', '1')
+end
 -- One write: its own field and '~' together (its field deleted when it wants and holds nothing).
 if holds == 0 and want == 0 then
   if mine then redis.call('HDEL', key, id) end
