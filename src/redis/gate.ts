@@ -91,7 +91,6 @@ interface LeaseClient {
     key: string,
     ...args: Array<string | number>
   ): Promise<[number, number, number, number, number, number]>;
-  quit(): Promise<unknown>;
   disconnect(): void;
   /** 'error' with the error; 'ready' (connected, again after a reconnect) with none. */
   on(event: 'error' | 'ready', listener: (err: Error) => void): unknown;
@@ -430,11 +429,8 @@ export class RedisGate {
       // Unreachable: the lease runs out by itself.
     }
     this.#nudges?.disconnect();
-    try {
-      await this.#client.quit();
-    } catch {
-      this.#client.disconnect();
-    }
+    // The last call was answered: nothing is pending, and QUIT would be one more command.
+    this.#client.disconnect();
   }
 
   /**
@@ -737,6 +733,13 @@ export async function createRedisGate(options: RedisGateOptions): Promise<RedisG
     // lease: the gate then keeps what the lease covers and falls back.
     commandTimeout: Math.max(100, Math.floor((options.leaseMs ?? 3000) / RENEWALS)),
     retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    // No handshake beyond AUTH/SELECT when the URL asks for them: RESP2 (no HELLO), no
+    // CLIENT SETINFO, no ready check (INFO); a Redis still loading its data answers the lease call
+    // with an error, which the gate treats as Redis away for now. Every connection costs Redis
+    // nothing then but what the gate asks.
+    protocol: 2,
+    disableClientInfo: true,
+    enableReadyCheck: false,
   });
   // ioredis reports connection errors as events too: the gate reads them from its calls, and the
   // first connect's reason (ECONNREFUSED, ENOTFOUND) from here.
