@@ -352,7 +352,7 @@ export class AdaptiveLimit {
         // the period rather than at its start. A router that drops says nothing until the try's
         // timeout; what stops growth is the hold above, a hold time after the first drop, and the
         // limit must not have doubled by then (it did at once, in the first answers of a period).
-        const period = Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
+        const period = this.#period;
         if (now - this.#periodStart >= period) {
           this.#periodStart = now;
           this.#periodBase = this.#limit;
@@ -378,8 +378,7 @@ export class AdaptiveLimit {
 
   /** An RTT sample, for the end of slow start: least per period, and least of all lately. */
   #noteRtt(now: number, rtt: number): void {
-    const period = Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
-    if (now - this.#rttPeriodStart >= period) {
+    if (now - this.#rttPeriodStart >= this.#period) {
       this.#rttPeriodStart = now;
       this.#lastMinRtt = this.#periodSamples >= QUEUE_SAMPLES ? this.#periodMinRtt : Number.POSITIVE_INFINITY;
       if (this.#lastMinRtt <= this.#baseRtt || now - this.#baseRttAt > BASE_RTT_MS) {
@@ -391,6 +390,11 @@ export class AdaptiveLimit {
     }
     this.#periodMinRtt = Math.min(this.#periodMinRtt, rtt);
     this.#periodSamples++;
+  }
+
+  /** Slow start's doubling period, and the period of the RTT samples: 20 ms or 4 RTTs. */
+  get #period(): number {
+    return Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
   }
 
   /** Whether recent answers come late enough that a queue is building at the server. */

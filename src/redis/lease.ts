@@ -132,9 +132,13 @@ if want > 0 then
 end
 -- Contended: another process holds less than its fair share (it waits for permits this one may
 -- hold): no spare for this one then, and it should renew soon, to give back past its own share.
+-- Over: another holds past its fair share (see the channel, at the end).
 local contended = 0
+local over = false
 for k = 1, #holdings do
-  if holdings[k][1] < math.min(holdings[k][2], level) then contended = 1 end
+  local share = math.min(holdings[k][2], level)
+  if holdings[k][1] < share then contended = 1 end
+  if holdings[k][1] > share then over = true end
 end
 if contended == 1 then spare = 0 end
 local free = limit - others
@@ -146,10 +150,6 @@ local holds = math.max(grant, held)
 -- at their next renewal: when this one is short of its share while another holds past its own
 -- (the holder gives back), and when this one records less than before while another holds less
 -- than its share (the short one takes it up).
-local over = false
-for k = 1, #holdings do
-  if holdings[k][1] > math.min(holdings[k][2], level) then over = true end
-end
 if not booting and ((want > 0 and grant < math.min(want, level) and over) or (holds < myHolds and contended == 1)) then
   redis.call('PUBLISH', key .. '#', '1')
 end

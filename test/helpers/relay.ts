@@ -101,18 +101,28 @@ parentPort.on('message', (m) => {
  * held meanwhile).
  */
 export async function startRelay(router: string, staleMs = 2000, delayMs = 0): Promise<Relay> {
-  const worker = new Worker(WORKER, { eval: true, workerData: { router, staleMs, delayMs } });
-  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+  const { worker, server, stop } = await startWorker(WORKER, { router, staleMs, delayMs });
   return {
-    server: `127.0.0.1:${port}`,
+    server,
     counts: () =>
       new Promise<RelayCounts>((resolve) => {
         worker.once('message', resolve);
         worker.postMessage('counts');
       }),
+    stop,
+  };
+}
+
+/** Runs `code` in a worker thread until it posts the loopback port it listens on. */
+async function startWorker(code: string, workerData: object) {
+  const worker = new Worker(code, { eval: true, workerData });
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    worker,
+    server: `127.0.0.1:${port}`,
     stop: async () => {
       worker.postMessage('stop');
       await new Promise((resolve) => worker.once('exit', resolve));
@@ -175,16 +185,6 @@ export async function startLine(
   server: string,
   delayMs: number,
 ): Promise<{ server: string; stop(): Promise<void> }> {
-  const worker = new Worker(LINE, { eval: true, workerData: { server, delayMs } });
-  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-  return {
-    server: `127.0.0.1:${port}`,
-    stop: async () => {
-      worker.postMessage('stop');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    },
-  };
+  const { server: front, stop } = await startWorker(LINE, { server, delayMs });
+  return { server: front, stop };
 }
