@@ -28,7 +28,10 @@ async function until(check: () => boolean, ms = 3000): Promise<boolean> {
 }
 
 describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
-  /** A lease client whose calls the test answers: [granted, processes, guard, fair, contended, live]. */
+  /**
+   * A lease client whose calls the test answers: [granted, processes, guard, fair, contended, live]
+   * (and Redis's time, which these tests leave out).
+   */
   function scripted() {
     const calls: Array<{
       args: Array<string | number>;
@@ -37,7 +40,7 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     }> = [];
     const client = {
       dnsgateLease: (_key: string, ...args: Array<string | number>) =>
-        new Promise<[number, number, number, number, number, number]>((resolve, reject) => {
+        new Promise<[number, number, number, number, number, number, string]>((resolve, reject) => {
           calls.push({ args, answer: (r) => resolve(r as never), fail: reject });
         }),
       quit: async () => {},
@@ -90,8 +93,12 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     await sleep(5);
     calls[1]!.answer([2, 1, 0, 2, 0, 1]);
     await first;
-    // The last argument: 1 reads the uptime.
-    expect(calls.map((c) => c.args.at(-1))).toEqual([1, 0]);
+    // The last argument: 1 reads the uptime. The first call (start(): want -1) reads nothing in
+    // Redis; the first that wants a permit does.
+    expect(calls.map((c) => c.args.slice(1, 2).concat(c.args.at(-1)!))).toEqual([
+      [-1, 0],
+      [1, 1],
+    ]);
     reconnected();
     g.release();
     const second = g.acquire();
@@ -100,7 +107,7 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     await sleep(5);
     calls.at(-1)!.answer([2, 1, 0, 2, 0, 1]);
     await Promise.all([second, third]);
-    expect(calls.map((c) => c.args.at(-1))).toEqual([1, 0, 1]);
+    expect(calls.map((c) => c.args.at(-1))).toEqual([0, 1, 1]);
     g.release();
     g.release();
     const closing = g.close();
@@ -117,7 +124,7 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     const client = {
       dnsgateLease: async () => {
         at.push(clock.now());
-        return reply as [number, number, number, number, number, number];
+        return [...reply, '0'] as [number, number, number, number, number, number, string];
       },
       quit: async () => {},
       disconnect: () => {},
@@ -145,6 +152,58 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     const closing = g.close();
     await clock.advance(100);
     await closing;
+  });
+  it('a backlog that will be done with half the lease left puts its first renewal off to the last third; a caller feeding one query per free permit renews on time', async () => {
+    /** Lease calls (fake-clock ms, want, held) of a job of `jobs` queries, `fed` at most waiting. */
+    const job = async (jobs: number, fed: number) => {
+      const clock = new FakeClock();
+      const at: Array<[number, number, number]> = [];
+      const client = {
+        dnsgateLease: async (_key: string, ...args: Array<string | number>) => {
+          at.push([clock.now(), Number(args[1]), Number(args[2])]);
+          const want = Number(args[1]);
+          return [Math.min(want, 4), 1, 0, 4, 0, 1, '0'] as [
+            number,
+            number,
+            number,
+            number,
+            number,
+            number,
+            string,
+          ];
+        },
+        quit: async () => {},
+        disconnect: () => {},
+        on: () => {},
+      };
+      const g = new RedisGate(client, { ...options, clock });
+      await g.start();
+      // Each query holds its permit 10 ms: 4 at a time, 2.5 ms a query.
+      let next = 0;
+      const worker = async () => {
+        while (next < jobs) {
+          next++;
+          await g.run(() => new Promise<void>((r) => clock.setTimeout(r, 10)));
+        }
+      };
+      const running = Promise.all(Array.from({ length: fed }, worker));
+      await clock.advance(2000);
+      await running;
+      await clock.advance(100);
+      await g.close();
+      return at.slice(1); // after start()
+    };
+    const times = async (jobs: number, fed: number) => (await job(jobs, fed)).map(([t]) => Math.round(t));
+    // (Without the channel a process looks again 10 ms after its grant grew; close() calls at 2,100.)
+    // 200 queries, all queued: done at 500 ms. At 343 ms (a third of the lease after the look) 63
+    // are left, 158 ms of work, less than half the 657 ms the lease has left: no renewal; the
+    // permits go back 50 ms after the end.
+    expect(await times(200, 200)).toEqual([0, 10, 550, 2100]);
+    // 600 queries, all queued: at 343 ms 463 are left (1,158 ms): renewed then, and on.
+    expect(await times(600, 600)).toEqual([0, 10, 343, 677, 1010, 1550, 2100]);
+    // 200 queries fed by 4 callers (one per permit, as resolveEach does): nothing waits, nothing
+    // shows where the job ends: renewed at 343 ms.
+    expect(await times(200, 4)).toEqual([0, 10, 343, 550, 2100]);
   });
 });
 
@@ -175,9 +234,9 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     return g;
   }
 
-  /** Calls the lease script directly: [granted, processes, booting, fair]. */
+  /** Calls the lease script directly: [granted, processes, booting, fair, contended, live, time]. */
   const lease = (k: string, id: string, want: number, held: number, limit: number, leaseMs: number) =>
-    raw.eval(LEASE_SCRIPT, 1, k, id, want, held, limit, leaseMs) as Promise<number[]>;
+    raw.eval(LEASE_SCRIPT, 1, k, id, want, held, limit, leaseMs) as Promise<[...number[], string]>;
 
   it('grants never exceed the limit, and processes that all want more share it fairly', async () => {
     const k = key();
@@ -236,7 +295,9 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     const first = await lease(k, 'me', 8, 2, 10, 1000);
     const recorded = (await raw.hget(k, 'me'))!.split(' ').slice(1);
     const second = await lease(k, 'me', 8, 2, 10, 1000);
-    expect(second).toEqual(first);
+    // The same but for the last field: Redis's time, which orders replies and messages.
+    expect(second.slice(0, 6)).toEqual(first.slice(0, 6));
+    expect(BigInt(second[6]!)).toBeGreaterThan(BigInt(first[6]!));
     expect((await raw.hget(k, 'me'))!.split(' ').slice(1)).toEqual(recorded);
     // other holds 6 and wants 6: this one gets the remaining 4 (its fair share, 5, does not fit).
     expect(first[0]).toBe(4);
@@ -275,22 +336,17 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     // A renewal, and another process's first call: no INFO, one HSET for both fields.
     expect(await ran(() => lease(k, 'a', 4, 4, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
     expect(await ran(() => lease(k, 'b', 4, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
-    // Giving the lease back deletes its field; the same call again has nothing to delete.
-    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({
-      eval: 1,
-      time: 1,
-      hgetall: 1,
-      hdel: 1,
-      hset: 1,
-    });
-    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    // Giving the lease back deletes its field, and reads the rest (for permits to hand on: none
+    // here, so no write); the same call again has nothing to delete, and stops there.
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, hdel: 1, time: 1, hgetall: 1 });
+    expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, hdel: 1 });
     // An old snapshot loaded (its guard field there, its last call two leases old, a lease live
     // then): the guard is on without the uptime.
     const s = key();
     const [sec, usec] = await raw.time();
     const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     await raw.hset(s, 'holder', `${now + 1000} 6 6`, '~', `0 ${now - 2000} 1`);
-    let reply: number[] = [];
+    let reply: Array<number | string> = [];
     expect(
       await ran(async () => {
         reply = await lease(s, 'newcomer', 10, 0, 10, 1000);
@@ -440,6 +496,34 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     g.release();
   });
 
+  it('a call that leaves the others permits unheld hands them to those below their share, in their own fields, and names them on the channel', async () => {
+    const k = key();
+    const heard: string[] = [];
+    const sub = new Redis(redis.url);
+    await sub.subscribe(`${k}#`);
+    sub.on('message', (_channel: string, message: string) => heard.push(message));
+    try {
+      expect((await lease(k, 'a', 4, 0, 4, 1000))[0]).toBe(4);
+      const expiry = async (id: string) => (await raw.hget(k, id))!.split(' ')[0];
+      // 'b' is short of its share (2) while 'a' holds past its own: 'a' hears the level.
+      expect((await lease(k, 'b', 4, 0, 4, 1000))[0]).toBe(0);
+      const bExpires = await expiry('b');
+      // 'a' is down to 2: its call records 2 and hands the other 2 to 'b' (its expiry kept).
+      expect((await lease(k, 'a', 4, 2, 4, 1000))[0]).toBe(2);
+      expect((await raw.hget(k, 'b'))!.split(' ')).toEqual([bExpires, '2', '4']);
+      // 'a' leaves: its 2 go to 'b' too, now alone (its share is all 4).
+      await lease(k, 'a', 0, 0, 4, 1000);
+      expect((await raw.hget(k, 'b'))!.split(' ')).toEqual([bExpires, '4', '4']);
+      await sleep(50);
+      // "<Redis time, µs> <level, 0 when nobody is short> [<process>:<permits>]...", in order.
+      expect(heard.map((m) => m.split(' ').slice(1).join(' '))).toEqual(['2', '0 b:2', '0 b:4']);
+      const stamps = heard.map((m) => BigInt(m.split(' ')[0]!));
+      expect(stamps[1]! > stamps[0]! && stamps[2]! > stamps[1]!).toBe(true);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
   it("a newcomer gets its share at once, not at the holder's next renewal: the lease script tells the holder on the budget's channel", async () => {
     const k = key();
     // The default lease, 3 s (a holder renews every second), on a Redis past its guard (two leases).
@@ -456,6 +540,7 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       await sleep(100); // past its look after the grant grew: its next call is the renewal
       const b = await gate(k, 4, { leaseMs: 3000 });
       const joined = performance.now();
+      const aCalls = a.view.calls;
       let firstRun = Number.POSITIVE_INFINITY;
       workers.push(
         ...Array.from({ length: 8 }, async () => {
@@ -469,6 +554,9 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       // Without the channel it waited for the holder's renewal: 1,111 ms in the run that checked.
       console.log(`newcomer: first permit after ${firstRun.toFixed(0)} ms`);
       expect(firstRun).toBeLessThan(300);
+      // The newcomer's share came in the holder's call, by message: one call of the holder's (once
+      // it was down to its share), none more of the newcomer's (its first, and the one that asked).
+      expect([a.view.calls - aCalls, b.view.calls]).toEqual([1, 2]);
     } finally {
       stop = true;
       await Promise.all(workers);
@@ -540,6 +628,18 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     await expect(
       createRedisGate({ url: 'redis://:s3cret@127.0.0.1:1', key: 'k', limit: 4, connectTimeoutMs: 300 }),
     ).rejects.toThrow(/redis:\/\/:\*\*\*@127\.0\.0\.1:1: cannot connect/);
+  });
+
+  it('a user Redis does not let run the script is a clear error at createRedisGate, naming the URL', async () => {
+    await raw.call('ACL', 'SETUSER', 'noscript', 'on', '>pw', '~*', '&*', '+@all', '-eval', '-evalsha');
+    try {
+      const url = redis.url.replace('redis://', 'redis://noscript:pw@');
+      await expect(createRedisGate({ url, key: 'k', limit: 4 })).rejects.toThrow(
+        /^dnsgate\/redis redis:\/\/noscript:\*\*\*@127\.0\.0\.1:\d+: the lease script failed: NOPERM/,
+      );
+    } finally {
+      await raw.call('ACL', 'DELUSER', 'noscript');
+    }
   });
 
   describe('the CLI: --redis URL --redis-key NAME', () => {

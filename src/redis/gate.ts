@@ -74,9 +74,10 @@ export interface RedisGateView {
 }
 
 /**
- * The budget's channel, on a second connection: the lease script publishes there when the others
- * should call now (a newcomer is short while one holds past its share, or permits came free while
- * one is short). Optional: without it (or while it is down) the renewals and polls still get there.
+ * The budget's channel, on a second connection: the lease script publishes there the permits it
+ * handed to processes short of their share, and the fair level when one is short while another
+ * holds past its share (see LEASE_SCRIPT). Optional: without it (or while it is down) the renewals
+ * and polls still get there.
  */
 interface Nudges {
   subscribe(channel: string): Promise<unknown>;
@@ -90,7 +91,7 @@ interface LeaseClient {
   dnsgateLease(
     key: string,
     ...args: Array<string | number>
-  ): Promise<[number, number, number, number, number, number]>;
+  ): Promise<[number, number, number, number, number, number, string]>;
   disconnect(): void;
   /** 'error' with the error; 'ready' (connected, again after a reconnect) with none. */
   on(event: 'error' | 'ready', listener: (err: Error) => void): unknown;
@@ -204,6 +205,10 @@ export class RedisGate {
   /** Redis said it is young (its guard is on): asking often brings nothing. */
   #booting = false;
   #calling = false;
+  /** Redis's time (µs) at the last call answered: a message from before it is no news. */
+  #stamp = 0;
+  /** Messages that came while a call was in flight, read once its reply is in. */
+  #later: string[] = [];
   /** A call is due as soon as the one in flight returns. */
   #again = false;
   #closed = false;
@@ -224,7 +229,7 @@ export class RedisGate {
   ) {
     this.#client = client;
     this.#nudges = nudges;
-    nudges?.on('message', () => this.#nudged());
+    nudges?.on('message', (_channel, message) => this.#nudged(message));
     client.on('ready', () => {
       this.#connection++;
     });
@@ -232,6 +237,8 @@ export class RedisGate {
     this.key = options.key;
     this.limit = options.limit;
     this.rate = options.rate;
+    // Alone until a call says otherwise (no query starts before one has: it needs a permit).
+    if (this.rate !== undefined) this.#interval = 1000 / this.rate;
     this.leaseMs = options.leaseMs ?? 3000;
     this.#strict = options.whenUnreachable === 'wait';
     this.#clock = options.clock ?? realRuntime.clock;
@@ -330,12 +337,10 @@ export class RedisGate {
       // Idle: give the permits back a little later, unless demand comes back first (a caller that
       // awaits one query at a time would otherwise cost a call per query).
       this.#arm(CALL_GAP_MS);
-    } else if (
-      this.#contended &&
-      demand < this.#granted &&
-      this.#clock.now() - this.#calledAt >= CALL_GAP_MS
-    ) {
-      this.#call();
+    } else if (this.#contended && demand < this.#granted) {
+      // Another is short and this one needs less: give back within CALL_GAP_MS (or at close(),
+      // if it is done by then: a job's last queries need not cost a call of their own).
+      this.#arm(Math.max(this.#calledAt + CALL_GAP_MS - this.#clock.now(), CALL_GAP_MS / 2));
     } else if (
       this.#asked > this.#granted &&
       this.#nudges === undefined &&
@@ -434,21 +439,61 @@ export class RedisGate {
   }
 
   /**
-   * Another process's call said the others should call now: this one does if it is busy (it may
-   * hold past its share, which it learns only by calling, or want what came free), at most once
-   * per CALL_GAP_MS.
+   * A message on the budget's channel: "<Redis time, µs> <fair level> [<process>:<permits>]...",
+   * from a call made after this one's last (older ones are no news). Permits handed to this
+   * process are its to use until its own lease runs out (the script recorded them in its field).
+   * Holding past the level, it stops starting queries beyond it and calls once it is down to it:
+   * that call gives the rest back (and hands them on).
    */
-  #nudged(): void {
-    if (this.#closed || (this.#granted === 0 && this.waiting === 0)) return;
-    const gap = this.#calledAt + CALL_GAP_MS - this.#clock.now();
-    if (gap <= 0 && !this.#calling) this.#call();
-    else this.#arm(Math.max(0, gap));
+  #nudged(message: string): void {
+    if (this.#closed) return;
+    const parts = message.split(' ');
+    const stamp = Number(parts[0]);
+    if (!(stamp > this.#stamp)) return;
+    // A call in flight may be answered before or after that one: read it once the reply is in.
+    if (this.#calling) {
+      this.#later.push(message);
+      return;
+    }
+    const level = Number(parts[1]);
+    if (level > 0) this.#fair = level;
+    const mine = `${this.#id}:`;
+    for (let i = 2; i < parts.length; i++) {
+      if (!parts[i]!.startsWith(mine)) continue;
+      const permits = Number(parts[i]!.slice(mine.length));
+      if (permits > this.#granted) {
+        this.#granted = permits;
+        this.#recorded = Math.max(this.#recorded, permits);
+        this.#drain();
+        // No longer short, it need not ask soon: the next call is the renewal.
+        if (!this.#again) this.#schedule();
+      }
+      return;
+    }
+    if (!(level > 0) || this.#granted <= level) return;
+    this.#granted = level;
+    if (this.#recorded > this.#granted && this.#held <= this.#granted) {
+      this.#recorded = this.#granted;
+      this.#call();
+    }
   }
 
-  /** The first lease call (createRedisGate waits for it). */
+  /**
+   * The first call (createRedisGate waits for it): the script runs (loaded, and allowed to), and
+   * reads and writes nothing. The first call that wants a permit joins the budget.
+   */
   async start(): Promise<void> {
-    await this.#lease();
-    this.#schedule();
+    this.#calls++;
+    try {
+      await this.#client.dnsgateLease(this.key, this.#id, -1, 0, this.limit, this.leaseMs, 0);
+    } catch (err) {
+      throw new Error(
+        `dnsgate/redis ${redact(this.url)}: the lease script failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
   }
 
   #current(): boolean {
@@ -534,7 +579,7 @@ export class RedisGate {
     const check = this.#checkedOn === connection ? 0 : 1;
     try {
       const held = this.#held;
-      const [granted, processes, booting, fair, contended, live] = await this.#client.dnsgateLease(
+      const [granted, processes, booting, fair, contended, live, stamp] = await this.#client.dnsgateLease(
         this.key,
         this.#id,
         want,
@@ -543,20 +588,24 @@ export class RedisGate {
         this.leaseMs,
         check,
       );
-      if (check === 1) this.#checkedOn = connection;
+      // A process leaving (wanting and holding nothing) only has its field deleted: the script
+      // reads nothing then, Redis's uptime included.
+      const leaving = want === 0 && held === 0;
+      if (check === 1 && !leaving) this.#checkedOn = connection;
+      if (Number(stamp) > this.#stamp) this.#stamp = Number(stamp);
       this.#grew = Number(granted) > this.#granted;
       this.#granted = Number(granted);
       this.#recorded = Math.max(this.#granted, held);
       this.#fair = Number(fair);
       this.#contended = Number(contended) === 1;
-      this.#processes = Math.max(1, Number(processes));
+      if (!leaving) this.#processes = Math.max(1, Number(processes));
       // Every process with a live lease (busy or not) may take a safe share while Redis is away.
       this.#mostProcesses = Math.max(this.#mostProcesses, Number(live));
       this.#until = sentAt + this.leaseMs - MARGIN_MS;
       this.#reachable = true;
       this.#capped = false;
       this.#downSince = undefined;
-      this.#booting = Number(booting) === 1;
+      if (!leaving) this.#booting = Number(booting) === 1;
       this.#lastError = undefined;
       if (this.rate !== undefined) this.#interval = (1000 * this.#processes) / this.rate;
     } catch (err) {
@@ -574,6 +623,9 @@ export class RedisGate {
       this.#calling = false;
     }
     this.#drain();
+    const later = this.#later;
+    this.#later = [];
+    for (const message of later) this.#nudged(message);
   }
 
   /** The next call: now if one was asked for, sooner while starved, else at the next renewal. */
@@ -582,6 +634,13 @@ export class RedisGate {
     if (this.#again) {
       this.#again = false;
       this.#arm(0);
+      return;
+    }
+    // What was due before that call is answered by it: the next call is worked out afresh.
+    this.#clearTimer();
+    if (this.#held === 0 && this.waiting === 0 && this.#reachable) {
+      // Idle: its permits go back a little later (see release()).
+      if (this.#granted > 0) this.#arm(CALL_GAP_MS);
       return;
     }
     const busy = this.#held > 0 || this.waiting > 0 || this.#granted > 0;
@@ -605,12 +664,15 @@ export class RedisGate {
     // Told by the channel when permits come free, it need not ask often.
     const soonIn =
       this.#nudges === undefined ? Math.max(STARVED_MS, Math.min(waited / 2, renewIn / 4)) : renewIn / 4;
-    this.#arm(soon ? Math.min(soonIn, renewIn) : renewIn);
+    // Renewals count from the last call (permits handed over by message reschedule it).
+    if (soon) this.#arm(Math.min(soonIn, renewIn));
+    else this.#arm(Math.max(0, this.#calledAt + renewIn - now), this.#reachable);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.
     if (!this.#reachable) this.#drain();
   }
 
-  #arm(ms: number): void {
+  /** A call in `ms` (unless one is due sooner); `renewal`: one that may be put off (see there). */
+  #arm(ms: number, renewal = false): void {
     const at = this.#clock.now() + ms;
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     this.#clearTimer();
@@ -618,11 +680,30 @@ export class RedisGate {
     const timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
+      if (renewal && this.#putOff()) return;
       this.#call();
     }, ms);
     // Renewals keep a busy process's lease; they must not keep an idle process alive.
     timer.unref?.();
     this.#timer = timer;
+  }
+
+  /**
+   * A renewal at the first third of the lease is put off to its last third when a backlog waits
+   * here (at least twice its grant) that will be done, at the pace since the last call, with half
+   * the lease still left: a short job then costs no renewal (it gives its lease back when done).
+   * A caller that feeds queries as permits come free (resolveEach) shows no backlog, nothing of
+   * what comes next: it renews on time. At the last third it renews whatever the pace (a failed
+   * renewal still has a third of the lease to try again in).
+   */
+  #putOff(): boolean {
+    const now = this.#clock.now();
+    const last = this.#until - this.leaseMs / RENEWALS;
+    if (this.#sinceCall === 0 || last - now < 1 || this.waiting < 2 * this.#granted) return false;
+    const msPerQuery = (now - this.#calledAt) / this.#sinceCall;
+    if ((this.#held + this.waiting) * msPerQuery > (this.#until - now) / 2) return false;
+    this.#arm(last - now);
+    return true;
   }
 
   #clearTimer(): void {
@@ -689,7 +770,7 @@ function checkOptions(options: RedisGateOptions): void {
  * Connects to Redis and joins the budget `key`: across every process that uses the same Redis and
  * key, queries in flight never exceed `limit`. Needs the `ioredis` package (an optional peer
  * dependency). Two connections: one for the lease calls, one subscribed to the budget's channel
- * (`key + '#'`), where the lease script tells the others when to call at once. Rejects, naming the
+ * (`key + '#'`), where the lease script hands permits on and tells holders to give back. Rejects, naming the
  * URL, if Redis cannot be reached or the URL is not one.
  *
  * @example
@@ -773,12 +854,6 @@ export async function createRedisGate(options: RedisGateOptions): Promise<RedisG
     client.disconnect();
     nudges?.disconnect();
     throw err;
-  }
-  const lastError = gate.view.lastError;
-  if (lastError !== undefined) {
-    client.disconnect();
-    nudges?.disconnect();
-    throw lastError;
   }
   return gate;
 }
