@@ -275,6 +275,61 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     expect(Math.min(...ends)).toBeGreaterThan(0.5 * Math.max(...ends));
   });
 
+  it("300 random calls of five processes, hand-outs and leaves among them: what the live leases record never passes the limit, and a hand-out keeps the taker's expiry", async () => {
+    const k = key();
+    const limit = 12;
+    const ids = ['p0', 'p1', 'p2', 'p3', 'p4'];
+    // A small generator with a fixed seed: the same calls every run.
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const redisNow = async () => {
+      const [sec, usec] = await raw.time();
+      return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    };
+    let handOuts = 0;
+    let leaves = 0;
+    for (let call = 0; call < 300; call++) {
+      const before = await raw.hgetall(k);
+      const id = ids[rand(ids.length)]!;
+      // What it holds is never more than Redis records for it (as a gate holds no more than its
+      // lease covers); a lease that ran out holds nothing.
+      const now = await redisNow();
+      const mine = before[id]?.split(' ').map(Number);
+      const recorded = mine !== undefined && mine[0]! > now ? mine[1]! : 0;
+      const leaving = rand(6) === 0;
+      const want = leaving ? 0 : rand(limit + 1);
+      const held = leaving ? 0 : rand(recorded + 1);
+      if (leaving && mine !== undefined) leaves++;
+      await lease(k, id, want, held, limit, 300);
+      const after = await raw.hgetall(k);
+      const then = await redisNow();
+      let sum = 0;
+      for (const [f, v] of Object.entries(after)) {
+        if (f === '~') continue;
+        const [expiry, holds] = v.split(' ').map(Number);
+        if (expiry! > then) sum += holds!;
+        // Another's field that changed in this call was a hand-out: more permits, expiry kept.
+        const was = before[f]?.split(' ').map(Number);
+        if (f !== id && was !== undefined && v !== before[f]) {
+          handOuts++;
+          expect(expiry).toBe(was[0]);
+          expect(holds!).toBeGreaterThan(was[1]!);
+        }
+      }
+      expect(
+        sum,
+        `call ${call}: ${id} want ${want} held ${held}: ${JSON.stringify(after)}`,
+      ).toBeLessThanOrEqual(limit);
+      // Now and then, time passes: some leases run out.
+      if (rand(30) === 0) await sleep(150);
+    }
+    expect(handOuts).toBeGreaterThan(20);
+    expect(leaves).toBeGreaterThan(20);
+  });
+
   it('a lease that runs out gives its permits back (a process killed without a goodbye)', async () => {
     const k = key();
     expect((await lease(k, 'ghost', 10, 10, 10, 400))[0]).toBe(10);
