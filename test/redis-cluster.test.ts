@@ -275,9 +275,9 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
     // after the last one joined, and still meet the failure mid-run.
     const { relay, workers } = await run('gone', {}, 3);
     await workers[0]!.until(500);
-    // Once every worker has seen the others at a renewal: the safe share divides the limit by the
-    // most processes a worker has seen (one that took the whole limit alone, and had not renewed
-    // since the others joined, would take it all again: see README).
+    // Once every worker has seen the others (their join messages, or a call): the safe share
+    // divides the limit by the most processes a worker has seen (one that took the whole limit
+    // alone, and had not heard of the others, would take it all again: see README).
     await Promise.all(workers.map((w) => w.seeing(WORKERS)));
     await redis.stop();
     const { codes, counts, results } = await finish('gone', relay, workers, started);

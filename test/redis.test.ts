@@ -116,6 +116,92 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     await closing;
   });
 
+  it('a renewal put off to the last third that fails there: the process falls to its safe share as when Redis went away', async () => {
+    const clock = new FakeClock();
+    let answered = 0;
+    const at: number[] = [];
+    const client = {
+      dnsgateLease: (_key: string, ...args: Array<string | number>) => {
+        at.push(Math.round(clock.now()));
+        const want = Number(args[1]);
+        // The probe, the first demand and the 10 ms look are answered; then Redis stops answering
+        // (ioredis fails a call after a third of the lease).
+        if (++answered <= 3) return Promise.resolve([Math.max(0, Math.min(want, 4)), 1, 0, 4, 0, 1, '0']);
+        return new Promise((_, reject) =>
+          clock.setTimeout(() => reject(new Error('Command timed out')), 1000 / 3),
+        );
+      },
+      quit: async () => {},
+      disconnect: () => {},
+      on: () => {},
+    } as unknown as ConstructorParameters<typeof RedisGate>[0];
+    const g = new RedisGate(client, { ...options, clock });
+    await g.start();
+    // 250 queries queued, 10 ms each, the last 100 slower (60 ms): at 343 ms the backlog looks done
+    // well within the lease, so the renewal is put off to 667 ms (the last third of the lease from
+    // the 10 ms look); it fails as the lease runs out.
+    let next = 0;
+    const worker = async () => {
+      while (next < 250) {
+        const i = next++;
+        await g.run(() => new Promise<void>((r) => clock.setTimeout(r, i < 150 ? 10 : 60))).catch(() => {});
+      }
+    };
+    const running = Promise.all(Array.from({ length: 250 }, worker));
+    await clock.advance(1200);
+    expect(at.slice(1, 4)).toEqual([0, 10, 667]);
+    expect(g.view.leased).toBe(0);
+    // A lease after its first failed call was sent, and one more: the safe share (4 ÷ 1).
+    await clock.advance(1500);
+    expect(g.view.leased).toBe(4);
+    await clock.advance(5000);
+    await running;
+    const closing = g.close();
+    await clock.advance(1000);
+    await closing;
+  });
+
+  it('needing fewer than it holds while another is short, it gives back within 50 ms, also when that came up during a call', async () => {
+    const clock = new FakeClock();
+    const at: Array<[number, number]> = [];
+    let pending: ((r: unknown) => void) | undefined;
+    let hold = false;
+    const client = {
+      dnsgateLease: (_key: string, ...args: Array<string | number>) => {
+        at.push([Math.round(clock.now()), Number(args[1])]);
+        const want = Math.max(0, Number(args[1]));
+        // Another process is short (contended): what this one does not need should go back.
+        const reply = [Math.min(want, 4), 2, 0, 4, 1, 2, '0'];
+        return hold ? new Promise((resolve) => (pending = resolve)) : Promise.resolve(reply);
+      },
+      quit: async () => {},
+      disconnect: () => {},
+      on: () => {},
+    } as unknown as ConstructorParameters<typeof RedisGate>[0];
+    // With the budget's channel (no message comes here): no look after its grant grew.
+    const channel = { subscribe: async () => {}, on: () => {}, disconnect: () => {} };
+    const g = new RedisGate(client, { ...options, clock, limit: 8 }, channel);
+    await g.start();
+    const holds = [g.acquire(), g.acquire(), g.acquire(), g.acquire()];
+    await clock.advance(0);
+    await Promise.all(holds);
+    hold = true;
+    await clock.advance(340); // its renewal (at 333 ms) is in flight
+    for (let i = 0; i < 3; i++) g.release(); // it needs 1 of its 4
+    await clock.advance(5);
+    hold = false;
+    pending!([4, 2, 0, 4, 1, 2, '0']); // the renewal's reply, from before the releases
+    await clock.advance(100);
+    expect(at.slice(-2)).toEqual([
+      [333, 4],
+      [395, 1],
+    ]);
+    g.release();
+    const closing = g.close();
+    await clock.advance(100);
+    await closing;
+  });
+
   it('below its fair share it asks again after 25 ms, then less often while its grant does not grow (at most every quarter of the renewal period); 25 ms again once it grows', async () => {
     const clock = new FakeClock();
     const at: number[] = [];
@@ -330,6 +416,24 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     expect(leaves).toBeGreaterThan(20);
   });
 
+  it('after a lease with no call while leases were live (Redis stalled), the first back, a newcomer, is granted nothing new: the others may be on their safe share', async () => {
+    const k = key();
+    expect((await lease(k, 'a', 5, 0, 10, 200))[0]).toBe(5);
+    expect((await lease(k, 'b', 5, 0, 10, 200))[0]).toBe(5);
+    await sleep(450); // nobody reaches Redis for two leases: 'a' and 'b' fall to 5 each, on their own
+    const [granted, , guard] = await lease(k, 'c', 10, 0, 10, 200);
+    expect([granted, guard]).toEqual([0, 1]);
+    // The same when the first back is a process leaving: it deletes the expired leases, and so
+    // records the guard for the newcomer after it.
+    const j = key();
+    for (const id of ['a', 'b', 'x']) await lease(j, id, 3, 0, 10, 200);
+    await sleep(450);
+    await lease(j, 'x', 0, 0, 10, 200);
+    expect(Object.keys(await raw.hgetall(j))).toEqual(['~']);
+    const [grantedAfter, , guardAfter] = await lease(j, 'c', 10, 0, 10, 200);
+    expect([grantedAfter, guardAfter]).toEqual([0, 1]);
+  });
+
   it('a lease that runs out gives its permits back (a process killed without a goodbye)', async () => {
     const k = key();
     expect((await lease(k, 'ghost', 10, 10, 10, 400))[0]).toBe(10);
@@ -388,9 +492,16 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       hgetall: 1,
       hset: 1,
     });
-    // A renewal, and another process's first call: no INFO, one HSET for both fields.
+    // A renewal: no INFO, one HSET for both fields. Another process's first call: the same, and one
+    // PUBLISH (the others count it).
     expect(await ran(() => lease(k, 'a', 4, 4, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
-    expect(await ran(() => lease(k, 'b', 4, 0, 10, 1000))).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    expect(await ran(() => lease(k, 'b', 4, 0, 10, 1000))).toEqual({
+      eval: 1,
+      time: 1,
+      hgetall: 1,
+      hset: 1,
+      publish: 1,
+    });
     // Giving the lease back deletes its field, and reads the rest (for permits to hand on: none
     // here, so no write); the same call again has nothing to delete, and stops there.
     expect(await ran(() => lease(k, 'b', 0, 0, 10, 1000))).toEqual({ eval: 1, hdel: 1, time: 1, hgetall: 1 });
@@ -406,7 +517,7 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       await ran(async () => {
         reply = await lease(s, 'newcomer', 10, 0, 10, 1000);
       }),
-    ).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1 });
+    ).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1, publish: 1 }); // its join: the others count it
     expect(reply.slice(0, 3)).toEqual([0, 2, 1]); // nothing granted, 2 processes want, guard on
   });
 
@@ -570,8 +681,9 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       await lease(k, 'a', 0, 0, 4, 1000);
       expect((await raw.hget(k, 'b'))!.split(' ')).toEqual([bExpires, '4', '4']);
       await sleep(50);
-      // "<Redis time, µs> <level, 0 when nobody is short> [<process>:<permits>]...", in order.
-      expect(heard.map((m) => m.split(' ').slice(1).join(' '))).toEqual(['2', '0 b:2', '0 b:4']);
+      // "<Redis time, µs> <level, 0 when nobody is short> <live leases> <processes wanting>
+      // [<process>:<permits>]...", in order.
+      expect(heard.map((m) => m.split(' ').slice(1).join(' '))).toEqual(['2 2 2', '0 2 2 b:2', '0 1 1 b:4']);
       const stamps = heard.map((m) => BigInt(m.split(' ')[0]!));
       expect(stamps[1]! > stamps[0]! && stamps[2]! > stamps[1]!).toBe(true);
     } finally {

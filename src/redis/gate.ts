@@ -439,7 +439,8 @@ export class RedisGate {
   }
 
   /**
-   * A message on the budget's channel: "<Redis time, µs> <fair level> [<process>:<permits>]...",
+   * A message on the budget's channel: "<Redis time, µs> <fair level> <live leases> <processes
+   * wanting> [<process>:<permits>]...",
    * from a call made after this one's last (older ones are no news). Permits handed to this
    * process are its to use until its own lease runs out (the script recorded them in its field).
    * Holding past the level, it stops starting queries beyond it and calls once it is down to it:
@@ -457,8 +458,17 @@ export class RedisGate {
     }
     const level = Number(parts[1]);
     if (level > 0) this.#fair = level;
+    // Every process counts the others as they join: its rate share, and its safe share while Redis
+    // is away.
+    const live = Number(parts[2]);
+    const wanting = Number(parts[3]);
+    if (live > this.#mostProcesses) this.#mostProcesses = live;
+    if (wanting > 0) {
+      this.#processes = wanting;
+      if (this.rate !== undefined) this.#interval = (1000 * wanting) / this.rate;
+    }
     const mine = `${this.#id}:`;
-    for (let i = 2; i < parts.length; i++) {
+    for (let i = 4; i < parts.length; i++) {
       if (!parts[i]!.startsWith(mine)) continue;
       const permits = Number(parts[i]!.slice(mine.length));
       if (permits > this.#granted) {
@@ -562,7 +572,14 @@ export class RedisGate {
       this.#again = true;
       return;
     }
-    void this.#lease().finally(() => this.#schedule());
+    void this.#lease().finally(() => {
+      this.#schedule();
+      // Messages that came during the call, read after its reply (and after the next call is set:
+      // one of them may start it now).
+      const later = this.#later;
+      this.#later = [];
+      for (const message of later) this.#nudged(message);
+    });
   }
 
   async #lease(): Promise<void> {
@@ -601,7 +618,8 @@ export class RedisGate {
       if (!leaving) this.#processes = Math.max(1, Number(processes));
       // Every process with a live lease (busy or not) may take a safe share while Redis is away.
       this.#mostProcesses = Math.max(this.#mostProcesses, Number(live));
-      this.#until = sentAt + this.leaseMs - MARGIN_MS;
+      // Leaving leaves no lease: a hand-out that comes late names a field that is gone.
+      this.#until = leaving ? -1 : sentAt + this.leaseMs - MARGIN_MS;
       this.#reachable = true;
       this.#capped = false;
       this.#downSince = undefined;
@@ -610,7 +628,9 @@ export class RedisGate {
       if (this.rate !== undefined) this.#interval = (1000 * this.#processes) / this.rate;
     } catch (err) {
       // Still capped: the call may have run in Redis after all.
-      if (this.#downSince === undefined && this.#current()) this.#downSince = sentAt;
+      // (The lease was current when the call went: a renewal put off to the last third fails as it
+      // runs out.)
+      if (this.#downSince === undefined && sentAt < this.#until) this.#downSince = sentAt;
       this.#reachable = false;
       this.#grew = false;
       this.#contended = false;
@@ -623,9 +643,6 @@ export class RedisGate {
       this.#calling = false;
     }
     this.#drain();
-    const later = this.#later;
-    this.#later = [];
-    for (const message of later) this.#nudged(message);
   }
 
   /** The next call: now if one was asked for, sooner while starved, else at the next renewal. */
@@ -645,6 +662,8 @@ export class RedisGate {
     }
     const busy = this.#held > 0 || this.waiting > 0 || this.#granted > 0;
     if (!busy) return;
+    // Another is short and this one needs less than it was granted: give back soon (see release()).
+    if (this.#contended && this.#held + this.waiting < this.#granted) this.#arm(CALL_GAP_MS);
     // Below its fair share (others still hold more than theirs, or their permits are draining):
     // asking again soon helps. At its share, the next renewal is soon enough.
     // Holding past its share while another waits: soon too.
@@ -693,8 +712,10 @@ export class RedisGate {
    * here (at least twice its grant) that will be done, at the pace since the last call, with half
    * the lease still left: a short job then costs no renewal (it gives its lease back when done).
    * A caller that feeds queries as permits come free (resolveEach) shows no backlog, nothing of
-   * what comes next: it renews on time. At the last third it renews whatever the pace (a failed
-   * renewal still has a third of the lease to try again in).
+   * what comes next: it renews on time. At the last third it renews whatever the pace; if that
+   * renewal fails (a call times out after a third of a lease), the lease runs out and the process
+   * falls back as when Redis is away (its queries wait until a call gets through, or for the safe
+   * share).
    */
   #putOff(): boolean {
     const now = this.#clock.now();

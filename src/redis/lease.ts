@@ -75,9 +75,11 @@ local expired = {}
 -- The guard field '~': "<guard until> <last call>", times by TIME.
 local guardUntil = 0
 local lastCall = nil
+local storedGuard = nil
 -- Every lease's expiry: those past the last call were live then.
 local expiries = {}
 local fresh = true
+local mine = false
 local myHolds = 0
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
@@ -86,18 +88,21 @@ for i = 1, #fields, 2 do
     fresh = false
     local g, l = string.match(fields[i + 1], '^(%d+) (%d+)')
     guardUntil = tonumber(g) or 0
+    storedGuard = guardUntil
     lastCall = tonumber(l)
   elseif f == id then
+    mine = true
     local e, h = string.match(fields[i + 1], '^(%d+) (%d+) %d+$')
     myHolds = tonumber(h or '0') or 0
     expiries[#expiries + 1] = tonumber(e or '0') or 0
   else
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
+    -- Expired or not (nobody deleted it: nobody called since it ran out).
+    if e ~= nil then expiries[#expiries + 1] = tonumber(e) end
     -- A value that does not parse counts as expired: one bad field must not stop every call.
     if e == nil or tonumber(e) <= now then
       expired[#expired + 1] = f
     else
-      expiries[#expiries + 1] = tonumber(e)
       live = live + 1
       others = others + tonumber(h)
       if tonumber(w) > 0 then
@@ -195,23 +200,28 @@ if not booting then
     if h[3] + give < math.min(h[4], level) then short = true end
   end
 end
--- The budget's channel (KEYS[1] .. '#'): "<stamp> <level> [<field>:<permits now recorded>]...",
--- when permits were handed out, or when this one is short of its share while another holds past
--- its own. The level is 0 when nobody is short: those past it stop starting queries beyond it
--- only when someone is (and call once down to it, which gives the rest back and hands it on).
-if handed ~= '' or (not booting and short and over) then
-  redis.call('PUBLISH', key .. '#', stamp .. ' ' .. (short and level or 0) .. handed)
+-- The budget's channel (KEYS[1] .. '#'): "<stamp> <level> <live leases> <processes wanting>
+-- [<field>:<permits now recorded>]...", when permits were handed out, when this one is short of
+-- its share while another holds past its own, and when this one joins others (they count it:
+-- their rate share and their safe share while Redis is away). The level is 0 when nobody is short:
+-- those past it stop starting queries beyond it only when someone is (and call once down to it,
+-- which gives the rest back and hands it on).
+if handed ~= '' or (not booting and short and over) or (not mine and want > 0 and live > 1) then
+  redis.call('PUBLISH', key .. '#', stamp .. ' ' .. (short and level or 0) .. ' ' .. live .. ' ' .. #wants .. handed)
 end
--- One write: its own field, those handed permits, and '~' (which a process leaving need not
--- touch: it deleted its own field, and leases live at the last call are counted from the rest).
+-- One write: its own field, those handed permits, and '~'. A process leaving writes '~' only when
+-- something changed that it records (expired leases deleted, the guard turned on, permits handed):
+-- it deleted its own field, and leases live at the last call are counted from the rest.
 if not leaving then
   write[#write + 1] = id
   write[#write + 1] = (now + leaseMs) .. ' ' .. holds .. ' ' .. want
 end
-if #write > 0 then
+if #write > 0 or #expired > 0 or guardUntil ~= storedGuard then
   write[#write + 1] = '~'
   write[#write + 1] = guardUntil .. ' ' .. now
-  redis.call('HSET', key, unpack(write))
+  for k = 1, #write, 1000 do
+    redis.call('HSET', key, unpack(write, k, math.min(k + 999, #write)))
+  end
 end
 return { grant, #wants, booting and 1 or 0, math.min(want, level), contended, live, stamp }
 `;
