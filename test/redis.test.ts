@@ -58,6 +58,25 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
   }
   const options = { url: 'redis://127.0.0.1:1', key: 'k', limit: 4, leaseMs: 1000 };
 
+  /** A gate on a fake clock whose lease calls the test answers, past its first call (the probe). */
+  async function started(extra: object = {}, channel?: ConstructorParameters<typeof RedisGate>[2]) {
+    const clock = new FakeClock();
+    const { client, calls } = scripted();
+    const g = new RedisGate(client, { ...options, clock, ...extra }, channel);
+    const probe = g.start();
+    calls[0]!.answer([0, 0, 0, 0, 0, 0]);
+    await probe;
+    return { g, calls, clock };
+  }
+
+  /** Closes such a gate, answering its last calls. */
+  async function closed(g: RedisGate, calls: ReturnType<typeof scripted>['calls'], clock: FakeClock) {
+    const closing = g.close();
+    await clock.advance(100);
+    for (const c of calls) c.answer([0, 0, 0, 0, 0, 0]);
+    await closing;
+  }
+
   it('while a lease call is in flight, or after one failed, no more is taken than the call said was held', async () => {
     const { client, calls } = scripted();
     const g = new RedisGate(client, options);
@@ -93,9 +112,9 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     await sleep(5);
     calls[1]!.answer([2, 1, 0, 2, 0, 1]);
     await first;
-    // The last argument: 1 reads the uptime. The first call (start(): want -1) reads nothing in
+    // The sixth argument: 1 reads the uptime. The first call (start(): want -1) reads nothing in
     // Redis; the first that wants a permit does.
-    expect(calls.map((c) => c.args.slice(1, 2).concat(c.args.at(-1)!))).toEqual([
+    expect(calls.map((c) => [c.args[1], c.args[5]])).toEqual([
       [-1, 0],
       [1, 1],
     ]);
@@ -107,7 +126,7 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     await sleep(5);
     calls.at(-1)!.answer([2, 1, 0, 2, 0, 1]);
     await Promise.all([second, third]);
-    expect(calls.map((c) => c.args.at(-1))).toEqual([0, 1, 1]);
+    expect(calls.map((c) => c.args[5])).toEqual([0, 1, 1]);
     g.release();
     g.release();
     const closing = g.close();
@@ -200,6 +219,68 @@ describe('the cluster-wide gate, its lease calls scripted (no Redis)', () => {
     const closing = g.close();
     await clock.advance(100);
     await closing;
+  });
+
+  it('asking for more during a call, it asks again as soon as the reply is in, even when permits handed over by message came meanwhile', async () => {
+    let hear: (channel: string, message: string) => void = () => {};
+    const channel = {
+      subscribe: async () => {},
+      on: (event: string, listener: (channel: string, message: string) => void) => {
+        if (event === 'message') hear = listener;
+      },
+      disconnect: () => {},
+    };
+    const { g, calls, clock } = await started({ limit: 10, leaseMs: 3000 }, channel);
+    const got = [g.acquire()]; // its first demand: 1
+    await clock.advance(0);
+    for (let i = 0; i < 5; i++) got.push(g.acquire()); // now it wants 6
+    // During that call, after it ran in Redis (at 100 µs), another process hands it 1 (at 150 µs).
+    hear('k#', `150 0 2 2 ${g.view.id}:1`);
+    calls[1]!.answer([0, 2, 0, 1, 0, 2, '100'] as never);
+    await clock.advance(1);
+    expect(calls.map((c) => c.args[1])).toEqual([-1, 1, 6]);
+    calls[2]!.answer([6, 2, 0, 6, 0, 2, '200'] as never);
+    await clock.advance(1);
+    await Promise.all(got);
+    for (let i = 0; i < 6; i++) g.release();
+    await closed(g, calls, clock);
+  });
+
+  it('granted nothing and no longer wanting (its callers gave up), it takes its want back within 50 ms', async () => {
+    const { g, calls, clock } = await started();
+    const abort = new AbortController();
+    const waiting = g.acquire({ signal: abort.signal }).catch(() => 'gave up');
+    await clock.advance(0);
+    abort.abort();
+    expect(await waiting).toBe('gave up');
+    calls[1]!.answer([0, 2, 1, 0, 0, 2]); // nothing granted: Redis's guard is on
+    await clock.advance(60);
+    // Its field in Redis still said it wanted 1 (lowering everyone's share): it leaves.
+    expect(calls.map((c) => c.args.slice(1, 3))).toEqual([
+      [-1, 0],
+      [1, 0],
+      [0, 0],
+    ]);
+    await closed(g, calls, clock);
+  });
+
+  it('back from Redis being away, it says so on its first call that gets through (it may be on its safe share, and others too)', async () => {
+    const { g, calls, clock } = await started();
+    const first = g.acquire();
+    await clock.advance(0);
+    calls[1]!.answer([2, 1, 0, 2, 0, 1]);
+    await first;
+    // Its renewal fails (Redis away); the next call gets through.
+    await clock.advance(340);
+    calls[2]!.fail(new Error('Connection is closed.'));
+    await clock.advance(260);
+    calls[3]!.answer([2, 1, 0, 2, 0, 1]);
+    await clock.advance(340);
+    // The last argument: 1 on the first call after one failed (that one went out before it knew),
+    // 0 again once one got through.
+    expect(calls.slice(1, 5).map((c) => c.args.at(-1))).toEqual([0, 0, 1, 0]);
+    g.release();
+    await closed(g, calls, clock);
   });
 
   it('below its fair share it asks again after 25 ms, then less often while its grant does not grow (at most every quarter of the renewal period); 25 ms again once it grows', async () => {
@@ -434,6 +515,17 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     expect([grantedAfter, guardAfter]).toEqual([0, 1]);
   });
 
+  it('state lost (a fresh key) and the caller back from Redis being away: the guard runs two leases from then, however old Redis is', async () => {
+    const k = key();
+    // Redis is older than two leases here: a newcomer on a fresh key gets its share at once.
+    expect(((await raw.eval(LEASE_SCRIPT, 1, k, 'new', 4, 0, 10, 300, 0, 0)) as number[])[0]).toBe(4);
+    // One back from Redis being away (it may hold its safe share, as may others) gets what it holds.
+    const j = key();
+    const reply = (await raw.eval(LEASE_SCRIPT, 1, j, 'back', 8, 3, 10, 300, 0, 1)) as number[];
+    expect(reply.slice(0, 3)).toEqual([3, 1, 1]);
+    expect((await lease(j, 'new', 4, 0, 10, 300)).slice(0, 3)).toEqual([0, 2, 1]);
+  });
+
   it('a lease that runs out gives its permits back (a process killed without a goodbye)', async () => {
     const k = key();
     expect((await lease(k, 'ghost', 10, 10, 10, 400))[0]).toBe(10);
@@ -512,6 +604,10 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
     const [sec, usec] = await raw.time();
     const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     await raw.hset(s, 'holder', `${now + 1000} 6 6`, '~', `0 ${now - 2000} 1`);
+    const heard: string[] = [];
+    const sub = new Redis(redis.url);
+    await sub.subscribe(`${s}#`);
+    sub.on('message', (_channel: string, message: string) => heard.push(message));
     let reply: Array<number | string> = [];
     expect(
       await ran(async () => {
@@ -519,6 +615,11 @@ describe.skipIf(!available)('the cluster-wide gate on Redis', () => {
       }),
     ).toEqual({ eval: 1, time: 1, hgetall: 1, hset: 1, publish: 1 }); // its join: the others count it
     expect(reply.slice(0, 3)).toEqual([0, 2, 1]); // nothing granted, 2 processes want, guard on
+    // Its join names no level while the guard is on: the holder keeps its permits (given back, they
+    // would sit idle until the guard ends).
+    await sleep(50);
+    sub.disconnect();
+    expect(heard.map((m) => m.split(' ').slice(1).join(' '))).toEqual(['0 2 2']);
   });
 
   it('a shrunk share records what is still in flight: no one is granted permits not yet given back', async () => {

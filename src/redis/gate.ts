@@ -475,8 +475,9 @@ export class RedisGate {
         this.#granted = permits;
         this.#recorded = Math.max(this.#recorded, permits);
         this.#drain();
-        // No longer short, it need not ask soon: the next call is the renewal.
-        if (!this.#again) this.#schedule();
+        // No longer short, it need not ask soon: the next call is the renewal (unless one is due
+        // now: it asked for more since).
+        if (!this.#again && this.#timerAt > this.#clock.now()) this.#schedule();
       }
       return;
     }
@@ -604,6 +605,8 @@ export class RedisGate {
         this.limit,
         this.leaseMs,
         check,
+        // Back from Redis being away (it may be on its safe share, and so may others).
+        this.#downSince === undefined ? 0 : 1,
       );
       // A process leaving (wanting and holding nothing) only has its field deleted: the script
       // reads nothing then, Redis's uptime included.
@@ -656,8 +659,8 @@ export class RedisGate {
     // What was due before that call is answered by it: the next call is worked out afresh.
     this.#clearTimer();
     if (this.#held === 0 && this.waiting === 0 && this.#reachable) {
-      // Idle: its permits go back a little later (see release()).
-      if (this.#granted > 0) this.#arm(CALL_GAP_MS);
+      // Idle: its permits (or what Redis records it wants) go back a little later (see release()).
+      if (this.#granted > 0 || this.#asked > 0) this.#arm(CALL_GAP_MS);
       return;
     }
     const busy = this.#held > 0 || this.waiting > 0 || this.#granted > 0;

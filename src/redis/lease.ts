@@ -10,8 +10,9 @@
 
 /**
  * KEYS[1]: the budget's hash. ARGV: process id, permits wanted, permits held now, the limit, the
- * lease in ms, 1 to read Redis's uptime (the caller's first call on a new connection); want -1
- * (a gate's first call) returns at once, having read and written nothing. Returns
+ * lease in ms, 1 to read Redis's uptime (the caller's first call on a new connection), 1 if the
+ * caller is back from Redis being away; want -1 (a gate's first call) returns at once, having read
+ * and written nothing. Returns
  * { granted, processes wanting permits, 1 while the guard is on, this process's fair share of what
  * it wants, 1 if another process holds less than its share, processes with a live lease (this one
  * counted), Redis's time in µs (a string) }.
@@ -80,7 +81,6 @@ local storedGuard = nil
 local expiries = {}
 local fresh = true
 local mine = false
-local myHolds = 0
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do
   local f = fields[i]
@@ -92,8 +92,7 @@ for i = 1, #fields, 2 do
     lastCall = tonumber(l)
   elseif f == id then
     mine = true
-    local e, h = string.match(fields[i + 1], '^(%d+) (%d+) %d+$')
-    myHolds = tonumber(h or '0') or 0
+    local e = string.match(fields[i + 1], '^(%d+) %d+ %d+$')
     expiries[#expiries + 1] = tonumber(e or '0') or 0
   else
     local e, h, w = string.match(fields[i + 1], '^(%d+) (%d+) (%d+)$')
@@ -127,6 +126,11 @@ if fresh or ARGV[6] == '1' then
   local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)') or '0')
   guardUntil = math.max(guardUntil, now - up * 1000 + 2 * leaseMs)
 end
+-- A caller back from Redis being away (ARGV[7] == '1': its calls failed, it may be on its safe
+-- share, and so may others) that finds the state lost: two leases from now. (Redis's uptime counts
+-- from its start, and loading a large data file, or coming back after a long outage, can take
+-- longer than two leases.)
+if fresh and ARGV[7] == '1' then guardUntil = math.max(guardUntil, now + 2 * leaseMs) end
 -- Leases live at the last call: those that run out after it (a process leaving deletes its own).
 local liveThen = 0
 if lastCall ~= nil then
@@ -207,7 +211,9 @@ end
 -- those past it stop starting queries beyond it only when someone is (and call once down to it,
 -- which gives the rest back and hands it on).
 if handed ~= '' or (not booting and short and over) or (not mine and want > 0 and live > 1) then
-  redis.call('PUBLISH', key .. '#', stamp .. ' ' .. (short and level or 0) .. ' ' .. live .. ' ' .. #wants .. handed)
+  -- (No level while the guard is on: a holder that gave back would see its permits sit idle.)
+  local told = (short and not booting) and level or 0
+  redis.call('PUBLISH', key .. '#', stamp .. ' ' .. told .. ' ' .. live .. ' ' .. #wants .. handed)
 end
 -- One write: its own field, those handed permits, and '~'. A process leaving writes '~' only when
 -- something changed that it records (expired leases deleted, the guard turned on, permits handed):

@@ -2,6 +2,9 @@
 // would pick? MX queries against knotd on loopback (the built-in test server when knot is
 // missing), every client in a fresh process per run, rounds interleaved so machine drift hits
 // every client alike. Prints one markdown table. Run: npm run bench [-- --queries 20000 --rounds 3 --levels 2,16,128]
+// `--server-workers 1`: knotd with one UDP worker instead of two: on a 2-core host its two workers
+// and the client are three busy threads on two cores, and a client whose ports reach both workers
+// loses its core to them now and then (one port, as dns-socket's, reaches one).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ const QUERIES = arg('queries', 20_000);
 const WARMUP = arg('warmup', 1_000);
 const ROUNDS = arg('rounds', 3);
 const NAMES = 10_000;
+const SERVER_WORKERS = arg('server-workers', 2);
 const levelsArg = process.argv.indexOf('--levels');
 /** `--levels 16,128`: only those concurrency levels. */
 const LEVELS = levelsArg > 0 ? process.argv[levelsArg + 1]!.split(',').map(Number) : [2, 16, 128];
@@ -91,10 +95,10 @@ let server: string;
 let stop: () => Promise<void>;
 let serverLabel: string;
 if (findBinary('knotd')) {
-  const knot = await startKnot({ zones: { 'bench.test.': zone() } });
+  const knot = await startKnot({ zones: { 'bench.test.': zone() }, udpWorkers: SERVER_WORKERS });
   server = knot.server;
   stop = () => knot.stop();
-  serverLabel = `knotd (${execFileSync(findBinary('knotd')!, ['--version']).toString().trim()})`;
+  serverLabel = `knotd (${execFileSync(findBinary('knotd')!, ['--version']).toString().trim()}, ${SERVER_WORKERS} UDP worker${SERVER_WORKERS === 1 ? '' : 's'})`;
 } else {
   console.log(
     'NOTE: knotd not found (apt-get install -y knot knot-dnsutils dnsperf): using the built-in test server, which is far slower.\n',

@@ -15,6 +15,8 @@ const run = promisify(execFile);
 export interface KnotOptions {
   /** Master-file text per zone, keyed by origin (`'example.test.'`); each text holds one zone. */
   zones: Record<string, string>;
+  /** knotd's UDP workers (threads, one `SO_REUSEPORT` socket each); default 2. */
+  udpWorkers?: number;
 }
 
 /** Requests knotd received per transport since it started; knotc leaves out zeros, these do not. */
@@ -31,7 +33,7 @@ function fileFor(origin: string): string {
   return `${origin.replace(/\.$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'root'}.zone`;
 }
 
-function config(dir: string, port: number, identity: string, origins: string[]): string {
+function config(dir: string, port: number, identity: string, origins: string[], udpWorkers = 2): string {
   const zones = origins.map((o) => `  - domain: "${o}"\n    file: "${join(dir, 'zones', fileFor(o))}"`);
   return `# Written by test/helpers/knot.ts for one test run.
 server:
@@ -43,7 +45,7 @@ server:
     # No \`user:\`: knotd then keeps the uid it was started with (root in CI, the developer locally),
     # which owns the temp dir. Debian's /etc/knot/knot.conf says knot:knot, but that file is not read.
     # A few workers: enough for loopback, and knotd does not spawn one per core on big CI machines.
-    udp-workers: 2
+    udp-workers: ${udpWorkers}
     tcp-workers: 2
     background-workers: 1
 
@@ -112,7 +114,7 @@ export async function startKnot(options: KnotOptions): Promise<KnotServer> {
       for (const [origin, text] of Object.entries(options.zones)) {
         await writeFile(join(dir, 'zones', fileFor(origin)), text);
       }
-      await writeFile(conf, config(dir, port, identity, origins));
+      await writeFile(conf, config(dir, port, identity, origins, options.udpWorkers));
       // Without -d knotd stays in the foreground: it is our child, stopped by its pid.
       return { file: knotd, args: ['-c', conf] };
     },
