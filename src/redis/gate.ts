@@ -325,23 +325,15 @@ export class RedisGate {
     if (this.#held === 0) throw new Error('release() called with no permit held');
     this.#held--;
     this.#drain();
-    // Give permits back now rather than at the next renewal when someone can use them: its share
-    // shrank while more were in flight and it is down to it, or others wait and this one needs
-    // less than it was granted (at most once per CALL_GAP_MS), or it is idle.
-    const demand = this.#held + this.waiting;
+    // Give permits back rather than at the next renewal when someone can use them: at once when
+    // its share shrank while more were in flight and it is down to it, soon when it needs fewer
+    // (see #giveBack).
     this.#sinceCall++;
     if (this.#recorded > this.#granted && this.#held <= this.#granted) {
       this.#recorded = this.#granted;
       this.#call();
-    } else if (this.#granted > 0 && demand === 0) {
-      // Idle: give the permits back a little later, unless demand comes back first (a caller that
-      // awaits one query at a time would otherwise cost a call per query).
-      this.#arm(CALL_GAP_MS);
-    } else if (this.#contended && demand < this.#granted) {
-      // Another is short and this one needs less: give back within CALL_GAP_MS (or at close(),
-      // if it is done by then: a job's last queries need not cost a call of their own).
-      this.#arm(Math.max(this.#calledAt + CALL_GAP_MS - this.#clock.now(), CALL_GAP_MS / 2));
     } else if (
+      !this.#giveBack() &&
       this.#asked > this.#granted &&
       this.#nudges === undefined &&
       this.#sinceCall >= CALL_EVERY &&
@@ -658,15 +650,13 @@ export class RedisGate {
     }
     // What was due before that call is answered by it: the next call is worked out afresh.
     this.#clearTimer();
-    if (this.#held === 0 && this.waiting === 0 && this.#reachable) {
-      // Idle: its permits (or what Redis records it wants) go back a little later (see release()).
-      if (this.#granted > 0 || this.#asked > 0) this.#arm(CALL_GAP_MS);
+    const idle = this.#held === 0 && this.waiting === 0;
+    if (idle && this.#reachable) {
+      this.#giveBack();
       return;
     }
-    const busy = this.#held > 0 || this.waiting > 0 || this.#granted > 0;
-    if (!busy) return;
-    // Another is short and this one needs less than it was granted: give back soon (see release()).
-    if (this.#contended && this.#held + this.waiting < this.#granted) this.#arm(CALL_GAP_MS);
+    if (idle && this.#granted === 0) return;
+    this.#giveBack();
     // Below its fair share (others still hold more than theirs, or their permits are draining):
     // asking again soon helps. At its share, the next renewal is soon enough.
     // Holding past its share while another waits: soon too.
@@ -691,6 +681,21 @@ export class RedisGate {
     else this.#arm(Math.max(0, this.#calledAt + renewIn - now), this.#reachable);
     // When the lease runs out with nothing renewed, waiters may fall to the safe share.
     if (!this.#reachable) this.#drain();
+  }
+
+  /**
+   * Permits (or a recorded want) this process does not need go back soon: 50 ms after it went
+   * idle, unless demand comes back first (a caller that awaits one query at a time would otherwise
+   * cost a call per query); as long after another is short while it needs fewer than it was
+   * granted (or at close(), if it is done by then: a job's last queries need not cost a call of
+   * their own). Whether one is due.
+   */
+  #giveBack(): boolean {
+    const demand = this.#held + this.waiting;
+    const idle = demand === 0 && (this.#granted > 0 || this.#asked > 0);
+    if (!idle && !(this.#contended && demand < this.#granted)) return false;
+    this.#arm(CALL_GAP_MS);
+    return true;
   }
 
   /** A call in `ms` (unless one is due sooner); `renewal`: one that may be put off (see there). */
