@@ -257,12 +257,18 @@ describe('a datagram held for the end of the turn', () => {
 describe('source ports at concurrency 16', () => {
   it.each([
     [1, 16],
-    [8, 12],
-  ])('queriesPerSocket %i: 1,000 queries use at most %i ports (and ≤ 20)', async (k, most) => {
+    [8, 3],
+    [undefined, 2],
+  ])('queriesPerSocket %s: 1,000 queries use at most %i ports (and ≤ 20)', async (k, most) => {
     const s = await startTestServer({ zone: ZONE });
     try {
-      // Defaults otherwise (the adaptive gate, socketReuse 100), as a user would run it.
-      const r = new Resolver({ servers: [s.server], concurrency: 16, coalesce: false, queriesPerSocket: k });
+      // Defaults otherwise (the adaptive gate, socketReuse 1,000), as a user would run it.
+      const r = new Resolver({
+        servers: [s.server],
+        concurrency: 16,
+        coalesce: false,
+        ...(k === undefined ? {} : { queriesPerSocket: k }),
+      });
       let next = 0;
       const worker = async () => {
         while (next < 1000) {
@@ -273,10 +279,38 @@ describe('source ports at concurrency 16', () => {
       await Promise.all(range(16).map(worker));
       const ports = s.stats.sourcePorts.size;
       console.log(`[udp-share] 1,000 queries at c=16, k=${k}: ${ports} source ports`);
-      // k = 8: each socket carries 100 queries and then retires, at most ceil(16 / 8) part-used at
-      // the end; k = 1: 16 sockets of about 62 queries each, none retired.
+      // k = 1: 16 sockets of about 62 queries each; k = 8: two sockets of about 500 each; the
+      // default 16: one socket, which retires at 1,000 (a second may carry the last few).
       expect(ports).toBeLessThanOrEqual(most);
       expect(ports).toBeLessThanOrEqual(20);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a socket takes no new query after 10 s, however few it carried: a slow stream moves to fresh ports (fake clock)', async () => {
+    const s = await startTestServer({ zone: ZONE });
+    try {
+      const clock = new FakeClock();
+      const r = new Resolver({ servers: [s.server], coalesce: false, runtime: { clock } });
+      const portOf = async (i: number) => {
+        const before = new Set(s.stats.sourcePorts);
+        expect(await r.resolve4(name(i))).toEqual(address(i));
+        return [...s.stats.sourcePorts].find((p) => !before.has(p)) ?? 'same';
+      };
+      const first = await portOf(0);
+      expect(first).not.toBe('same');
+      // Never idle for the 2 s that close a socket: a query every 1.5 s.
+      for (let t = 1; t < 7; t++) {
+        await clock.advance(1500);
+        expect(await portOf(t)).toBe('same');
+      }
+      await clock.advance(999); // 9,999 ms old
+      expect(await portOf(7)).toBe('same');
+      await clock.advance(1);
+      // 10,000 ms old, 8 queries carried of 1,000: a fresh port.
+      expect(await portOf(8)).not.toBe('same');
+      expect(s.stats.sourcePorts.size).toBe(2);
     } finally {
       await s.close();
     }

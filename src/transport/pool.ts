@@ -19,6 +19,18 @@ import { UdpSocket } from './udp.js';
  */
 const IDLE_MS = 2000;
 
+/**
+ * A UDP socket takes no new query once it is this old, however few it carried: `socketReuse`
+ * bounds how many queries a port sees, this bounds for how long, so that a steady stream (which
+ * never leaves a socket idle for {@link IDLE_MS}) still moves to fresh ports: up to 10 queries a
+ * second a port carries no more than the 100 it did before `socketReuse` went to 1,000, and no port
+ * lives longer than 10 s (100 s at 1 query a second, before). Shorter would cost a router NAT
+ * entries (each lives 30 s or more): at 1 s, a stream of 10 queries a second would use 100 ports per
+ * 1,000 queries. At bulk rates `socketReuse` retires a port long before (1,000 queries take
+ * 20-200 ms).
+ */
+const PORT_MAX_AGE_MS = 10_000;
+
 /** What the pool needs of the gate: its current limit. */
 export interface Limited {
   readonly limit: number;
@@ -82,7 +94,7 @@ export class SocketPool {
       for (let i = room.length - 1; i >= 0; i--) {
         const ch = room[i]!;
         if (ch.capacity !== k || !sameEndpoint(ch.endpoint, endpoint)) continue;
-        if (!ch.usable || ch.uses >= sharing.socketReuse) {
+        if (this.#spent(ch, sharing.socketReuse)) {
           // Retired or spent: it finishes the exchanges it carries, and closes with the last.
           this.#unlist(i);
           continue;
@@ -96,13 +108,20 @@ export class SocketPool {
       const ch = idle[i]!;
       if (ch.capacity === k && sameEndpoint(ch.endpoint, endpoint)) {
         idle.splice(i, 1);
-        if (ch.usable) return this.#listed(ch);
+        if (!this.#spent(ch, sharing.socketReuse)) return this.#listed(ch);
         this.#close(ch);
         break;
       }
     }
     this.reserve();
-    return this.#listed(new UdpSocket(endpoint, k));
+    const ch = new UdpSocket(endpoint, k);
+    ch.openedAt = this.#clock.now();
+    return this.#listed(ch);
+  }
+
+  /** Whether a UDP socket must take no new query: broken, or past its uses or its age. */
+  #spent(ch: UdpSocket, reuse: number): boolean {
+    return !ch.usable || ch.uses >= reuse || this.#clock.now() - ch.openedAt >= PORT_MAX_AGE_MS;
   }
 
   /** A UDP socket about to carry one more exchange goes on the list of those with room, if it has. */
@@ -176,11 +195,11 @@ export class SocketPool {
     if (!clean) udp.retire();
     if (udp.busy > 0) {
       // A full socket has room again (unless it takes no more; take() drops those it meets).
-      if (!udp.listed && udp.usable && udp.uses < reuse) this.#listed(udp);
+      if (!udp.listed && !this.#spent(udp, reuse)) this.#listed(udp);
       return;
     }
     if (udp.listed) this.#unlist(this.#room.indexOf(udp));
-    if (!udp.usable || udp.uses >= reuse || this.#open > this.#gate.limit) {
+    if (this.#spent(udp, reuse) || this.#open > this.#gate.limit) {
       this.#close(udp);
       return;
     }

@@ -67,6 +67,8 @@ export class UdpSocket implements Channel {
   uses = 0;
   /** When it last went idle (for the idle sweep). */
   idleSince = 0;
+  /** When it was opened (set by the pool, for its age limit). */
+  openedAt = 0;
   /** Exchanges in flight on it now. */
   busy = 0;
   /** In the pool's list of sockets with room (the pool's bookkeeping). */

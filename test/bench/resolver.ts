@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { findBinary } from '../helpers/bin.js';
 import { startKnot } from '../helpers/knot.js';
+import { benchZone } from './zone.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,21 +43,7 @@ const LABEL: Record<string, string> = {
   dgram: '(reference) bare `node:dgram`',
 };
 
-/** ~10,000 names with 2 MX each, plus A, AAAA and TXT. */
-function zone(): string {
-  const lines = [
-    '$ORIGIN bench.test.',
-    '$TTL 3600',
-    '@ SOA ns hostmaster 1 3600 600 86400 60',
-    '@ NS ns',
-    'ns A 127.0.0.1',
-  ];
-  for (let i = 0; i < NAMES; i++) {
-    lines.push(`d${i} MX 10 mx1.d${i}`, `d${i} MX 20 mx2.d${i}`, `d${i} A 192.0.2.${i % 250}`);
-    lines.push(`d${i} AAAA 2001:db8::${(i % 65535).toString(16)}`, `d${i} TXT "v=spf1 -all"`);
-  }
-  return `${lines.join('\n')}\n`;
-}
+const zone = () => benchZone(NAMES);
 
 interface Row {
   client: string;
