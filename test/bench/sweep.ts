@@ -5,8 +5,9 @@
 //   npx tsx test/bench/sweep.ts ROUNDS LEVELS SETTINGS
 //   npx tsx test/bench/sweep.ts 5 2,16,128 'dnsgate:;dnsgate-k8:DNSGATE_K=8,DNSGATE_REUSE=1000;dns-socket:'
 // A setting is `name:ENV=value,...`; a name starting with `dnsgate` runs dnsgate with that
-// environment (DNSGATE_K, DNSGATE_REUSE, DNSGATE_ADAPTIVE: see client-child.mjs), any other name
-// is that client (node, dns-socket, dns2, dgram). WORKERS=1: knotd with one UDP worker.
+// environment (DNSGATE_K, DNSGATE_REUSE, DNSGATE_ADAPTIVE: see client-child.mjs), one starting with
+// `dnsgate-before` the build in DNSGATE_BEFORE, any other name is that client (node, dns-socket,
+// dns2, dgram). WORKERS=1: knotd with one UDP worker.
 import { spawnSync } from 'node:child_process';
 import { startKnot } from '../helpers/knot.js';
 import { benchZone } from './zone.js';
@@ -33,12 +34,18 @@ interface Run {
   p99: number;
   cpuUs: number;
   ports: number;
+  /** dnsgate's tries counted as lost by its adaptive gate. */
+  losses?: number;
 }
 const runs = new Map<string, Run[]>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const c of LEVELS) {
     for (const { name, env } of SETTINGS) {
-      const client = name.startsWith('dnsgate') ? 'dnsgate' : name;
+      const client = name.startsWith('dnsgate-before')
+        ? 'dnsgate-before'
+        : name.startsWith('dnsgate')
+          ? 'dnsgate'
+          : name;
       const child = new URL('./client-child.mjs', import.meta.url).pathname;
       const out = spawnSync(
         process.execPath,
@@ -60,8 +67,8 @@ await knot.stop();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const span = (xs: number[], digits: number) =>
   `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
-console.log('| c | setting | q/s median (range) | p99 ms | CPU µs/query | ports / 1,000 |');
-console.log('|---:|---|---:|---:|---:|---:|');
+console.log('| c | setting | q/s median (range) | p99 ms | CPU µs/query | ports / 1,000 | losses |');
+console.log('|---:|---|---:|---:|---:|---:|---:|');
 for (const [key, rs] of runs) {
   const [c, name] = key.split(' ');
   const qps = rs.map((r) => r.qps);
@@ -75,6 +82,6 @@ for (const [key, rs] of runs) {
     )} | ${span(
       rs.map((r) => r.ports),
       0,
-    )} |`,
+    )} | ${rs.map((r) => r.losses ?? '-').join('/')} |`,
   );
 }
