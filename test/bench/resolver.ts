@@ -183,14 +183,15 @@ for (const c of LEVELS) {
       p99: median(rows.map((r) => r.p99)),
     };
   };
-  const node = stat('node').qps;
-  const dnsSocket = CLIENTS.includes('dns-socket') ? stat('dns-socket').qps : Number.NaN;
+  // A peer left out with --clients gives an empty column rather than NaN×.
+  const times = (qps: number, peer: string) =>
+    CLIENTS.includes(peer) ? `${(qps / stat(peer).qps).toFixed(2)}×` : '';
   const bestPeer = Math.max(...PEERS.map((x) => stat(x).qps));
   for (const client of CLIENTS) {
     const s = stat(client);
     const vsPeer = client === 'dnsgate' ? `${(s.qps / bestPeer).toFixed(2)}×` : '';
     console.log(
-      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${s.qpsMin.toFixed(0)}–${s.qpsMax.toFixed(0)} | ${(s.qps / node).toFixed(2)}× | ${(s.qps / dnsSocket).toFixed(2)}× | ${vsPeer} | ${s.lost} | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
+      `| ${c} | ${LABEL[client]} | ${s.qps.toFixed(0)} | ${s.qpsMin.toFixed(0)}–${s.qpsMax.toFixed(0)} | ${times(s.qps, 'node')} | ${times(s.qps, 'dns-socket')} | ${vsPeer} | ${s.lost} | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${s.cpu.toFixed(1)} | ${(s.rss / 2 ** 20).toFixed(0)} MiB | ${s.ports} |`,
     );
   }
 }
