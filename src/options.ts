@@ -118,8 +118,8 @@ export interface ResolverOptions {
    */
   socketReuse?: number;
   /**
-   * UDP queries in flight on one socket at once, an integer from 1 to 64. Default 16 (the fastest
-   * in the benchmarks, and the fewest ports: at concurrency 16 one port carries everything).
+   * UDP queries in flight on one socket at once, an integer from 1 to 64. Default 16 (level with 8
+   * in the benchmarks' q/s and the lowest p99 at concurrency 16, where one port carries everything).
    *
    * Queries share a socket (one `connect()`ed, OS-chosen port) with distinct random IDs; each answer
    * goes to the query with its ID, and is still checked against its question. Fewer sockets means

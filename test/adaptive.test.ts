@@ -384,6 +384,40 @@ describe('the controller (virtual time)', () => {
     expect(l.view.rttMs).toBe(2);
   });
 
+  it('an answer to a try found overdue that comes before its copy is sent again, or long after, was late, not dropped: the guard learns how long answers take', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l); // RTT 0 ms: the guard is at its 20 ms floor
+    const [miss] = send(l, 1);
+    advance(21);
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1 }); // found overdue, its copy waits for room
+    now = 30;
+    l.answeredAfterOverdue(null, 0); // the first copy's answer, 30 ms after it went out
+    end(l, [miss!], 'neutral');
+    // Now a try may take 1.25 x 30 ms before it counts as dropped.
+    const [next] = send(l, 1);
+    advance(30 + 37);
+    expect(l.view.losses).toBe(1);
+    advance(30 + 39);
+    expect(l.view.losses).toBe(2);
+    // A copy sent again and answered at once (within 2 RTT + 4 deviations, 5 ms at least) was the
+    // copy's answer: a real drop, which teaches nothing (the guard stays at 37.5 ms).
+    expect(l.gate.tryAcquire()).toBe(true);
+    const copy = l.sent(null, true);
+    now = 72;
+    l.answeredAfterOverdue(copy, 30);
+    end(l, [copy, next!], 'neutral');
+    const [third] = send(l, 1);
+    advance(72 + 39);
+    expect(l.view.losses).toBe(3);
+    end(l, [third!], 'neutral');
+    // The lesson is forgotten 10 s after the last late answer: the floor again.
+    now = 10_100;
+    const [last] = send(l, 1);
+    advance(10_100 + 21);
+    expect(l.view.losses).toBe(4);
+    end(l, [last!], 'neutral');
+  });
+
   it('smooths the RTT of answers (1/8 per answer)', () => {
     const l = make();
     const [a] = send(l, 1);
@@ -504,6 +538,29 @@ describe('the resolver with the adaptive gate', () => {
     expect(b).toMatchObject({ server: good.server, losses: 0, cuts: 0 });
     // Passed over while full, the silent server was not asked by every lookup.
     expect(dead.stats.queries).toBeLessThan(60);
+  });
+
+  it('a router whose cache misses take 40 ms (1 name in 10) is not taken for one that drops: the limit stays up', async () => {
+    const server = await startTestServer({
+      zone: wildcardZone,
+      handler: async (q) => {
+        const n = Number(/^n(\d+)\./.exec(q.questions?.[0]?.name ?? '')?.[1] ?? 0);
+        if (n % 10 === 9) await new Promise((r) => setTimeout(r, 40)); // forwarded upstream
+        return undefined;
+      },
+    });
+    servers.push(server);
+    const r = new Resolver({ servers: [server.server], concurrency: 16, coalesce: false });
+    const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
+    expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
+    // The first miss past the guard's floor teaches it: the misses out by then count as lost (at
+    // most the 16 in flight) and cut once; later misses wait their 40 ms. Before, every miss was a
+    // drop: limit 1, a cut for each.
+    const [view] = r.limits;
+    expect(view!.losses).toBeLessThanOrEqual(16);
+    expect(view!.cuts).toBeLessThanOrEqual(2);
+    expect(view!.limit).toBeGreaterThanOrEqual(8);
+    expect(r.stats.skipped).toBe(0);
   });
 
   it('a try found overdue goes again on the same socket with the same ID, answered long before its timeout (virtual time)', async () => {

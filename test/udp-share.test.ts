@@ -181,6 +181,21 @@ describe.each(['127.0.0.1', '::1'])('UDP queries sharing a socket on %s', (host)
     expect(s.stats.sourcePorts.size).toBe(1);
   });
 
+  it('late answers to 16 queries on a socket that timed out together are dropped quietly, rounds later', async () => {
+    // Each answer comes 300 ms after its query, each try times out at 100: the answers land while
+    // the next rounds' 16 queries (and their timeouts) pass on the same socket.
+    const s = await serve({ delayMs: 300 });
+    const r = resolver(s, { concurrency: 16, tries: 1, timeout: 100 });
+    const codes = await Promise.all(
+      range(64).map((i) => r.resolve4(name(i)).catch((e: { code: string }) => e.code)),
+    );
+    expect(codes).toEqual(range(64).map(() => 'ETIMEOUT'));
+    await until(() => s.stats.inFlight === 0);
+    await sleep(20);
+    expect(r.stats).toMatchObject({ skipped: 0, timeouts: 64 });
+    expect(s.stats.sourcePorts.size).toBe(1);
+  });
+
   it("sockets open, busy or idle, never exceed the gate's limit across servers", async () => {
     let peak = 0;
     const all: TestServer[] = [];

@@ -95,6 +95,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #refusedAlone = 0;
   /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
   #resends = 0;
+  /** When this attempt's first copy went out (its adaptive limit's clock). */
+  #firstSentAt = 0;
   #resendWait: Canceller | null = null;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
@@ -290,6 +292,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       const limit = limits[s]!;
       this.#limit = limit;
       this.#ticket = limit.sent(this);
+      this.#firstSentAt = this.#ticket.sentAt;
     }
     this.#fire();
   }
@@ -364,6 +367,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     }
     this.#limit = limit;
     this.#ticket = limit.sent(this);
+    this.#firstSentAt = this.#ticket.sentAt;
     this.#fire();
   }
 
@@ -446,7 +450,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const adaptive = this.#cfg.limits !== undefined;
     const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
-    this.#endTry(kindOf(attempt, verdict, adaptive && !alone));
+    const kind = kindOf(attempt, verdict, adaptive && !alone);
+    // An answer to a try found overdue: late or dropped? The limit tells by when it came.
+    if (kind === 'answer' && this.#resends > 0) this.#limit!.answeredAfterOverdue(ticket, this.#firstSentAt);
+    this.#endTry(kind);
     if (
       verdict.step === 'later' &&
       alone &&

@@ -24,7 +24,7 @@ const IDLE_MS = 2000;
  * bounds how many queries a port sees, this bounds for how long, so that a steady stream (which
  * never leaves a socket idle for {@link IDLE_MS}) still moves to fresh ports: up to 10 queries a
  * second a port carries no more than the 100 it did before `socketReuse` went to 1,000, and no port
- * lives longer than 10 s (100 s at 1 query a second, before). Shorter would cost a router NAT
+ * takes a query past 10 s (100 s at 1 query a second, before; queries on it then run to their end). Shorter would cost a router NAT
  * entries (each lives 30 s or more): at 1 s, a stream of 10 queries a second would use 100 ports per
  * 1,000 queries. At bulk rates `socketReuse` retires a port long before (1,000 queries take
  * 20-200 ms).
@@ -109,8 +109,8 @@ export class SocketPool {
       if (ch.capacity === k && sameEndpoint(ch.endpoint, endpoint)) {
         idle.splice(i, 1);
         if (!this.#spent(ch, sharing.socketReuse)) return this.#listed(ch);
+        // Spent (by age, say): closed, and an older idle one may still serve.
         this.#close(ch);
-        break;
       }
     }
     this.reserve();
@@ -296,7 +296,7 @@ descriptors.onShortage = () => {
 
 /**
  * The pool that belongs to a gate, shared by every resolver that shares the gate (its idle sweep
- * runs on the clock of the first).
+ * and its sockets' ages run on the clock of the first).
  */
 export function poolFor(gate: Limited, clock: Clock): SocketPool {
   let pool = pools.get(gate);

@@ -44,10 +44,13 @@ const BROKEN = 4;
 const NONE = -1;
 
 /**
- * IDs of given-up queries a socket remembers (a ring: the oldest is forgotten first), so that a
- * late answer to one is dropped quietly rather than taken for a forgery.
+ * IDs of given-up queries a socket remembers, per query it may carry at once (a ring: the oldest
+ * is forgotten first), so that a late answer to one is dropped quietly rather than taken for a
+ * forgery. With 16 queries on a socket a ring of 16 forgot a timed-out ID about one timeout later.
  */
-const MAX_STALE = 16;
+const STALE_PER_SLOT = 4;
+/** ...and at least this many. */
+const MIN_STALE = 16;
 
 /**
  * One UDP socket, bound to a port the OS picks and `connect()`ed to one server, so the kernel drops
@@ -90,7 +93,7 @@ export class UdpSocket implements Channel {
   /** Per slot: the datagram to send once connected and flushed (dgram refuses to send while connecting). */
   readonly #pending: (Uint8Array | null)[];
   #waiting = 0;
-  readonly #stale = new Int32Array(MAX_STALE).fill(NONE);
+  readonly #stale: Int32Array;
   #staleNext = 0;
   #staleCount = 0;
   /** Whether the server has answered on it (see {@link flush}). */
@@ -106,6 +109,7 @@ export class UdpSocket implements Channel {
     this.#listeners = new Array<ChannelListener | null>(capacity).fill(null);
     this.#buffers = new Array<Buffer | null>(capacity).fill(null);
     this.#pending = new Array<Uint8Array | null>(capacity).fill(null);
+    this.#stale = new Int32Array(Math.max(MIN_STALE, STALE_PER_SLOT * capacity)).fill(NONE);
     const socket = createSocket({ type: endpoint.family === 6 ? 'udp6' : 'udp4' });
     this.#socket = socket;
     socket.on('message', (bytes: Buffer) => this.#route(bytes));
@@ -201,7 +205,7 @@ export class UdpSocket implements Channel {
     if (id === NONE) return;
     if (this.#stale[this.#staleNext] === NONE) this.#staleCount++;
     this.#stale[this.#staleNext] = id;
-    this.#staleNext = (this.#staleNext + 1) % MAX_STALE;
+    this.#staleNext = (this.#staleNext + 1) % this.#stale.length;
   }
 
   /** Sends the slot's datagram. Errors (EMFILE, ENOBUFS, ...) come to the listeners, never as a throw. */
@@ -251,7 +255,8 @@ export class UdpSocket implements Channel {
         }
       }
       // A late answer to a query given up on (timed out or abandoned) is no forgery.
-      if (this.#staleCount > 0 && this.#dropStale(id)) return;
+      // It stays remembered: a query sent again (found overdue) may be answered once per copy.
+      if (this.#staleCount > 0 && this.#stale.includes(id)) return;
     }
     // No exchange asked for it: a forgery, a duplicate, or garbage. One waiting exchange judges it
     // (skips and counts it), and the socket takes no further query.
@@ -264,14 +269,6 @@ export class UdpSocket implements Channel {
         return;
       }
     }
-  }
-
-  #dropStale(id: number): boolean {
-    const i = this.#stale.indexOf(id);
-    if (i < 0) return false;
-    this.#stale[i] = NONE;
-    this.#staleCount--;
-    return true;
   }
 
   /** A socket error (or a failed bind or connect): every exchange on it fails with it. */
