@@ -108,9 +108,7 @@ describe('the controller (virtual time)', () => {
     now = 1;
     end(l, first.slice(1), 'answer'); // RTT 1 ms; first[0] is still out
     expect(l.view.cuts).toBe(0);
-    advance(19);
-    expect(l.view.cuts).toBe(0);
-    advance(22); // 20 ms is the floor of the guard: a timer looks then
+    advance(52); // 50 ms is the floor of the guard: a timer looks then
 
     expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
     // Its timeout later does not count it again.
@@ -124,9 +122,9 @@ describe('the controller (virtual time)', () => {
     const first = send(l, 8);
     now = 1;
     end(l, first.slice(1), 'answer'); // first[0] (sent with 1 in flight) is still out
-    advance(15);
+    advance(40);
     const more = send(l, 13);
-    advance(25); // first[0] (sent with 1 in flight) is overdue now (guard 20 ms)
+    advance(60); // first[0] (sent with 1 in flight) is overdue now
     expect(l.view).toMatchObject({ cuts: 1, losses: 1, inFlight: 13, limit: 1 });
     end(l, more, 'answer');
   });
@@ -352,10 +350,10 @@ describe('the controller (virtual time)', () => {
     warm(l);
     expect(l.gate.tryAcquire()).toBe(true);
     const dropped = l.sent(owner);
-    now = 12;
+    now = 30;
     const rest = send(l, 7); // the gate is full
     void l.gate.acquire().then(() => order.push('new'));
-    advance(25); // dropped is overdue (guard 20 ms), the rest are not
+    advance(60); // dropped is overdue (guard 50 ms), the rest are not
     expect(seen).toEqual([dropped]);
     expect(l.view).toMatchObject({ limit: 1, inFlight: 7, losses: 1 });
     end(l, rest, 'answer'); // room under the limit again (and growth): for the retry first
@@ -382,40 +380,6 @@ describe('the controller (virtual time)', () => {
     now = 232;
     l.ended(fresh!, 'answer');
     expect(l.view.rttMs).toBe(2);
-  });
-
-  it('an answer to a try found overdue that comes before its copy is sent again, or long after, was late, not dropped: the guard learns how long answers take', () => {
-    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
-    warm(l); // RTT 0 ms: the guard is at its 20 ms floor
-    const [miss] = send(l, 1);
-    advance(21);
-    expect(l.view).toMatchObject({ losses: 1, cuts: 1 }); // found overdue, its copy waits for room
-    now = 30;
-    l.answeredAfterOverdue(null, 0); // the first copy's answer, 30 ms after it went out
-    end(l, [miss!], 'neutral');
-    // Now a try may take 1.25 x 30 ms before it counts as dropped.
-    const [next] = send(l, 1);
-    advance(30 + 37);
-    expect(l.view.losses).toBe(1);
-    advance(30 + 39);
-    expect(l.view.losses).toBe(2);
-    // A copy sent again and answered at once (within 2 RTT + 4 deviations, 5 ms at least) was the
-    // copy's answer: a real drop, which teaches nothing (the guard stays at 37.5 ms).
-    expect(l.gate.tryAcquire()).toBe(true);
-    const copy = l.sent(null, true);
-    now = 72;
-    l.answeredAfterOverdue(copy, 30);
-    end(l, [copy, next!], 'neutral');
-    const [third] = send(l, 1);
-    advance(72 + 39);
-    expect(l.view.losses).toBe(3);
-    end(l, [third!], 'neutral');
-    // The lesson is forgotten 10 s after the last late answer: the floor again.
-    now = 10_100;
-    const [last] = send(l, 1);
-    advance(10_100 + 21);
-    expect(l.view.losses).toBe(4);
-    end(l, [last!], 'neutral');
   });
 
   it('smooths the RTT of answers (1/8 per answer)', () => {
@@ -553,12 +517,12 @@ describe('the resolver with the adaptive gate', () => {
     const r = new Resolver({ servers: [server.server], concurrency: 16, coalesce: false });
     const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
     expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
-    // The first miss past the guard's floor teaches it: the misses out by then count as lost (at
-    // most the 16 in flight) and cut once; later misses wait their 40 ms. Before, every miss was a
-    // drop: limit 1, a cut for each.
+    // Misses answered under the guard's 50 ms floor are never taken for drops. With a floor of 20
+    // ms (tried, and undone) every miss was a drop: 42 losses, limit 1. Misses slower than the
+    // floor still are (README: not covered).
     const [view] = r.limits;
-    expect(view!.losses).toBeLessThanOrEqual(16);
-    expect(view!.cuts).toBeLessThanOrEqual(2);
+    expect(view!.losses).toBeLessThanOrEqual(2); // a busy machine may make one late
+    expect(view!.cuts).toBeLessThanOrEqual(1);
     expect(view!.limit).toBeGreaterThanOrEqual(8);
     expect(r.stats.skipped).toBe(0);
   });
@@ -587,9 +551,9 @@ describe('the resolver with the adaptive gate', () => {
     }
     await call;
     expect(answer).toEqual(['192.0.2.1']);
-    // Found overdue at the guard's 20 ms floor, far from the 2 s timeout.
-    expect(clock.now()).toBeGreaterThanOrEqual(20);
-    expect(clock.now()).toBeLessThan(50);
+    // Found overdue at the guard's 50 ms floor, far from the 2 s timeout.
+    expect(clock.now()).toBeGreaterThanOrEqual(50);
+    expect(clock.now()).toBeLessThan(100);
     expect(copies).toHaveLength(2);
     expect(copies[1]).toEqual(copies[0]);
     expect(r.stats).toMatchObject({ sent: 18, timeouts: 0 });

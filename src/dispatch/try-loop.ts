@@ -95,8 +95,6 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #refusedAlone = 0;
   /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
   #resends = 0;
-  /** When this attempt's first copy went out (its adaptive limit's clock). */
-  #firstSentAt = 0;
   #resendWait: Canceller | null = null;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
@@ -292,7 +290,6 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       const limit = limits[s]!;
       this.#limit = limit;
       this.#ticket = limit.sent(this);
-      this.#firstSentAt = this.#ticket.sentAt;
     }
     this.#fire();
   }
@@ -367,7 +364,6 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     }
     this.#limit = limit;
     this.#ticket = limit.sent(this);
-    this.#firstSentAt = this.#ticket.sentAt;
     this.#fire();
   }
 
@@ -450,10 +446,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const adaptive = this.#cfg.limits !== undefined;
     const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
-    const kind = kindOf(attempt, verdict, adaptive && !alone);
-    // An answer to a try found overdue: late or dropped? The limit tells by when it came.
-    if (kind === 'answer' && this.#resends > 0) this.#limit!.answeredAfterOverdue(ticket, this.#firstSentAt);
-    this.#endTry(kind);
+    this.#endTry(kindOf(attempt, verdict, adaptive && !alone));
     if (
       verdict.step === 'later' &&
       alone &&

@@ -59,34 +59,14 @@ const QUEUE_RTT_FLOOR_MS = 0.1;
 const QUEUE_SAMPLES = 8;
 /** The least RTT seen is forgotten after this long (the path may have changed). */
 const BASE_RTT_MS = 10_000;
-/**
- * A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. On a
- * fast path the floor decides: each try a full router drops stays counted as held at the router
- * until it is found and sent again, and slow start runs on until then. 20 ms (it was 50) held
- * unbound on loopback to its 16 (p95, 16 of 16 runs; 16-21 at 50) and found no false drop in the
- * no-congestion benchmark; the event loop's own stalls are told apart by the late timer (LATE_MS).
- */
-const OVERDUE_FLOOR_MS = 20;
+/** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
+const OVERDUE_FLOOR_MS = 50;
 /**
  * The limit does not grow while a try has been out longer than this, and than 2 RTT + 4 RTT
  * deviations: it may have been dropped (a router that drops says nothing), and growth would run
  * the limit further past the router before the guard can tell.
  */
 const HOLD_FLOOR_MS = 10;
-/**
- * An answer that came this long after a try was sent (or to a try found overdue, and not to its
- * copy sent again) shows how long answers may take: the guard and the hold stay this many times
- * above it, for LATE_KEPT_MS after the last such answer. A home router answers from its cache in a
- * millisecond and forwards a miss for tens: the RTT estimate follows the many fast answers, and
- * without this every miss past the floor would count as a drop (and cut).
- */
-const LATE_MARGIN = 1.25;
-const LATE_KEPT_MS = 10_000;
-/**
- * A copy sent again is answered within this long (or 2 RTT + 4 RTT deviations) by a router that
- * had dropped the first; an answer that comes later was on its way already.
- */
-const RESENT_ANSWER_MS = 5;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
 const LATE_MS = 5;
 /**
@@ -237,11 +217,6 @@ export class AdaptiveLimit {
   #lastMinRtt = Number.POSITIVE_INFINITY;
   #baseRtt = Number.POSITIVE_INFINITY;
   #baseRttAt = 0;
-  /** The least the guard and the hold may be, from answers that came late (see LATE_MARGIN). */
-  #lateFloor = 0;
-  #lateAt = Number.NEGATIVE_INFINITY;
-  /** Whether the server counts as dropping because of tries found overdue (not a timeout). */
-  #droppingByOverdue = false;
   /** When the limit last stepped up a whole query below a dropping edge. */
   #steppedAt = Number.NEGATIVE_INFINITY;
   readonly #clock: Clock;
@@ -356,7 +331,6 @@ export class AdaptiveLimit {
           this.#samples++;
         }
         this.#noteRtt(now, rtt);
-        if (rtt >= OVERDUE_FLOOR_MS) this.#late(now, rtt);
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
@@ -366,7 +340,7 @@ export class AdaptiveLimit {
       const cap = dropping ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
-      const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar, this.#lateBound(now));
+      const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar);
       if (watch !== null && now - watch.sentAt > hold) return;
       if (this.#limit < this.#threshold) {
         if (this.#queueing) {
@@ -396,39 +370,10 @@ export class AdaptiveLimit {
       if (Math.floor(limit) > Math.floor(this.#limit)) this.#steppedAt = now;
       this.#set(limit, 'grow');
     } else if (kind === 'drop' || kind === 'loss') {
-      if (kind === 'drop') {
-        this.#droppingUntil = this.#clock.now() + DROPPING_MS;
-        this.#droppingByOverdue = false;
-      }
+      if (kind === 'drop') this.#droppingUntil = this.#clock.now() + DROPPING_MS;
       // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
       if (!ticket.overdue) this.#loss(ticket);
     }
-  }
-
-  /**
-   * An answer came to a try found overdue: `resend` is its copy sent again (null while that waits
-   * for room), `firstSentAt` when the first copy went out. An answer that comes before the copy
-   * went out, or later after it than answers take, is the first copy's: the try was late, not
-   * dropped. How long it took then bounds the guard from below, and the tries found overdue so far
-   * no longer count as a router dropping.
-   */
-  answeredAfterOverdue(resend: TryTicket | null, firstSentAt: number): void {
-    const now = this.#clock.now();
-    const fast = Math.max(RESENT_ANSWER_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar);
-    if (resend !== null && now - resend.sentAt <= fast) return;
-    this.#late(now, now - firstSentAt);
-    this.#overdueSeen = 0;
-    if (this.#droppingByOverdue) this.#droppingUntil = Number.NEGATIVE_INFINITY;
-  }
-
-  #late(now: number, waited: number): void {
-    this.#lateFloor = Math.max(this.#lateBound(now), LATE_MARGIN * waited);
-    this.#lateAt = now;
-  }
-
-  /** The least the guard and the hold may be now, from late answers (0 once forgotten). */
-  #lateBound(now: number): number {
-    return now - this.#lateAt > LATE_KEPT_MS ? 0 : this.#lateFloor;
   }
 
   /** An RTT sample, for the end of slow start: least per period, and least of all lately. */
@@ -464,11 +409,7 @@ export class AdaptiveLimit {
 
   /** How long a try may go unanswered before it counts as dropped. */
   get #guard(): number {
-    return Math.max(
-      OVERDUE_FLOOR_MS,
-      2 * (this.#rtt ?? 0) + 8 * this.#rttVar,
-      this.#lateBound(this.#clock.now()),
-    );
+    return Math.max(OVERDUE_FLOOR_MS, 2 * (this.#rtt ?? 0) + 8 * this.#rttVar);
   }
 
   #armFor(ticket: TryTicket | null): void {
@@ -514,10 +455,7 @@ export class AdaptiveLimit {
       if (now - this.#overdueAt > DROPPING_MS) this.#overdueSeen = 0;
       this.#overdueSeen += found.length;
       this.#overdueAt = now;
-      if (this.#overdueSeen >= DROP_BATCH) {
-        this.#droppingUntil = now + DROPPING_MS;
-        this.#droppingByOverdue = true;
-      }
+      if (this.#overdueSeen >= DROP_BATCH) this.#droppingUntil = now + DROPPING_MS;
       // Their queries queue to be sent again, oldest first and ahead of new ones; then their
       // room under the (cut) limit goes back, to them first.
       for (const ticket of found) ticket.owner?.overdue(ticket);
