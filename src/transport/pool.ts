@@ -22,12 +22,12 @@ const IDLE_MS = 2000;
 /**
  * A UDP socket takes no new query once it is this old, however few it carried: `socketReuse`
  * bounds how many queries a port sees, this bounds for how long, so that a steady stream (which
- * never leaves a socket idle for {@link IDLE_MS}) still moves to fresh ports: up to 10 queries a
- * second a port carries no more than the 100 it did before `socketReuse` went to 1,000, and no port
- * takes a query past 10 s (100 s at 1 query a second, before; queries on it then run to their end). Shorter would cost a router NAT
- * entries (each lives 30 s or more): at 1 s, a stream of 10 queries a second would use 100 ports per
- * 1,000 queries. At bulk rates `socketReuse` retires a port long before (1,000 queries take
- * 20-200 ms).
+ * never leaves a socket idle for {@link IDLE_MS}) still moves to fresh ports. Up to 10 queries a
+ * second a port carries no more than the 100 it did before `socketReuse` went to 1,000, and no
+ * port takes a query past 10 s (before: 100 s at 1 query a second); the queries on it then run to
+ * their end. Shorter would cost a router NAT entries (each lives 30 s or more): at 1 s, a stream of
+ * 10 queries a second would use 100 ports per 1,000 queries. At bulk rates `socketReuse` retires a
+ * port long before (1,000 queries take 20-200 ms).
  */
 const PORT_MAX_AGE_MS = 10_000;
 
