@@ -118,8 +118,10 @@ export interface GateWaitMessage {
 
 /**
  * `dnsgate:gate:limit`: a server's adaptive limit moved. `reason`: `'grow'` (answers came with
- * the limit reached), `'cut'` (loss: REFUSED for congestion, a timeout, ICMP refused) or
- * `'edge-expired'` (the loss edge was forgotten: growth may speed up again).
+ * the limit reached), `'cut'` (loss: REFUSED for congestion, a timeout, ICMP refused, a try
+ * unanswered far past the RTT), `'undo'` (a cut taken back: the tries it was for were answered
+ * late, on their first copy) or `'edge-expired'` (the loss edge was forgotten: growth may speed up
+ * again).
  *
  * @example
  * ```ts
@@ -131,7 +133,7 @@ export interface GateWaitMessage {
 export interface GateLimitMessage {
   server: string;
   limit: number;
-  reason: 'grow' | 'cut' | 'edge-expired';
+  reason: 'grow' | 'cut' | 'undo' | 'edge-expired';
 }
 
 /**

@@ -48,6 +48,15 @@ describe('the controller (virtual time)', () => {
     for (let i = 0; i < 16; i++) end(l, send(l, 1), 'answer');
   };
 
+  /** Sends `n` tries, answers all but the first `out` at 1 ms, and lets the guard find those overdue. */
+  const strand = (l: AdaptiveLimit, n: number, out: number): TryTicket[] => {
+    const tickets = send(l, n);
+    now = 1;
+    end(l, tickets.slice(out), 'answer');
+    advance(52); // 50 ms is the floor of the guard
+    return tickets;
+  };
+
   afterEach(() => {
     now = 0;
     timers = [];
@@ -114,6 +123,67 @@ describe('the controller (virtual time)', () => {
     // Its timeout later does not count it again.
     end(l, first.slice(0, 1), 'drop');
     expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
+  });
+
+  it('a try found overdue and then answered on its first copy was late: its loss and its cut are taken back, and the guard learns its wait', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const first = strand(l, 10, 1); // first[0] is overdue: a cut, to the 1 query out when it was sent
+    expect(l.view).toMatchObject({ cuts: 1, losses: 1, limit: 1, edge: 1 });
+    now = 70;
+    l.late(first[0]!); // its first copy answered, 70 ms after it went
+    l.ended(first[0]!, 'neutral');
+    expect(l.view).toMatchObject({ cuts: 0, losses: 0, limit: 16, edge: undefined });
+    l.late(first[0]!); // once per try
+    expect(l.view).toMatchObject({ cuts: 0, losses: 0 });
+    // For 10 s, the guard is 1.25 x 70 = 87.5 ms: a try out 80 ms is not yet overdue, one out 90 is.
+    const next = send(l, 1);
+    advance(now + 80);
+    expect(l.view.losses).toBe(0);
+    advance(now + 10);
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
+    l.ended(next[0]!, 'drop');
+    // 10 s after the late answer it is forgotten: the floor is 50 ms again.
+    advance(10_100);
+    const later = send(l, 1);
+    advance(now + 52);
+    expect(l.view.losses).toBe(2);
+    l.ended(later[0]!, 'drop');
+  });
+
+  it('a cut is taken back only once every try lost since has turned out late', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const first = strand(l, 10, 2); // first[0] and first[1] overdue: one cut
+    expect(l.view).toMatchObject({ cuts: 1, losses: 2, limit: 1 });
+    l.late(first[0]!);
+    expect(l.view).toMatchObject({ cuts: 1, losses: 1, limit: 1 }); // first[1] may have been dropped
+    l.late(first[1]!);
+    expect(l.view).toMatchObject({ cuts: 0, losses: 0, limit: 16 });
+    end(l, first.slice(0, 2), 'neutral');
+    // A REFUSED counted in the window holds the cut, late answers or not.
+    const more = send(l, 10);
+    now += 1;
+    end(l, more.slice(2), 'answer');
+    now += 30;
+    const refused = send(l, 1);
+    advance(now + 40); // more[0] and more[1] overdue (the guard: 1.25 x 52 = 65 ms), not `refused`
+    expect(l.view).toMatchObject({ cuts: 1, losses: 2 });
+    l.ended(refused[0]!, 'loss'); // sent before the cut: no second cut, but it holds this one
+    l.late(more[0]!);
+    l.late(more[1]!);
+    expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
+    end(l, more.slice(0, 2), 'neutral');
+  });
+
+  it('a try not found overdue is never late', () => {
+    const l = make();
+    warm(l);
+    const [t] = send(l, 1);
+    l.late(t!);
+    expect(l.view).toMatchObject({ cuts: 0, losses: 0 });
+    l.ended(t!, 'answer');
+    expect(l.view.inFlight).toBe(0);
   });
 
   it('a try found overdue gives its room back at once, and cuts at the queries out when it was sent', () => {
@@ -504,30 +574,34 @@ describe('the resolver with the adaptive gate', () => {
     expect(dead.stats.queries).toBeLessThan(60);
   });
 
-  it('a router whose cache misses take 40 ms (1 name in 10) is not taken for one that drops: the limit stays up', async () => {
-    const server = await startTestServer({
-      zone: wildcardZone,
-      handler: async (q) => {
-        const n = Number(/^n(\d+)\./.exec(q.questions?.[0]?.name ?? '')?.[1] ?? 0);
-        if (n % 10 === 9) await new Promise((r) => setTimeout(r, 40)); // forwarded upstream
-        return undefined;
-      },
-    });
-    servers.push(server);
-    const r = new Resolver({ servers: [server.server], concurrency: 16, coalesce: false });
-    const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
-    expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
-    // Misses answered under the guard's 50 ms floor are never taken for drops. With a floor of 20
-    // ms (tried, and undone) every miss was a drop: 42 losses, limit 1. Misses slower than the
-    // floor still are (README: not covered).
-    const [view] = r.limits;
-    expect(view!.losses).toBeLessThanOrEqual(2); // a busy machine may make one late
-    expect(view!.cuts).toBeLessThanOrEqual(1);
-    expect(view!.limit).toBeGreaterThanOrEqual(8);
-    expect(r.stats.skipped).toBe(0);
-  });
+  // A home router answers from its cache at once and forwards a miss upstream. Misses under the
+  // guard's 50 ms floor are never overdue. Slower ones are, at first: sent again under a new ID,
+  // their first copies' answers show them late, each cut is taken back and the guard learns the
+  // wait. Before, every miss past the floor was a drop: 70 and 150 ms took the limit to 1.
+  it.each([40, 70, 150])(
+    'a router whose cache misses take %i ms (1 name in 10) is not taken for one that drops: the limit stays up',
+    async (missMs) => {
+      const server = await startTestServer({
+        zone: wildcardZone,
+        handler: async (q) => {
+          const n = Number(/^n(\d+)\./.exec(q.questions?.[0]?.name ?? '')?.[1] ?? 0);
+          if (n % 10 === 9) await new Promise((r) => setTimeout(r, missMs)); // forwarded upstream
+          return undefined;
+        },
+      });
+      servers.push(server);
+      const r = new Resolver({ servers: [server.server], concurrency: 16, coalesce: false });
+      const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
+      expect(results.filter((x) => x.status === 'rejected')).toEqual([]);
+      const [view] = r.limits;
+      expect(view!.losses).toBeLessThanOrEqual(2); // a busy machine may make one late
+      expect(view!.cuts).toBeLessThanOrEqual(1);
+      expect(view!.limit).toBeGreaterThanOrEqual(8);
+      expect(r.stats.skipped).toBe(0);
+    },
+  );
 
-  it('a try found overdue goes again on the same socket with the same ID, answered long before its timeout (virtual time)', async () => {
+  it('a try found overdue goes again on the same socket under a new ID, answered long before its timeout (virtual time)', async () => {
     const copies: Array<{ id: number; port: number }> = [];
     const server = await startTestServer({
       zone: ZONE,
@@ -555,10 +629,69 @@ describe('the resolver with the adaptive gate', () => {
     expect(clock.now()).toBeGreaterThanOrEqual(50);
     expect(clock.now()).toBeLessThan(100);
     expect(copies).toHaveLength(2);
-    expect(copies[1]).toEqual(copies[0]);
+    expect(copies[1]!.port).toBe(copies[0]!.port);
+    expect(copies[1]!.id).not.toBe(copies[0]!.id);
     expect(r.stats).toMatchObject({ sent: 18, timeouts: 0 });
-    expect(r.limits[0]).toMatchObject({ losses: 1, inFlight: 0 });
+    // The first copy was dropped: the loss and the cut stand.
+    expect(r.limits[0]).toMatchObject({ losses: 1, cuts: 1, inFlight: 0 });
   });
+
+  for (const order of ['first copy first', 'copy first'] as const) {
+    it(`a try found overdue whose first copy is answered after all was late: the loss and the cut are taken back (${order}, virtual time)`, async () => {
+      const copies: Array<{ id: number; port: number }> = [];
+      const held: Array<() => void> = [];
+      const server = await startTestServer({
+        zone: ZONE,
+        handler: async (q, ctx) => {
+          if (q.questions?.[0]?.name !== 'onlya.example.test') return undefined;
+          copies.push({ id: q.id!, port: ctx.rinfo.port });
+          // Both copies held until the second comes, then answered in the order given (unbound
+          // answers the later copy first, dnsmasq the first).
+          await new Promise<void>((go) => {
+            held.push(go);
+            if (held.length === 2) for (const g of order === 'copy first' ? held.reverse() : held) g();
+          });
+          await new Promise((done) =>
+            setTimeout(
+              done,
+              copies[0]!.id === q.id ? (order === 'copy first' ? 20 : 0) : order === 'copy first' ? 0 : 20,
+            ),
+          );
+          return undefined;
+        },
+      });
+      servers.push(server);
+      const moves: string[] = [];
+      const onLimit = (m: unknown) => moves.push((m as { reason: string }).reason);
+      subscribe('dnsgate:gate:limit', onLimit);
+      try {
+        const clock = new FakeClock();
+        const r = new Resolver({ servers: [server.server], runtime: { clock }, socketReuse: 100 });
+        for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
+        let answer: unknown;
+        const call = r.resolve4('onlya.example.test').then((a) => {
+          answer = a;
+        });
+        for (let t = 0; t < 100 && copies.length < 2; t++) {
+          await clock.advance(1);
+          await new Promise((done) => setTimeout(done, 1));
+        }
+        await call;
+        expect(answer).toEqual(['192.0.2.1']);
+        expect(copies).toHaveLength(2);
+        expect(copies[1]!.id).not.toBe(copies[0]!.id);
+        // The first copy's answer, after the attempt ended or before: late, not dropped.
+        for (let i = 0; i < 100 && r.limits[0]!.losses > 0; i++)
+          await new Promise((done) => setTimeout(done, 1));
+        expect(r.limits[0]).toMatchObject({ losses: 0, cuts: 0, limit: 8, inFlight: 0 });
+        expect(moves[0]).toBe('cut');
+        expect(moves.at(-1)).toBe('undo');
+        expect(r.stats.skipped).toBe(0);
+      } finally {
+        unsubscribe('dnsgate:gate:limit', onLimit);
+      }
+    });
+  }
 
   it('a query refused for congestion is asked again after 4 RTTs of its server, not the 20 ms most (virtual time)', async () => {
     let refusals = 0;

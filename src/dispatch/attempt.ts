@@ -8,6 +8,7 @@ import { judge, Malformed } from '../wire/accept.js';
 import { CLASSIC_UDP_PAYLOAD } from '../wire/codec.js';
 import { MAX_QUERY, wireNameLength, writeQuery } from '../wire/encode.js';
 import type { Response } from '../wire/lazy.js';
+import { mismatch } from '../wire/validate.js';
 import type { DispatchConfig } from './config.js';
 import type { AttemptEnd } from './outcome.js';
 
@@ -70,6 +71,10 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #reopened = false;
   /** This try went out twice over UDP (see {@link resend}): a second answer may come. */
   #resent = false;
+  /** The first copy's bytes, under its own ID, once a copy went again under another (see {@link resend}). */
+  #first: Uint8Array | null = null;
+  /** Hears an answer to the first copy (see {@link resend}): true when it tells `late`. */
+  #heardFirst: ((bytes: Uint8Array) => boolean) | null = null;
 
   constructor(owner: AttemptOwner, cfg: DispatchConfig, q: Question) {
     this.#owner = owner;
@@ -93,6 +98,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#sentAt = 0;
     this.#reopened = false;
     this.#resent = false;
+    this.#first = null;
+    this.#heardFirst = null;
     const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp', cfg);
     this.#ch = ch;
     const slot = ch.attach(this);
@@ -144,17 +151,51 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   }
 
   /**
-   * Sends the same query again on the same channel, over UDP: same port, same ID, so a router that
-   * still holds the first takes this one for a retransmission of it (dnsmasq and unbound do), and
-   * an answer to either ends the attempt. The timeout runs on from the first send.
+   * Sends the query again on the same channel, over UDP: same port and question, and (the first
+   * time) a new ID, so that an answer tells which copy it answers: `late` is told, once, if the
+   * first copy is answered after all, now or after the attempt ended (it was late, not dropped:
+   * TCP's Eifel detection, RFC 3522, tells a spurious retransmission the same way, by timestamps).
+   * A router that still holds the first copy answers both (dnsmasq 2.90 and unbound 1.17 do,
+   * without asking upstream again); one that dropped it answers the copy. An answer to either
+   * ends the attempt. The timeout runs on from the first send. Should no fresh ID be free, the
+   * copy goes under the first's ID, and cannot be told apart.
    */
-  resend(): void {
+  resend(late: (() => void) | null = null): void {
     const ch = this.#ch;
     if (ch === null || this.overTcp) return;
+    if (!this.#resent && late !== null) this.#splitCopy(ch, late);
     this.#resent = true;
     this.#cfg.counters.sent++;
     ch.send(this.#slot, this.#query);
     if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
+  }
+
+  /** Gives the copy about to go again its own ID, and watches for a late answer to the first. */
+  #splitCopy(ch: Channel, late: () => void): void {
+    if (ch.alias === undefined) return;
+    const query = this.#query;
+    const runtime = this.#cfg.runtime;
+    for (let draws = 0; draws < MAX_DRAWS; draws++) {
+      const id = runtime.queryId();
+      if (!ch.alias(this.#slot, id)) continue;
+      const first = Uint8Array.from(query);
+      const questionEnd = this.#questionEnd;
+      let told = false;
+      const heard = (bytes: Uint8Array): boolean => {
+        // Its question must match, and a REFUSED says the copy was lost all the same.
+        if (told || mismatch(bytes, first, questionEnd) !== undefined || (bytes[3]! & 0x0f) === 5)
+          return false;
+        told = true;
+        late();
+        return true;
+      };
+      ch.watch?.((first[0]! << 8) | first[1]!, heard);
+      this.#first = first;
+      this.#heardFirst = heard;
+      query[0] = id >> 8;
+      query[1] = id & 0xff;
+      return;
+    }
   }
 
   /**
@@ -188,7 +229,14 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
 
   message(bytes: Buffer): void {
     const counters = this.#cfg.counters;
-    const verdict = judge(bytes, this.#query, this.#questionEnd, this.#maxSize);
+    let query = this.#query;
+    const first = this.#first;
+    if (first !== null && bytes.length >= 2 && bytes[0] === first[0] && bytes[1] === first[1]) {
+      // The first copy's answer, the copy's having gone under another ID: it was late.
+      query = first;
+      this.#heardFirst!(bytes);
+    }
+    const verdict = judge(bytes, query, this.#questionEnd, this.#maxSize);
     if (typeof verdict === 'string') {
       // (A late answer to a query given up on never comes here: its socket or connection drops it.)
       counters.skipped++;

@@ -96,6 +96,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
   #resends = 0;
   #resendWait: Canceller | null = null;
+  /** The try on the wire's tickets found overdue, first copy's first (its answer may yet come: late). */
+  #overdue: TryTicket[] | null = null;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
   constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
@@ -324,6 +326,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #fire(): void {
     this.#state = ON_WIRE;
     this.#resends = 0;
+    this.#overdue = null;
     const cfg = this.#cfg;
     this.#attempt.start(
       cfg.servers[this.#server]!,
@@ -369,13 +372,16 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
 
   /**
    * The adaptive limit found the try on the wire overdue (a full router drops silently, and says
-   * nothing until the timeout, seconds later): send the query again, on the same socket with the
-   * same ID, once the limit has room for it. The first send is still answered if it comes.
+   * nothing until the timeout, seconds later): send the query again, on the same socket under a
+   * new ID, once the limit has room for it. The first send is still answered if it comes, and
+   * then the limit learns it was late (see Attempt#resend).
    */
   overdue(ticket: TryTicket): void {
     if (ticket !== this.#ticket || this.#state !== ON_WIRE || this.#overTcp) return;
     if (this.#resends >= MAX_RESENDS) return;
     this.#resends++;
+    this.#overdue ??= [];
+    this.#overdue.push(ticket);
     const limit = this.#limit!;
     this.#ticket = null;
     // It was counted as lost when found overdue; its room goes back once this has queued.
@@ -385,6 +391,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
 
   /** Waits for room under the limit, ahead of queries not sent yet, and sends the query again. */
   async #resend(limit: AdaptiveLimit): Promise<void> {
+    const overdue = this.#overdue!;
     const abort = new WaitCancel();
     this.#resendWait = abort;
     try {
@@ -404,7 +411,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#ticket = limit.sent(this, true);
-    this.#attempt.resend();
+    // Its first copy answered after all: the try was late, and so were the copies found overdue.
+    this.#attempt.resend(() => {
+      for (const ticket of overdue) limit.late(ticket);
+    });
   }
 
   #stopResend(): void {
@@ -423,6 +433,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   }
 
   attempted(): void {
+    // Found overdue, and ended before its copy found room to go again.
+    const unsent = this.#resendWait !== null && this.#resends === 1;
     this.#stopResend();
     const state = this.#state;
     if (state === LINGERING) {
@@ -446,7 +458,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const adaptive = this.#cfg.limits !== undefined;
     const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
-    this.#endTry(kindOf(attempt, verdict, adaptive && !alone));
+    const kind = kindOf(attempt, verdict, adaptive && !alone);
+    // Answered then, it was the only copy sent that answered: late, not dropped.
+    if (unsent && attempt.answer !== null && kind !== 'loss') this.#limit!.late(this.#overdue![0]!);
+    this.#endTry(kind);
     if (
       verdict.step === 'later' &&
       alone &&

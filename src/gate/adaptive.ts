@@ -67,6 +67,15 @@ const OVERDUE_FLOOR_MS = 50;
  * the limit further past the router before the guard can tell.
  */
 const HOLD_FLOOR_MS = 10;
+/**
+ * A try found overdue whose first copy is answered after all (see {@link AdaptiveLimit.late}) shows
+ * how long answers may take: the guard and the hold stay this many times above its wait, for
+ * LATE_KEPT_MS after the last such answer. A home router answers from its cache in a millisecond
+ * and forwards a miss for tens or hundreds: the RTT estimate follows the many fast answers, and
+ * without this every miss past the guard would be taken for a drop.
+ */
+const LATE_MARGIN = 1.25;
+const LATE_KEPT_MS = 10_000;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
 const LATE_MS = 5;
 /**
@@ -90,7 +99,7 @@ const RECHECK_MS = 25;
 export type TryKind = 'answer' | 'loss' | 'drop' | 'neutral';
 
 /** Why the limit moved, on `dnsgate:gate:limit`. */
-export type LimitReason = 'grow' | 'cut' | 'edge-expired';
+export type LimitReason = 'grow' | 'cut' | 'undo' | 'edge-expired';
 
 /**
  * A snapshot of one server's adaptive gate.
@@ -110,9 +119,12 @@ export interface LimitView {
   /** The limit at which loss last began, while it is remembered. */
   edge: number | undefined;
   inFlight: number;
-  /** Tries counted as loss so far (REFUSED for congestion, timeouts, ICMP refused). */
+  /**
+   * Tries counted as loss so far (REFUSED for congestion, timeouts, ICMP refused, tries found
+   * overdue), less those found overdue that turned out late.
+   */
   losses: number;
-  /** Cuts of the limit so far (at most one per window). */
+  /** Cuts of the limit so far (at most one per window), less those taken back. */
   cuts: number;
   /** Smoothed round trip of answers, ms (undefined before the first). */
   rttMs: number | undefined;
@@ -120,7 +132,8 @@ export interface LimitView {
 
 /**
  * Told when its try is found overdue (presumed dropped): the try loop sends the query again, on
- * the same socket with the same ID, once the limit has room.
+ * the same socket under a new ID, once the limit has room (and calls {@link AdaptiveLimit.late} if
+ * the first copy is answered after all).
  */
 export interface OverdueListener {
   overdue(ticket: TryTicket): void;
@@ -148,6 +161,24 @@ export interface TryTicket {
    * no sample (Karn's rule).
    */
   retransmit: boolean;
+  /** Counted as lost after the cut numbered this (see AdaptiveLimit#undo); -1 if not counted. */
+  lostAfter: number;
+  /** Found overdue and then answered on its first copy (see {@link AdaptiveLimit.late}). */
+  late: boolean;
+}
+
+/** What a cut changed, to take it back (see {@link AdaptiveLimit.late}). */
+interface CutUndo {
+  /** The cut's number (AdaptiveLimit#cutNo). */
+  no: number;
+  /** Tries counted as lost since the cut, the one it was for among them, not yet found late. */
+  open: number;
+  limit: number;
+  threshold: number;
+  edge: number | undefined;
+  edgeUntil: number;
+  cutSeq: number;
+  cutAt: number;
 }
 
 /**
@@ -191,6 +222,14 @@ export class AdaptiveLimit {
   #cutSeq = -1;
   /** When the last cut was. */
   #cutAt = Number.NEGATIVE_INFINITY;
+  /** Cuts taken, numbered (not less those taken back); and how to take back the last. */
+  #cutNo = 0;
+  #undo: CutUndo | null = null;
+  /** Whether the server counts as dropping because of tries found overdue (not a timeout). */
+  #droppingByOverdue = false;
+  /** The least the guard and the hold may be, from tries that came late (see LATE_MARGIN). */
+  #lateFloor = 0;
+  #lateAt = Number.NEGATIVE_INFINITY;
   /** Sequence number of the last send that filled the gate. */
   #fullSeq = -1;
   #inFlight = 0;
@@ -291,6 +330,8 @@ export class AdaptiveLimit {
       next: null,
       owner,
       retransmit,
+      lostAfter: -1,
+      late: false,
     };
     if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
@@ -340,7 +381,7 @@ export class AdaptiveLimit {
       const cap = dropping ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
-      const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar);
+      const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar, this.#lateBound(now));
       if (watch !== null && now - watch.sentAt > hold) return;
       if (this.#limit < this.#threshold) {
         if (this.#queueing) {
@@ -370,10 +411,49 @@ export class AdaptiveLimit {
       if (Math.floor(limit) > Math.floor(this.#limit)) this.#steppedAt = now;
       this.#set(limit, 'grow');
     } else if (kind === 'drop' || kind === 'loss') {
-      if (kind === 'drop') this.#droppingUntil = this.#clock.now() + DROPPING_MS;
+      if (kind === 'drop') {
+        this.#droppingUntil = this.#clock.now() + DROPPING_MS;
+        this.#droppingByOverdue = false;
+      }
       // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
       if (!ticket.overdue) this.#loss(ticket);
     }
+  }
+
+  /**
+   * A try found overdue was answered on its first copy after all (the copy sent again went under
+   * another ID, or had not gone yet): it was late, not dropped. It no longer counts as lost, nor
+   * towards a router dropping; once every try counted lost since the last cut has turned out
+   * late, the cut is taken back (as TCP's Eifel response, RFC 4015, undoes a spurious timeout's);
+   * and the guard and the hold stay above how long it took, for a while. Once per try.
+   */
+  late(ticket: TryTicket): void {
+    if (!ticket.overdue || ticket.late) return;
+    ticket.late = true;
+    const now = this.#clock.now();
+    this.#lateFloor = Math.max(this.#lateBound(now), LATE_MARGIN * (now - ticket.sentAt));
+    this.#lateAt = now;
+    this.#losses--;
+    if (this.#overdueSeen > 0) this.#overdueSeen--;
+    if (this.#droppingByOverdue && this.#overdueSeen < DROP_BATCH) {
+      this.#droppingUntil = Number.NEGATIVE_INFINITY;
+      this.#droppingByOverdue = false;
+    }
+    const undo = this.#undo;
+    if (undo === null || ticket.lostAfter !== undo.no || --undo.open > 0) return;
+    this.#undo = null;
+    this.#cuts--;
+    this.#threshold = undo.threshold;
+    this.#edge = undo.edge;
+    this.#edgeUntil = undo.edgeUntil;
+    this.#cutSeq = undo.cutSeq;
+    this.#cutAt = undo.cutAt;
+    this.#set(Math.max(this.#limit, undo.limit), 'undo');
+  }
+
+  /** The least the guard and the hold may be now, from late answers (0 once forgotten). */
+  #lateBound(now: number): number {
+    return now - this.#lateAt > LATE_KEPT_MS ? 0 : this.#lateFloor;
   }
 
   /** An RTT sample, for the end of slow start: least per period, and least of all lately. */
@@ -409,7 +489,11 @@ export class AdaptiveLimit {
 
   /** How long a try may go unanswered before it counts as dropped. */
   get #guard(): number {
-    return Math.max(OVERDUE_FLOOR_MS, 2 * (this.#rtt ?? 0) + 8 * this.#rttVar);
+    return Math.max(
+      OVERDUE_FLOOR_MS,
+      2 * (this.#rtt ?? 0) + 8 * this.#rttVar,
+      this.#lateBound(this.#clock.now()),
+    );
   }
 
   #armFor(ticket: TryTicket | null): void {
@@ -455,7 +539,10 @@ export class AdaptiveLimit {
       if (now - this.#overdueAt > DROPPING_MS) this.#overdueSeen = 0;
       this.#overdueSeen += found.length;
       this.#overdueAt = now;
-      if (this.#overdueSeen >= DROP_BATCH) this.#droppingUntil = now + DROPPING_MS;
+      if (this.#overdueSeen >= DROP_BATCH) {
+        this.#droppingUntil = now + DROPPING_MS;
+        this.#droppingByOverdue = true;
+      }
       // Their queries queue to be sent again, oldest first and ahead of new ones; then their
       // room under the (cut) limit goes back, to them first.
       for (const ticket of found) ticket.owner?.overdue(ticket);
@@ -479,7 +566,26 @@ export class AdaptiveLimit {
     // At most one cut per window: tries sent before the last cut saw the old limit, and so did
     // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
     // is sent into at once, while the server still holds what the cut was for).
-    if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) return;
+    if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
+      // The last cut stands unless this one too turns out late.
+      if (this.#undo !== null) {
+        ticket.lostAfter = this.#undo.no;
+        this.#undo.open++;
+      }
+      return;
+    }
+    const no = ++this.#cutNo;
+    ticket.lostAfter = no;
+    this.#undo = {
+      no,
+      open: 1,
+      limit: this.#limit,
+      threshold: this.#threshold,
+      edge: this.#edge,
+      edgeUntil: this.#edgeUntil,
+      cutSeq: this.#cutSeq,
+      cutAt: this.#cutAt,
+    };
     this.#cutSeq = this.#seq - 1;
     this.#cutAt = this.#clock.now();
     this.#cuts++;

@@ -82,6 +82,16 @@ export interface Channel extends PooledSocket {
    */
   claim(slot: number, id: number): boolean;
   /**
+   * UDP: takes a second ID for the slot, for a copy of its query sent again (see
+   * Attempt#resend): answers to either ID come to the slot's listener. Says no as {@link claim}.
+   */
+  alias?(slot: number, id: number): boolean;
+  /**
+   * UDP: `heard` is called with the first answer to `id` that comes once the slot that had it has
+   * ended (a late answer to a copy superseded by another), while the socket still remembers it.
+   */
+  watch?(id: number, heard: (bytes: Uint8Array) => unknown): void;
+  /**
    * The slot's exchange ended without its answer (timed out or given up), or may still get a second
    * one (it was sent twice): remember its ID, so that a late answer is dropped quietly, and let the
    * next exchange in the slot write into a fresh buffer (a send may still read this one).

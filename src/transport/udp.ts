@@ -87,6 +87,11 @@ export class UdpSocket implements Channel {
   #state = 0;
   /** Per slot: the ID its query claimed, or NONE. */
   readonly #ids: Int32Array;
+  /** Per slot: the ID of a copy of its query sent again (see {@link alias}), or NONE. */
+  readonly #alt: Int32Array;
+  #altCount = 0;
+  /** Remembered IDs whose late answer someone waits for (see {@link watch}); rarely any. */
+  #watches: Map<number, (bytes: Uint8Array) => unknown> | null = null;
   /** Per slot: who hears its answer; null when the slot is free. */
   readonly #listeners: (ChannelListener | null)[];
   readonly #buffers: (Buffer | null)[];
@@ -106,6 +111,7 @@ export class UdpSocket implements Channel {
     this.endpoint = endpoint;
     this.capacity = capacity;
     this.#ids = new Int32Array(capacity).fill(NONE);
+    this.#alt = new Int32Array(capacity).fill(NONE);
     this.#listeners = new Array<ChannelListener | null>(capacity).fill(null);
     this.#buffers = new Array<Buffer | null>(capacity).fill(null);
     this.#pending = new Array<Uint8Array | null>(capacity).fill(null);
@@ -168,6 +174,10 @@ export class UdpSocket implements Channel {
     if (this.#listeners[slot] === null) return;
     this.#listeners[slot] = null;
     this.#ids[slot] = NONE;
+    if (this.#alt[slot] !== NONE) {
+      this.#alt[slot] = NONE;
+      this.#altCount--;
+    }
     // A datagram still waiting for the end of the turn (see post()) belongs to an exchange that is
     // over (timed out, given up, or answered before a retransmission left): it must not go out. Its
     // permit is back, and another query may hold it now; a process stopped (SIGSTOP) between the
@@ -191,11 +201,29 @@ export class UdpSocket implements Channel {
 
   /** Takes `id` for the slot unless another query in flight here has it, or a late answer to it may come. */
   claim(slot: number, id: number): boolean {
+    if (!this.#free(slot, id)) return false;
+    this.#ids[slot] = id;
+    return true;
+  }
+
+  alias(slot: number, id: number): boolean {
+    if (id === this.#ids[slot] || !this.#free(slot, id)) return false;
+    if (this.#alt[slot] === NONE) this.#altCount++;
+    this.#alt[slot] = id;
+    return true;
+  }
+
+  /** Whether no other query in flight here has `id`, and no late answer to it may come. */
+  #free(slot: number, id: number): boolean {
     const ids = this.#ids;
     for (let i = 0; i < ids.length; i++) if (ids[i] === id && i !== slot) return false;
-    if (this.#staleCount > 0 && this.#stale.includes(id)) return false;
-    ids[slot] = id;
-    return true;
+    if (this.#altCount > 0 && this.#alt.includes(id)) return false;
+    return !(this.#staleCount > 0 && this.#stale.includes(id));
+  }
+
+  watch(id: number, heard: (bytes: Uint8Array) => unknown): void {
+    this.#watches ??= new Map();
+    this.#watches.set(id, heard);
   }
 
   forget(slot: number): void {
@@ -203,7 +231,19 @@ export class UdpSocket implements Channel {
     this.#ids[slot] = NONE;
     this.#buffers[slot] = null;
     if (id === NONE) return;
-    if (this.#stale[this.#staleNext] === NONE) this.#staleCount++;
+    this.#remember(id);
+    const alt = this.#alt[slot]!;
+    if (alt !== NONE) {
+      this.#alt[slot] = NONE;
+      this.#altCount--;
+      this.#remember(alt);
+    }
+  }
+
+  #remember(id: number): void {
+    const old = this.#stale[this.#staleNext]!;
+    if (old === NONE) this.#staleCount++;
+    else this.#watches?.delete(old);
     this.#stale[this.#staleNext] = id;
     this.#staleNext = (this.#staleNext + 1) % this.#stale.length;
   }
@@ -254,9 +294,23 @@ export class UdpSocket implements Channel {
           return;
         }
       }
+      // An answer to a copy sent again under its own ID (rare: see Attempt#resend).
+      const slot = this.#altCount > 0 ? this.#alt.indexOf(id) : -1;
+      if (slot >= 0) {
+        this.#heard = true;
+        this.#listeners[slot]!.message(bytes);
+        return;
+      }
       // A late answer to a query given up on (timed out or abandoned) is no forgery.
       // It stays remembered: a query sent again (found overdue) may be answered once per copy.
-      if (this.#staleCount > 0 && this.#stale.includes(id)) return;
+      if (this.#staleCount > 0 && this.#stale.includes(id)) {
+        const heard = this.#watches?.get(id);
+        if (heard !== undefined) {
+          this.#watches!.delete(id);
+          heard(bytes);
+        }
+        return;
+      }
     }
     // No exchange asked for it: a forgery, a duplicate, or garbage. One waiting exchange judges it
     // (skips and counts it), and the socket takes no further query.
@@ -283,6 +337,7 @@ export class UdpSocket implements Channel {
   close(): void {
     if ((this.#state & CLOSED) !== 0) return;
     this.#state |= CLOSED;
+    this.#watches = null;
     for (let i = 0; i < this.capacity; i++) this.detach(i);
     try {
       this.#socket.close();

@@ -6,10 +6,13 @@
 // router and setting, the wall time (median and range), lookups lost, and refused or dropped sends.
 // `--upstream-ms N` puts N ms between the router and knotd (a delaying relay): a home router on a
 // real line, whose slots are held by the upstream's latency rather than by its own speed.
-// Run: npm run bench:routers [-- --reps 3 --lookups 10000 --upstream-ms 0 --settings 'fixed 16,adaptive 200']
+// `--cached N` turns the routers' caches on and asks the lookups over N distinct names, each as
+// often, in a shuffled order: most are answered from the cache at once, the misses take the
+// upstream's time (a home router with its cache, forwarding misses over a slow line).
+// Run: npm run bench:routers [-- --reps 3 --lookups 10000 --upstream-ms 0 --cached 0 --settings 'fixed 16,adaptive 200']
 import { subscribe } from 'node:diagnostics_channel';
 import { Resolver } from '../../src/index.js';
-import { BULK_ORIGIN, bulkName, bulkZone } from '../helpers/bulk-zone.js';
+import { BULK_ORIGIN, bulkName, bulkZone, shuffledAsks } from '../helpers/bulk-zone.js';
 import { startDnsmasq } from '../helpers/dnsmasq.js';
 import { startKnot } from '../helpers/knot.js';
 import { startLine } from '../helpers/relay.js';
@@ -22,11 +25,19 @@ const arg = (name: string, fallback: number) => {
 const REPS = arg('reps', 3);
 const LOOKUPS = arg('lookups', 10_000);
 const UPSTREAM_MS = arg('upstream-ms', 0);
+const CACHED = arg('cached', 0);
 
 const ROUTERS = {
-  dnsmasq: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20 }),
-  unbound: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16 }),
+  dnsmasq: (upstream: string) =>
+    startDnsmasq({ upstream, forwardMax: 20, ...(CACHED > 0 ? { cacheSize: 10_000 } : {}) }),
+  unbound: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16, cache: CACHED > 0 }),
 };
+
+/** The names asked, in order: each of LOOKUPS distinct, or CACHED names asked in turn, shuffled. */
+const NAMES =
+  CACHED > 0
+    ? shuffledAsks(LOOKUPS, CACHED).map(bulkName)
+    : Array.from({ length: LOOKUPS }, (_, i) => bulkName(i));
 /**
  * `fixed N`: adaptive off, concurrency N; `adaptive N`: the adaptive gate under a ceiling of N.
  * `--settings 'fixed 20,adaptive 1000'` runs only those.
@@ -71,9 +82,7 @@ async function run(router: keyof typeof ROUTERS, setting: string, upstream: stri
   });
   answered = 0;
   const started = performance.now();
-  const results = await Promise.allSettled(
-    Array.from({ length: LOOKUPS }, (_, i) => resolver.resolveMx(bulkName(i))),
-  );
+  const results = await Promise.allSettled(NAMES.map((name) => resolver.resolveMx(name)));
   const ms = performance.now() - started;
   await server.stop();
   const sent = resolver.stats.sent;

@@ -22,3 +22,18 @@ export function bulkZone(count: number, two = false): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * `lookups` indexes into `names` distinct names, each asked as often (in turn), in a shuffled order
+ * that is the same every run: most asks of a name find it in a router's cache.
+ */
+export function shuffledAsks(lookups: number, names: number): number[] {
+  const order = Array.from({ length: lookups }, (_, i) => i % names);
+  let seed = 7;
+  for (let i = order.length - 1; i > 0; i--) {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    const j = Math.floor((seed / 2 ** 31) * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}

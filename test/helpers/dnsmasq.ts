@@ -1,5 +1,5 @@
 // dnsmasq as the home router's forwarder: it listens on a free loopback port, forwards every query to
-// one upstream, caches nothing, and holds at most `dns-forward-max` forwarded queries at once.
+// one upstream, caches nothing (unless told), and holds at most `dns-forward-max` forwarded queries at once.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,11 @@ export interface DnsmasqOptions {
   upstream: string;
   /** `--dns-forward-max`: forwarded queries dnsmasq holds at once (its own default is 150). */
   forwardMax: number;
+  /**
+   * `--cache-size`: answers kept (default 0: every query is forwarded); MX records among them
+   * (`--cache-rr=MX`: dnsmasq 2.90 caches only A, AAAA, CNAME and SRV unless told more types).
+   */
+  cacheSize?: number;
   /** More command-line options, e.g. `['--log-queries']`. */
   extra?: string[];
 }
@@ -52,8 +57,9 @@ export async function startDnsmasq(options: DnsmasqOptions): Promise<DnsmasqServ
         `--port=${port}`,
         '--listen-address=127.0.0.1',
         '--bind-interfaces',
-        // Nothing cached, so every query is forwarded and counts against dns-forward-max.
-        '--cache-size=0',
+        // Nothing cached (by default), so every query is forwarded and counts against dns-forward-max.
+        `--cache-size=${options.cacheSize ?? 0}`,
+        ...(options.cacheSize ? ['--cache-rr=MX'] : []),
         `--dns-forward-max=${options.forwardMax}`,
         `--pid-file=${join(dir, 'dnsmasq.pid')}`,
       ];

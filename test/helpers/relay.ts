@@ -2,9 +2,10 @@
 // another event loop than the client's): it passes UDP queries to the router and answers back, and
 // counts the queries the router has been sent and not answered: every millisecond from the first
 // query on (the count over time), and as each query arrives (this one included). A query is known
-// by its client port and ID (a socket carries several queries at once), and is over for the router
-// once answered or after `staleMs`. A retransmission (same port, same ID) is not a new query, as for
-// the router itself.
+// by its client port and question (a socket carries several queries at once), and is over for the
+// router once a message answers that question or after `staleMs`. A copy sent again, under the
+// same ID or a new one, is not a new query, as for the router itself: dnsmasq and unbound hold one
+// slot per question, and answer every copy from it.
 import { Worker } from 'node:worker_threads';
 
 /** What the relay saw. */
@@ -32,7 +33,16 @@ const [host, portText] = [workerData.router.slice(0, workerData.router.lastIndex
 const routerPort = Number(portText);
 const front = dgram.createSocket('udp4');
 const upstreams = new Map();
-const open = new Map(); // client port * 65536 + ID -> when it arrived
+const open = new Map(); // client port and question -> when it arrived
+// The question's bytes (its name in lower case), or the ID for a message without one.
+function keyOf(port, msg) {
+  let i = 12;
+  if (msg[5] === 1) {
+    while (i < msg.length && msg[i] !== 0) i += msg[i] + 1;
+    if (i + 5 <= msg.length) return port + ' ' + msg.toString('latin1', 12, i + 5).toLowerCase();
+  }
+  return port + ' #' + msg.readUInt16BE(0);
+}
 class Samples {
   values = new Uint32Array(1 << 16);
   n = 0;
@@ -55,7 +65,7 @@ function upstreamFor(port) {
     up = dgram.createSocket('udp4');
     up.bind(0, '127.0.0.1');
     up.on('message', (msg) => {
-      if (msg.length >= 2) open.delete(port * 65536 + msg.readUInt16BE(0));
+      if (msg.length >= 12) open.delete(keyOf(port, msg));
       front.send(msg, port, '127.0.0.1');
     });
     upstreams.set(port, up);
@@ -64,7 +74,7 @@ function upstreamFor(port) {
 }
 front.on('message', (msg, rinfo) => {
   if (msg.length < 12) return;
-  const key = rinfo.port * 65536 + msg.readUInt16BE(0);
+  const key = keyOf(rinfo.port, msg);
   if (!open.has(key)) {
     open.set(key, Date.now());
     arrivals.note(open.size);

@@ -18,6 +18,8 @@ export interface UnboundOptions {
    * `['verbosity: 2', 'statistics-interval: 1']`. A clause header among them opens that clause.
    */
   extra?: string[];
+  /** Cache answers for their TTL (4 MB each of messages and records) rather than nothing. */
+  cache?: boolean;
 }
 
 /**
@@ -33,7 +35,10 @@ function config(
   upstream: string,
   options: UnboundOptions,
 ): string {
-  const extra = options.extra ?? [];
+  const extra = [
+    ...(options.cache ? ['msg-cache-size: 4m', 'rrset-cache-size: 4m', 'cache-max-ttl: 86400'] : []),
+    ...(options.extra ?? []),
+  ];
   return `# Written by test/helpers/unbound.ts for one test run.
 server:
     # Answers id.server CH TXT itself, so the readiness probe knows it reached this unbound and not
