@@ -472,9 +472,11 @@ export class AdaptiveLimit {
     this.#periodSamples++;
   }
 
-  /** Slow start's doubling period, and the period of the RTT samples: 20 ms or 4 RTTs. */
+  /** Slow start's doubling period, and the period of the RTT samples: 20 ms, 4 RTTs, or the late floor. */
   get #period(): number {
-    return Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0));
+    // And no shorter than the guard's late floor: a drop is seen that long after the send, and
+    // the limit must not have doubled more than once by then.
+    return Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0), this.#lateBound(this.#clock.now()));
   }
 
   /** Whether recent answers come late enough that a queue is building at the server. */

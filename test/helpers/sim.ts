@@ -23,6 +23,13 @@ export interface RouterSpec {
   whenFull: 'refuse' | 'drop';
   /** Mean time a query holds its slot before the answer leaves (upstream latency), ms. */
   serviceMs: number;
+  /**
+   * Share of names the router answers from its cache in serviceMs; the rest (misses) take missMs.
+   * Without missMs every name takes serviceMs.
+   */
+  missShare?: number;
+  /** Mean time a miss holds its slot (forwarded upstream), ms. */
+  missMs?: number;
   /** Service time is uniform in serviceMs × (1 ± jitter); default 0.2. */
   jitter?: number;
   /** How long a REFUSED takes to leave (full, or policy), ms; default 0.1. */
@@ -251,6 +258,11 @@ interface Try {
   atRouter: boolean;
   /** Times sent again after being found overdue (at most 2, as the try loop). */
   resends: number;
+  /** Copies that reached the router; and whether the first took a slot (it is answered then). */
+  arrived: number;
+  firstHeld: boolean;
+  /** Its tickets found overdue: late, all of them, if the first copy is answered. */
+  overdue: TryTicket[];
 }
 
 function capacityAt(spec: RouterSpec, t: number): number {
@@ -265,6 +277,20 @@ function isPolicy(spec: RouterSpec, u: number): boolean {
 
 function isBlackHole(spec: RouterSpec, u: number): boolean {
   return 1 - u <= (spec.blackHoleShare ?? 0);
+}
+
+/** How long the router holds a name's query in its slot, on average: a cache hit's or a miss's. */
+function serviceOf(spec: RouterSpec, u: number): number {
+  if (spec.missMs === undefined) return spec.serviceMs;
+  // Another draw from the name's: hits and misses independent of policy and black holes.
+  return (u * 7919) % 1 < (spec.missShare ?? 0) ? spec.missMs : spec.serviceMs;
+}
+
+/** The mean of serviceOf over names. */
+function meanService(spec: RouterSpec): number {
+  if (spec.missMs === undefined) return spec.serviceMs;
+  const miss = spec.missShare ?? 0;
+  return miss * spec.missMs + (1 - miss) * spec.serviceMs;
 }
 
 /** A run's figures, with each limit's trace: (time, floor(limit)) at every change. */
@@ -434,6 +460,7 @@ export function run(scenario: Scenario): Run {
     overdue(ticket) {
       if (!t.open || ticket !== t.ticket || t.resends >= 2) return;
       t.resends++;
+      t.overdue.push(ticket);
       t.ticket = null;
       t.limit.ended(ticket, 'neutral');
       t.lookup.client.resendQueues[t.server]!.push(t);
@@ -457,6 +484,9 @@ export function run(scenario: Scenario): Run {
       open: true,
       atRouter: false,
       resends: 0,
+      arrived: 0,
+      firstHeld: false,
+      overdue: [],
     };
     t.ticket = limit.sent(ownerOf(t));
     router.outstanding++;
@@ -474,6 +504,9 @@ export function run(scenario: Scenario): Run {
     const ticket = t.ticket;
     t.ticket = null;
     if (reply === 'answer') {
+      // The copy sent again goes under a new ID: the router that held the first copy answers it
+      // too, and the try loop learns the try was late.
+      if (t.firstHeld) for (const o of t.overdue) t.limit.late(o);
       if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
@@ -558,6 +591,7 @@ export function run(scenario: Scenario): Run {
     const r = t.router;
     const spec = r.spec;
     r.arrivals++;
+    const first = t.arrived++ === 0;
     const u = t.lookup.u;
     const reply = (delay: number, kind: Reply) => agenda.push(now + delay + netMs, () => end(t, kind));
     if (isPolicy(spec, u)) {
@@ -580,6 +614,7 @@ export function run(scenario: Scenario): Run {
     }
     r.inUse++;
     t.atRouter = true;
+    if (first) t.firstHeld = true;
     if (isBlackHole(spec, u)) {
       r.blackHoled++;
       agenda.push(now + (spec.holdMs ?? 10_000), () => {
@@ -589,7 +624,7 @@ export function run(scenario: Scenario): Run {
       return;
     }
     const j = spec.jitter ?? 0.2;
-    const service = spec.serviceMs * (1 + j * (2 * routerRng() - 1));
+    const service = serviceOf(spec, u) * (1 + j * (2 * routerRng() - 1));
     agenda.push(now + service, () => {
       r.inUse--;
       t.atRouter = false;
@@ -734,7 +769,7 @@ function measure(
   const idealSpecs = scenario.routers.filter(
     (r) => scenario.idealRouters === undefined || scenario.idealRouters.includes(r.name),
   );
-  const serviceMs = idealSpecs.reduce((n, r) => n + r.serviceMs, 0) / idealSpecs.length;
+  const serviceMs = idealSpecs.reduce((n, r) => n + meanService(r), 0) / idealSpecs.length;
   let work = answerable.length * serviceMs;
   for (const l of lookups) {
     if (!l.blackHole) continue;
