@@ -4,7 +4,15 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type TryKind, type TryTicket } from '../src/gate/adaptive.js';
 import { DnsError, Resolver } from '../src/index.js';
-import { FakeClock, rcode, silent, startTestServer, type TestServer } from '../src/testing/index.js';
+import {
+  FakeClock,
+  type HandlerResult,
+  rcode,
+  silent,
+  startTestServer,
+  type TestServer,
+} from '../src/testing/index.js';
+import type { Packet } from '../src/wire/codec.js';
 import { ZONE } from './helpers/example-zone.js';
 
 describe('the controller (virtual time)', () => {
@@ -50,10 +58,11 @@ describe('the controller (virtual time)', () => {
 
   /** Sends `n` tries, answers all but the first `out` at 1 ms, and lets the guard find those overdue. */
   const strand = (l: AdaptiveLimit, n: number, out: number): TryTicket[] => {
+    const t0 = now;
     const tickets = send(l, n);
-    now = 1;
+    now = t0 + 1;
     end(l, tickets.slice(out), 'answer');
-    advance(52); // 50 ms is the floor of the guard
+    advance(t0 + 52); // 20 ms is the floor of the guard
     return tickets;
   };
 
@@ -117,7 +126,7 @@ describe('the controller (virtual time)', () => {
     now = 1;
     end(l, first.slice(1), 'answer'); // RTT 1 ms; first[0] is still out
     expect(l.view.cuts).toBe(0);
-    advance(52); // 50 ms is the floor of the guard: a timer looks then
+    advance(22); // 20 ms is the floor of the guard: a timer looks then
 
     expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
     // Its timeout later does not count it again.
@@ -143,10 +152,10 @@ describe('the controller (virtual time)', () => {
     advance(now + 10);
     expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
     l.ended(next[0]!, 'drop');
-    // 10 s after the late answer it is forgotten: the floor is 50 ms again.
+    // 10 s after the late answer it is forgotten: the floor is 20 ms again.
     advance(10_100);
     const later = send(l, 1);
-    advance(now + 52);
+    advance(now + 22);
     expect(l.view.losses).toBe(2);
     l.ended(later[0]!, 'drop');
   });
@@ -195,6 +204,72 @@ describe('the controller (virtual time)', () => {
     end(l, more.slice(0, 2), 'neutral');
   });
 
+  it('cuts taken back newest first: two cuts from late tries both go; a REFUSED between holds the older', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const a = strand(l, 10, 1); // a[0] overdue: cut 1, to 1
+    now += 10;
+    const b = send(l, 1); // sent past the cut's window
+    advance(now + 60); // b[0] overdue: cut 2
+    expect(l.view).toMatchObject({ cuts: 2, losses: 2, limit: 1 });
+    l.late(a[0]!); // the older first: it waits under cut 2
+    expect(l.view).toMatchObject({ cuts: 2, losses: 1, limit: 1 });
+    l.late(b[0]!); // both go
+    expect(l.view).toMatchObject({ cuts: 0, losses: 0, limit: 16 });
+    end(l, [...a.slice(0, 1), ...b], 'neutral');
+
+    const c = send(l, 10);
+    now += 1;
+    end(l, c.slice(1), 'answer');
+    advance(now + 200); // c[0] overdue (the guard learned 1.25 x 112 ms above): cut 3
+    expect(l.view.cuts).toBe(1);
+    now += 10;
+    const refused = send(l, 1);
+    l.ended(refused[0]!, 'loss'); // a REFUSED: cut 4, which cannot be taken back
+    expect(l.view.cuts).toBe(2);
+    l.late(c[0]!);
+    expect(l.view).toMatchObject({ cuts: 2, losses: 1 });
+    end(l, c.slice(0, 1), 'neutral');
+  });
+
+  it('a late answer counts only by its deadline, and teaches the guard at most 1 s', () => {
+    const l = make();
+    warm(l);
+    const [a] = strand(l, 2, 1);
+    now = 5000;
+    l.late(a!, 4000); // past the try's timeout: it was lost, whatever came after
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
+    l.late(a!); // 5 s: late, but the guard stays at most 1 s
+    expect(l.view).toMatchObject({ losses: 0, cuts: 0 });
+    l.ended(a!, 'neutral');
+    const [b] = send(l, 1);
+    advance(now + 1002);
+    expect(l.view.losses).toBe(1);
+    l.ended(b!, 'drop');
+  });
+
+  it('a late answer to a try found overdue before the count of drops began again does not lift the dropping', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    let t = send(l, 10);
+    now = 1;
+    end(l, t.slice(0, 9), 'answer');
+    const old = t[9]!;
+    advance(30); // old found overdue: one
+    advance(3300); // past DROPPING_MS: the count starts again
+    t = send(l, 6);
+    now += 1;
+    end(l, t.slice(0, 3), 'answer');
+    advance(now + 30); // three found overdue: dropping
+    expect(l.dropping).toBe(true);
+    l.late(old);
+    expect(l.dropping).toBe(true);
+    l.late(t[3]!); // one of these late: two left, no longer beyond doubt
+    expect(l.dropping).toBe(false);
+    end(l, t.slice(3), 'neutral');
+    l.ended(old, 'neutral');
+  });
+
   it('a try not found overdue is never late', () => {
     const l = make();
     warm(l);
@@ -211,9 +286,9 @@ describe('the controller (virtual time)', () => {
     const first = send(l, 8);
     now = 1;
     end(l, first.slice(1), 'answer'); // first[0] (sent with 1 in flight) is still out
-    advance(40);
+    advance(15);
     const more = send(l, 13);
-    advance(60); // first[0] (sent with 1 in flight) is overdue now
+    advance(25); // first[0] (sent with 1 in flight) is overdue now
     expect(l.view).toMatchObject({ cuts: 1, losses: 1, inFlight: 13, limit: 1 });
     end(l, more, 'answer');
   });
@@ -439,10 +514,10 @@ describe('the controller (virtual time)', () => {
     warm(l);
     expect(l.gate.tryAcquire()).toBe(true);
     const dropped = l.sent(owner);
-    now = 30;
+    now = 10;
     const rest = send(l, 7); // the gate is full
     void l.gate.acquire().then(() => order.push('new'));
-    advance(60); // dropped is overdue (guard 50 ms), the rest are not
+    advance(25); // dropped is overdue (guard 20 ms), the rest are not
     expect(seen).toEqual([dropped]);
     expect(l.view).toMatchObject({ limit: 1, inFlight: 7, losses: 1 });
     end(l, rest, 'answer'); // room under the limit again (and growth): for the retry first
@@ -593,10 +668,11 @@ describe('the resolver with the adaptive gate', () => {
     expect(dead.stats.queries).toBeLessThan(60);
   });
 
-  // A home router answers from its cache at once and forwards a miss upstream. Misses under the
-  // guard's 50 ms floor are never overdue. Slower ones are, at first: sent again under a new ID,
-  // their first copies' answers show them late, each cut is taken back and the guard learns the
-  // wait. Before, every miss past the floor was a drop: 70 and 150 ms took the limit to 1.
+  // A home router answers from its cache at once and forwards a miss upstream. Misses slower than
+  // the guard's 20 ms floor are found overdue at first, and sent again under a new ID; the answers
+  // to the copies found overdue show them late, each cut is taken back and the guard learns the
+  // wait. Before, every miss past the floor was a drop: 70 and 150 ms took the limit to 1 (at a
+  // 50 ms floor), and 40 ms too at a floor of 20.
   it.each([40, 70, 150])(
     'a router whose cache misses take %i ms (1 name in 10) is not taken for one that drops: the limit stays up',
     async (missMs) => {
@@ -644,9 +720,9 @@ describe('the resolver with the adaptive gate', () => {
     }
     await call;
     expect(answer).toEqual(['192.0.2.1']);
-    // Found overdue at the guard's 50 ms floor, far from the 2 s timeout.
-    expect(clock.now()).toBeGreaterThanOrEqual(50);
-    expect(clock.now()).toBeLessThan(100);
+    // Found overdue at the guard's 20 ms floor, far from the 2 s timeout.
+    expect(clock.now()).toBeGreaterThanOrEqual(20);
+    expect(clock.now()).toBeLessThan(50);
     expect(copies).toHaveLength(2);
     expect(copies[1]!.port).toBe(copies[0]!.port);
     expect(copies[1]!.id).not.toBe(copies[0]!.id);
@@ -657,59 +733,131 @@ describe('the resolver with the adaptive gate', () => {
 
   for (const order of ['first copy first', 'copy first'] as const) {
     it(`a try found overdue whose first copy is answered after all was late: the loss and the cut are taken back (${order}, virtual time)`, async () => {
-      const copies: Array<{ id: number; port: number }> = [];
-      const held: Array<() => void> = [];
-      const server = await startTestServer({
-        zone: ZONE,
-        handler: async (q, ctx) => {
-          if (q.questions?.[0]?.name !== 'onlya.example.test') return undefined;
-          copies.push({ id: q.id!, port: ctx.rinfo.port });
-          // Both copies held until the second comes, then answered in the order given (unbound
-          // answers the later copy first, dnsmasq the first).
-          await new Promise<void>((go) => {
-            held.push(go);
-            if (held.length === 2) for (const g of order === 'copy first' ? held.reverse() : held) g();
-          });
-          await new Promise((done) =>
-            setTimeout(
-              done,
-              copies[0]!.id === q.id ? (order === 'copy first' ? 20 : 0) : order === 'copy first' ? 0 : 20,
-            ),
-          );
+      // Both copies held until released, then answered in the order given (unbound answers the
+      // later copy first, dnsmasq the first); a third copy is dropped.
+      const first = latch();
+      const copy = latch();
+      const { view, moves, seen, skipped } = await overdueRun(
+        async (n) => {
+          if (n > 1) return null;
+          await (n === 0 ? first : copy).held;
           return undefined;
         },
-      });
-      servers.push(server);
-      const moves: string[] = [];
-      const onLimit = (m: unknown) => moves.push((m as { reason: string }).reason);
-      subscribe('dnsgate:gate:limit', onLimit);
-      try {
-        const clock = new FakeClock();
-        const r = new Resolver({ servers: [server.server], runtime: { clock }, socketReuse: 100 });
-        for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
-        let answer: unknown;
-        const call = r.resolve4('onlya.example.test').then((a) => {
-          answer = a;
-        });
-        for (let t = 0; t < 100 && copies.length < 2; t++) {
-          await clock.advance(1);
-          await new Promise((done) => setTimeout(done, 1));
-        }
-        await call;
-        expect(answer).toEqual(['192.0.2.1']);
-        expect(copies).toHaveLength(2);
-        expect(copies[1]!.id).not.toBe(copies[0]!.id);
-        // The first copy's answer, after the attempt ended or before: late, not dropped.
-        for (let i = 0; i < 100 && r.limits[0]!.losses > 0; i++)
-          await new Promise((done) => setTimeout(done, 1));
-        expect(r.limits[0]).toMatchObject({ losses: 0, cuts: 0, inFlight: 0 });
-        expect(r.limits[0]!.limit).toBeGreaterThanOrEqual(8); // not the 1 the cut took it to
-        expect(moves[0]).toBe('cut');
-        expect(moves).toContain('undo');
-        expect(r.stats.skipped).toBe(0);
-      } finally {
-        unsubscribe('dnsgate:gate:limit', onLimit);
+        2,
+        () => {
+          const [a, b] = order === 'copy first' ? [copy, first] : [first, copy];
+          a.open();
+          setTimeout(b.open, 10);
+        },
+      );
+      expect(seen).toBeGreaterThanOrEqual(2);
+      expect(view).toMatchObject({ losses: 0, cuts: 0, inFlight: 0 });
+      expect(view.limit).toBeGreaterThanOrEqual(8); // not the 1 the cut took it to
+      expect(moves[0]).toBe('cut');
+      expect(moves).toContain('undo');
+      expect(skipped).toBe(0); // the later answer is no forgery
+    });
+  }
+
+  /** A promise `held` that settles once `open` is called. */
+  function latch(): { held: Promise<void>; open: () => void } {
+    let open = () => {};
+    const held = new Promise<void>((go) => {
+      open = go;
+    });
+    return { held, open };
+  }
+
+  /**
+   * 16 round trips for the RTT estimate, then one query for onlya.example.test whose copies the
+   * `script` answers (its index: 0 for the first): steps the fake clock until `copies` copies came
+   * and 25 ms more (the guard's floor is 20), then lets `release` go and awaits the answer.
+   */
+  async function overdueRun(
+    script: (copy: number, q: Packet) => HandlerResult | Promise<HandlerResult>,
+    copies: number,
+    release: () => void = () => {},
+  ) {
+    let seen = 0;
+    const server = await startTestServer({
+      zone: ZONE,
+      handler: (q) => (q.questions?.[0]?.name === 'onlya.example.test' ? script(seen++, q) : undefined),
+    });
+    servers.push(server);
+    const moves: string[] = [];
+    const onLimit = (m: unknown) => moves.push((m as { reason: string }).reason);
+    subscribe('dnsgate:gate:limit', onLimit);
+    try {
+      const clock = new FakeClock();
+      const r = new Resolver({ servers: [server.server], runtime: { clock }, socketReuse: 100 });
+      for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
+      const call = r.resolve4('onlya.example.test');
+      for (let t = 0; t < 200 && seen < copies; t++) {
+        await clock.advance(1);
+        await new Promise((done) => setTimeout(done, 1));
       }
+      for (let t = 0; t < 25; t++) await clock.advance(1);
+      release();
+      expect(await call).toEqual(['192.0.2.1']);
+      await new Promise((done) => setTimeout(done, 20)); // a late answer after the try's end
+      return { view: r.limits[0]!, moves, seen, skipped: r.stats.skipped };
+    } finally {
+      unsubscribe('dnsgate:gate:limit', onLimit);
+    }
+  }
+
+  it('a router that holds the first copy and drops the copies (full): only the first was late, the cuts stand (virtual time)', async () => {
+    const { held, open: answerFirst } = latch();
+    const { view, moves, seen } = await overdueRun(
+      async (copy) => {
+        if (copy > 0) return null; // dropped: the router is full
+        await held;
+        return undefined;
+      },
+      3,
+      () => answerFirst(),
+    );
+    expect(seen).toBe(3);
+    // The first copy late; both copies dropped, and counted.
+    expect(view).toMatchObject({ losses: 2, inFlight: 0 });
+    expect(view.cuts).toBeGreaterThanOrEqual(1);
+    expect(moves).not.toContain('undo');
+  });
+
+  it('a copy found overdue on the wire last, answered after all: late too (virtual time)', async () => {
+    const { held, open: answerLast } = latch();
+    const { view } = await overdueRun(
+      async (copy) => {
+        if (copy < 2) return null; // the first two dropped
+        await held; // the third (sent again twice already) answered once it too was overdue
+        return undefined;
+      },
+      3,
+      () => answerLast(),
+    );
+    expect(view).toMatchObject({ losses: 2, inFlight: 0 });
+  });
+
+  for (const mode of ['a bare FORMERR', 'another question, then the answer'] as const) {
+    it(`a late message to the first copy after the copy's answer: ${mode} (virtual time)`, async () => {
+      const { held, open: answerFirst } = latch();
+      const { view, moves } = await overdueRun(
+        async (copy, q) => {
+          if (copy > 0) return undefined; // the copy: answered at once, which ends the try
+          await held;
+          const id = q.id!;
+          if (mode === 'a bare FORMERR')
+            return Buffer.from([id >> 8, id & 0xff, 0x80, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]);
+          const other = { ...q, type: 'response' as const, flags: 0x8000 };
+          other.questions = [{ name: 'other.example.test', type: 'A', class: 'IN' }];
+          return [other, undefined];
+        },
+        2,
+        () => answerFirst(),
+      );
+      // No question: no sign the router held it. Another question does not use up the watch.
+      expect(moves.includes('undo')).toBe(mode !== 'a bare FORMERR');
+      expect(view.losses).toBe(mode === 'a bare FORMERR' ? 1 : 0);
     });
   }
 

@@ -28,6 +28,29 @@ export interface AttemptOwner {
 
 const NO_QUERY = new Uint8Array(0);
 
+/** A copy of a query sent before the one on the wire (see Attempt#resend). */
+interface EarlierCopy {
+  /** Its bytes, under its own ID. */
+  bytes: Uint8Array;
+  /** Told of a message with its ID: true when it answers the copy (and `late` was told). */
+  heard(bytes: Uint8Array): boolean;
+}
+
+/**
+ * Whether `bytes` answers `copy` and shows the server held it: its question, and NOERROR or
+ * NXDOMAIN (a REFUSED says the copy was lost all the same; a SERVFAIL may come after the
+ * server's own retries, and says nothing of how long answers take).
+ */
+function answers(bytes: Uint8Array, copy: Uint8Array, questionEnd: number): boolean {
+  const rcode = bytes.length >= 12 ? bytes[3]! & 0x0f : -1;
+  return (
+    (rcode === 0 || rcode === 3) &&
+    bytes[5] === 1 &&
+    bytes.length >= questionEnd &&
+    mismatch(bytes, copy, questionEnd) === undefined
+  );
+}
+
 /** IDs drawn for one query before it goes on another socket or connection (see Attempt#send). */
 const MAX_DRAWS = 16;
 
@@ -71,10 +94,10 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #reopened = false;
   /** This try went out twice over UDP (see {@link resend}): a second answer may come. */
   #resent = false;
-  /** The first copy's bytes, under its own ID, once a copy went again under another (see {@link resend}). */
-  #first: Uint8Array | null = null;
-  /** Hears an answer to the first copy (see {@link resend}): true when it tells `late`. */
-  #heardFirst: ((bytes: Uint8Array) => boolean) | null = null;
+  /** Copies sent before the one on the wire, each under its own ID (see {@link resend}). */
+  #copies: EarlierCopy[] | null = null;
+  /** The accepted answer was to the copy on the wire at the end, not to an earlier one. */
+  answeredLast = true;
 
   constructor(owner: AttemptOwner, cfg: DispatchConfig, q: Question) {
     this.#owner = owner;
@@ -98,8 +121,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#sentAt = 0;
     this.#reopened = false;
     this.#resent = false;
-    this.#first = null;
-    this.#heardFirst = null;
+    this.#copies = null;
+    this.answeredLast = true;
     const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp', cfg);
     this.#ch = ch;
     const slot = ch.attach(this);
@@ -151,51 +174,60 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   }
 
   /**
-   * Sends the query again on the same channel, over UDP: same port and question, and (the first
-   * time) a new ID, so that an answer tells which copy it answers: `late` is told, once, if the
-   * first copy is answered after all, now or after the attempt ended (it was late, not dropped:
-   * TCP's Eifel detection, RFC 3522, tells a spurious retransmission the same way, by timestamps).
-   * A router that still holds the first copy answers both (dnsmasq 2.90 and unbound 1.17 do,
-   * without asking upstream again); one that dropped it answers the copy. An answer to either
-   * ends the attempt. The timeout runs on from the first send. Should no fresh ID be free, the
-   * copy goes under the first's ID, and cannot be told apart.
+   * Sends the query again on the same channel, over UDP: same port and question, under a new ID
+   * (while the socket has room for one), so that an answer tells which copy it answers. `late` is
+   * told, once, if the copy on the wire until now (found overdue) is answered after all, now or
+   * after the attempt ended; `lateNext` the same of this copy, if it is answered once the attempt
+   * ended (until then the owner hears of it): it was late, not dropped (TCP's Eifel detection, RFC
+   * 3522, tells a spurious retransmission the same way, by timestamps). A router that still holds
+   * an earlier copy answers every copy (dnsmasq 2.90, unbound 1.17, BIND 9.18 and PowerDNS
+   * Recursor 4.8 do, from one upstream query); one that dropped it answers the later copy. An
+   * answer to any copy ends the attempt. The timeout runs on from the first send. Should no fresh
+   * ID be free, the copy goes under the one before's, and the two cannot be told apart.
    */
-  resend(late: (() => void) | null = null): void {
+  resend(late: (() => void) | null = null, lateNext: (() => void) | null = null): void {
     const ch = this.#ch;
     if (ch === null || this.overTcp) return;
-    if (!this.#resent && late !== null) this.#splitCopy(ch, late);
+    if (late !== null) this.#supersede(ch, late, lateNext);
     this.#resent = true;
     this.#cfg.counters.sent++;
     ch.send(this.#slot, this.#query);
     if (diagnostics.querySend.hasSubscribers) this.#publishSend(ch);
   }
 
-  /** Gives the copy about to go again its own ID, and watches for a late answer to the first. */
-  #splitCopy(ch: Channel, late: () => void): void {
+  /**
+   * Keeps the copy on the wire as an earlier one, watched for a late answer; the next gets a new
+   * ID, and is watched too once the attempt has ended.
+   */
+  #supersede(ch: Channel, late: () => void, lateNext: (() => void) | null): void {
     if (ch.alias === undefined) return;
     const query = this.#query;
     const runtime = this.#cfg.runtime;
     for (let draws = 0; draws < MAX_DRAWS; draws++) {
       const id = runtime.queryId();
       if (!ch.alias(this.#slot, id)) continue;
-      const first = Uint8Array.from(query);
-      const questionEnd = this.#questionEnd;
-      let told = false;
-      const heard = (bytes: Uint8Array): boolean => {
-        // Its question must match, and a REFUSED says the copy was lost all the same.
-        if (told || mismatch(bytes, first, questionEnd) !== undefined || (bytes[3]! & 0x0f) === 5)
-          return false;
-        told = true;
-        late();
-        return true;
-      };
-      ch.watch?.((first[0]! << 8) | first[1]!, heard);
-      this.#first = first;
-      this.#heardFirst = heard;
+      const copy = Uint8Array.from(query);
+      const heard = this.#hearing(copy, late);
+      ch.watch?.((copy[0]! << 8) | copy[1]!, heard);
+      this.#copies ??= [];
+      this.#copies.push({ bytes: copy, heard });
       query[0] = id >> 8;
       query[1] = id & 0xff;
+      if (lateNext !== null) ch.watch?.(id, this.#hearing(Uint8Array.from(query), lateNext));
       return;
     }
+  }
+
+  /** Hears messages with the ID of `copy`: tells `late` once, of the first that answers it. */
+  #hearing(copy: Uint8Array, late: () => void): (bytes: Uint8Array) => boolean {
+    const questionEnd = this.#questionEnd;
+    let told = false;
+    return (bytes) => {
+      if (told || !answers(bytes, copy, questionEnd)) return false;
+      told = true;
+      late();
+      return true;
+    };
   }
 
   /**
@@ -230,11 +262,15 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   message(bytes: Buffer): void {
     const counters = this.#cfg.counters;
     let query = this.#query;
-    const first = this.#first;
-    if (first !== null && bytes.length >= 2 && bytes[0] === first[0] && bytes[1] === first[1]) {
-      // The first copy's answer, the copy's having gone under another ID: it was late.
-      query = first;
-      this.#heardFirst!(bytes);
+    const copies = this.#copies;
+    if (copies !== null && bytes.length >= 2) {
+      for (const copy of copies) {
+        if (bytes[0] !== copy.bytes[0] || bytes[1] !== copy.bytes[1]) continue;
+        // An earlier copy's answer, a later copy having gone under another ID: it was late.
+        query = copy.bytes;
+        copy.heard(bytes);
+        break;
+      }
     }
     const verdict = judge(bytes, query, this.#questionEnd, this.#maxSize);
     if (typeof verdict === 'string') {
@@ -251,6 +287,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
       // A socket that saw forgeries or garbage is retired: its port may be known to someone.
       if (this.#skipped > 0 || this.#bad !== undefined) this.#ch!.retire();
       this.answer = verdict;
+      this.answeredLast = query === this.#query;
       this.#end();
     }
   }

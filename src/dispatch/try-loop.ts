@@ -96,8 +96,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
   #resends = 0;
   #resendWait: Canceller | null = null;
-  /** The try on the wire's tickets found overdue, first copy's first (its answer may yet come: late). */
-  #overdue: TryTicket[] | null = null;
+  /** The ticket found overdue whose copy waits for room to go again (see {@link overdue}). */
+  #resending: TryTicket | null = null;
+  /** When the try on the wire was first sent, by its adaptive limit's clock. */
+  #firstSentAt = 0;
 
   /** `held`: the caller already holds a permit for this query (a bulk run) and gives it back itself. */
   constructor(cfg: DispatchConfig, job: Job, owner: TryOwner, held: boolean) {
@@ -326,7 +328,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #fire(): void {
     this.#state = ON_WIRE;
     this.#resends = 0;
-    this.#overdue = null;
+    this.#resending = null;
+    this.#firstSentAt = this.#ticket?.sentAt ?? 0;
     const cfg = this.#cfg;
     this.#attempt.start(
       cfg.servers[this.#server]!,
@@ -373,25 +376,28 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   /**
    * The adaptive limit found the try on the wire overdue (a full router drops silently, and says
    * nothing until the timeout, seconds later): send the query again, on the same socket under a
-   * new ID, once the limit has room for it. The first send is still answered if it comes, and
-   * then the limit learns it was late (see Attempt#resend).
+   * new ID, once the limit has room for it. The copy found overdue is still answered if it comes,
+   * and then the limit learns its ticket was late (see Attempt#resend).
    */
   overdue(ticket: TryTicket): void {
     if (ticket !== this.#ticket || this.#state !== ON_WIRE || this.#overTcp) return;
     if (this.#resends >= MAX_RESENDS) return;
     this.#resends++;
-    this.#overdue ??= [];
-    this.#overdue.push(ticket);
     const limit = this.#limit!;
     this.#ticket = null;
     // It was counted as lost when found overdue; its room goes back once this has queued.
     limit.ended(ticket, 'neutral');
-    void this.#resend(limit);
+    void this.#resend(limit, ticket);
+  }
+
+  /** By when an answer to the try on the wire counts as late rather than lost: its timeout. */
+  get #lateBy(): number {
+    return this.#firstSentAt + this.#cfg.timeout * 2 ** this.#round;
   }
 
   /** Waits for room under the limit, ahead of queries not sent yet, and sends the query again. */
-  async #resend(limit: AdaptiveLimit): Promise<void> {
-    const overdue = this.#overdue!;
+  async #resend(limit: AdaptiveLimit, overdue: TryTicket): Promise<void> {
+    this.#resending = overdue;
     const abort = new WaitCancel();
     this.#resendWait = abort;
     try {
@@ -410,11 +416,15 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       limit.gate.release();
       return;
     }
-    this.#ticket = limit.sent(this, true);
-    // Its first copy answered after all: the try was late, and so were the copies found overdue.
-    this.#attempt.resend(() => {
-      for (const ticket of overdue) limit.late(ticket);
-    });
+    this.#resending = null;
+    const next = limit.sent(this, true);
+    this.#ticket = next;
+    // A copy found overdue answered after all, by the try's timeout: its ticket was late.
+    const by = this.#lateBy;
+    this.#attempt.resend(
+      () => limit.late(overdue, by),
+      () => limit.late(next, by),
+    );
   }
 
   #stopResend(): void {
@@ -433,8 +443,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   }
 
   attempted(): void {
-    // Found overdue, and ended before its copy found room to go again.
-    const unsent = this.#resendWait !== null && this.#resends === 1;
+    // The copy on the wire at the end, if it was found overdue: its copy waiting for room to go
+    // again, or its ticket (sent again twice already).
+    const last = this.#resending ?? (this.#ticket?.overdue === true ? this.#ticket : null);
+    this.#resending = null;
     this.#stopResend();
     const state = this.#state;
     if (state === LINGERING) {
@@ -459,8 +471,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
     const kind = kindOf(attempt, verdict, adaptive && !alone);
-    // Answered then, it was the only copy sent that answered: late, not dropped.
-    if (unsent && attempt.answer !== null && kind !== 'loss') this.#limit!.late(this.#overdue![0]!);
+    // Answered on it after all: late, not dropped.
+    if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
     this.#endTry(kind);
     if (
       verdict.step === 'later' &&

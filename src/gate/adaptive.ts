@@ -60,7 +60,7 @@ const QUEUE_SAMPLES = 8;
 /** The least RTT seen is forgotten after this long (the path may have changed). */
 const BASE_RTT_MS = 10_000;
 /** A try unanswered for longer than this, and than 2 RTT + 8 RTT deviations, counts as lost. */
-const OVERDUE_FLOOR_MS = 50;
+const OVERDUE_FLOOR_MS = 20;
 /**
  * The limit does not grow while a try has been out longer than this, and than 2 RTT + 4 RTT
  * deviations: it may have been dropped (a router that drops says nothing), and growth would run
@@ -76,6 +76,10 @@ const HOLD_FLOOR_MS = 10;
  */
 const LATE_MARGIN = 1.25;
 const LATE_KEPT_MS = 10_000;
+/** ...and at most this: past it a try counts as dropped whatever answers came late before. */
+const LATE_FLOOR_MAX_MS = 1000;
+/** Cuts remembered to be taken back (see AdaptiveLimit#undo). */
+const UNDO_DEPTH = 16;
 /** A timer that fires this much late finds the loop was busy: it judges again a turn later. */
 const LATE_MS = 5;
 /**
@@ -163,8 +167,10 @@ export interface TryTicket {
   retransmit: boolean;
   /** Counted as lost after the cut numbered this (see AdaptiveLimit#undo); -1 if not counted. */
   lostAfter: number;
-  /** Found overdue and then answered on its first copy (see {@link AdaptiveLimit.late}). */
+  /** Found overdue and then answered on its copy after all (see {@link AdaptiveLimit.late}). */
   late: boolean;
+  /** The run of tries found overdue it was counted in (AdaptiveLimit#overdueBatch). */
+  batch: number;
 }
 
 /** What a cut changed, to take it back (see {@link AdaptiveLimit.late}). */
@@ -217,14 +223,19 @@ export class AdaptiveLimit {
   /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
   #overdueSeen = 0;
   #overdueAt = Number.NEGATIVE_INFINITY;
+  /** Numbers the runs of #overdueSeen (a new one each time it starts again from 0). */
+  #overdueBatch = 0;
   #seq = 0;
   /** Sequence number of the send at the last cut. */
   #cutSeq = -1;
   /** When the last cut was. */
   #cutAt = Number.NEGATIVE_INFINITY;
-  /** Cuts taken, numbered (not less those taken back); and how to take back the last. */
+  /**
+   * Cuts taken, numbered (not less those taken back); and how to take back the latest ones caused
+   * by tries found overdue (a stack, newest last, of at most UNDO_DEPTH).
+   */
   #cutNo = 0;
-  #undo: CutUndo | null = null;
+  #undo: CutUndo[] = [];
   /** Whether the server counts as dropping because of tries found overdue (not a timeout). */
   #droppingByOverdue = false;
   /** The least the guard and the hold may be, from tries that came late (see LATE_MARGIN). */
@@ -297,6 +308,11 @@ export class AdaptiveLimit {
     return this.#limit;
   }
 
+  /** Whether the server counts as dropping now (see #droppingUntil). */
+  get dropping(): boolean {
+    return this.#clock.now() < this.#droppingUntil;
+  }
+
   /** Smoothed round trip of answers, ms (undefined before the first). */
   get rtt(): number | undefined {
     return this.#rtt;
@@ -332,6 +348,7 @@ export class AdaptiveLimit {
       retransmit,
       lostAfter: -1,
       late: false,
+      batch: -1,
     };
     if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
@@ -421,34 +438,47 @@ export class AdaptiveLimit {
   }
 
   /**
-   * A try found overdue was answered on its first copy after all (the copy sent again went under
-   * another ID, or had not gone yet): it was late, not dropped. It no longer counts as lost, nor
-   * towards a router dropping; once every try counted lost since the last cut has turned out
-   * late, the cut is taken back (as TCP's Eifel response, RFC 4015, undoes a spurious timeout's);
-   * and the guard and the hold stay above how long it took, for a while. Once per try.
+   * A try found overdue was answered on its own copy after all, by `by` (its timeout): the copy
+   * sent again went under another ID, or had not gone yet. It was late, not dropped: it no longer
+   * counts as lost, nor towards a router dropping; once every try counted lost since a cut has
+   * turned out late, the cut is taken back, newest first (as TCP's Eifel response, RFC 4015,
+   * undoes a spurious timeout's); and the guard and the hold stay above how long it took (at most
+   * LATE_FLOOR_MAX_MS), for a while. Once per ticket.
    */
-  late(ticket: TryTicket): void {
-    if (!ticket.overdue || ticket.late) return;
-    ticket.late = true;
+  late(ticket: TryTicket, by = Number.POSITIVE_INFINITY): void {
     const now = this.#clock.now();
-    this.#lateFloor = Math.max(this.#lateBound(now), LATE_MARGIN * (now - ticket.sentAt));
+    if (!ticket.overdue || ticket.late || now > by) return;
+    ticket.late = true;
+    this.#lateFloor = Math.min(
+      LATE_FLOOR_MAX_MS,
+      Math.max(this.#lateBound(now), LATE_MARGIN * (now - ticket.sentAt)),
+    );
     this.#lateAt = now;
     this.#losses--;
-    if (this.#overdueSeen > 0) this.#overdueSeen--;
+    // (Only if it counted towards the tries found overdue lately.)
+    if (ticket.batch === this.#overdueBatch && this.#overdueSeen > 0) this.#overdueSeen--;
     if (this.#droppingByOverdue && this.#overdueSeen < DROP_BATCH) {
       this.#droppingUntil = Number.NEGATIVE_INFINITY;
       this.#droppingByOverdue = false;
     }
-    const undo = this.#undo;
-    if (undo === null || ticket.lostAfter !== undo.no || --undo.open > 0) return;
-    this.#undo = null;
-    this.#cuts--;
-    this.#threshold = undo.threshold;
-    this.#edge = undo.edge;
-    this.#edgeUntil = undo.edgeUntil;
-    this.#cutSeq = undo.cutSeq;
-    this.#cutAt = undo.cutAt;
-    this.#set(Math.max(this.#limit, undo.limit), 'undo');
+    const stack = this.#undo;
+    const record = stack.find((r) => r.no === ticket.lostAfter);
+    if (record === undefined || --record.open > 0) return;
+    // Cuts are taken back newest first: one under a cut that stands stays until that one goes.
+    let top = stack[stack.length - 1];
+    let limit = this.#limit;
+    while (top !== undefined && top.open === 0) {
+      stack.pop();
+      this.#cuts--;
+      this.#threshold = top.threshold;
+      this.#edge = top.edge;
+      this.#edgeUntil = top.edgeUntil;
+      this.#cutSeq = top.cutSeq;
+      this.#cutAt = top.cutAt;
+      limit = Math.max(limit, top.limit);
+      top = stack[stack.length - 1];
+    }
+    if (limit > this.#limit) this.#set(limit, 'undo');
   }
 
   /** The least the guard and the hold may be now, from late answers (0 once forgotten). */
@@ -538,7 +568,11 @@ export class AdaptiveLimit {
       for (const ticket of found) this.#loss(ticket);
       // Several, at once or one at each probe past the edge, is a router dropping, not one late
       // answer: keep below the edge, as after a timeout.
-      if (now - this.#overdueAt > DROPPING_MS) this.#overdueSeen = 0;
+      if (now - this.#overdueAt > DROPPING_MS) {
+        this.#overdueSeen = 0;
+        this.#overdueBatch++;
+      }
+      for (const ticket of found) ticket.batch = this.#overdueBatch;
       this.#overdueSeen += found.length;
       this.#overdueAt = now;
       if (this.#overdueSeen >= DROP_BATCH) {
@@ -568,26 +602,33 @@ export class AdaptiveLimit {
     // At most one cut per window: tries sent before the last cut saw the old limit, and so did
     // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
     // is sent into at once, while the server still holds what the cut was for).
+    // A loss that cannot turn out late (a REFUSED, a timeout) holds every cut before it.
+    if (!ticket.overdue) this.#undo.length = 0;
+    const stack = this.#undo;
     if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
       // The last cut stands unless this one too turns out late.
-      if (this.#undo !== null) {
-        ticket.lostAfter = this.#undo.no;
-        this.#undo.open++;
+      const top = stack[stack.length - 1];
+      if (top !== undefined) {
+        ticket.lostAfter = top.no;
+        top.open++;
       }
       return;
     }
     const no = ++this.#cutNo;
-    ticket.lostAfter = no;
-    this.#undo = {
-      no,
-      open: 1,
-      limit: this.#limit,
-      threshold: this.#threshold,
-      edge: this.#edge,
-      edgeUntil: this.#edgeUntil,
-      cutSeq: this.#cutSeq,
-      cutAt: this.#cutAt,
-    };
+    if (ticket.overdue) {
+      ticket.lostAfter = no;
+      if (stack.length === UNDO_DEPTH) stack.shift();
+      stack.push({
+        no,
+        open: 1,
+        limit: this.#limit,
+        threshold: this.#threshold,
+        edge: this.#edge,
+        edgeUntil: this.#edgeUntil,
+        cutSeq: this.#cutSeq,
+        cutAt: this.#cutAt,
+      });
+    }
     this.#cutSeq = this.#seq - 1;
     this.#cutAt = this.#clock.now();
     this.#cuts++;

@@ -82,15 +82,17 @@ export interface Channel extends PooledSocket {
    */
   claim(slot: number, id: number): boolean;
   /**
-   * UDP: takes a second ID for the slot, for a copy of its query sent again (see
-   * Attempt#resend): answers to either ID come to the slot's listener. Says no as {@link claim}.
+   * UDP: takes another ID for the slot, for a copy of its query sent again (see Attempt#resend):
+   * answers to any of its IDs come to the slot's listener. Says no as {@link claim}, or when the
+   * slot has no room for another.
    */
   alias?(slot: number, id: number): boolean;
   /**
-   * UDP: `heard` is called with the first answer to `id` that comes once the slot that had it has
-   * ended (a late answer to a copy superseded by another), while the socket still remembers it.
+   * UDP: `heard` is called with answers to `id` that come once the slot that had it has ended (a
+   * late answer to a copy superseded by another), while the socket still remembers it, until it
+   * returns true.
    */
-  watch?(id: number, heard: (bytes: Uint8Array) => unknown): void;
+  watch?(id: number, heard: (bytes: Uint8Array) => boolean): void;
   /**
    * The slot's exchange ended without its answer (timed out or given up), or may still get a second
    * one (it was sent twice): remember its ID, so that a late answer is dropped quietly, and let the

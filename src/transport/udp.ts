@@ -42,6 +42,8 @@ const BROKEN = 4;
 
 /** A slot's ID before its query claims one, or after its exchange ended. */
 const NONE = -1;
+/** IDs of copies sent again a slot may hold besides its own (the try loop sends at most 2). */
+const ALIASES = 2;
 
 /**
  * IDs of given-up queries a socket remembers, per query it may carry at once (a ring: the oldest
@@ -87,11 +89,11 @@ export class UdpSocket implements Channel {
   #state = 0;
   /** Per slot: the ID its query claimed, or NONE. */
   readonly #ids: Int32Array;
-  /** Per slot: the ID of a copy of its query sent again (see {@link alias}), or NONE. */
+  /** Per slot, ALIASES each: the IDs of copies of its query sent again (see {@link alias}), or NONE. */
   readonly #alt: Int32Array;
   #altCount = 0;
   /** Remembered IDs whose late answer someone waits for (see {@link watch}); rarely any. */
-  #watches: Map<number, (bytes: Uint8Array) => unknown> | null = null;
+  #watches: Map<number, (bytes: Uint8Array) => boolean> | null = null;
   /** Per slot: who hears its answer; null when the slot is free. */
   readonly #listeners: (ChannelListener | null)[];
   readonly #buffers: (Buffer | null)[];
@@ -111,7 +113,7 @@ export class UdpSocket implements Channel {
     this.endpoint = endpoint;
     this.capacity = capacity;
     this.#ids = new Int32Array(capacity).fill(NONE);
-    this.#alt = new Int32Array(capacity).fill(NONE);
+    this.#alt = new Int32Array(ALIASES * capacity).fill(NONE);
     this.#listeners = new Array<ChannelListener | null>(capacity).fill(null);
     this.#buffers = new Array<Buffer | null>(capacity).fill(null);
     this.#pending = new Array<Uint8Array | null>(capacity).fill(null);
@@ -174,10 +176,7 @@ export class UdpSocket implements Channel {
     if (this.#listeners[slot] === null) return;
     this.#listeners[slot] = null;
     this.#ids[slot] = NONE;
-    if (this.#alt[slot] !== NONE) {
-      this.#alt[slot] = NONE;
-      this.#altCount--;
-    }
+    if (this.#altCount > 0) this.#dropAliases(slot, false);
     // A datagram still waiting for the end of the turn (see post()) belongs to an exchange that is
     // over (timed out, given up, or answered before a retransmission left): it must not go out. Its
     // permit is back, and another query may hold it now; a process stopped (SIGSTOP) between the
@@ -207,10 +206,25 @@ export class UdpSocket implements Channel {
   }
 
   alias(slot: number, id: number): boolean {
-    if (id === this.#ids[slot] || !this.#free(slot, id)) return false;
-    if (this.#alt[slot] === NONE) this.#altCount++;
-    this.#alt[slot] = id;
+    const alt = this.#alt;
+    let at = ALIASES * slot;
+    while (at < ALIASES * (slot + 1) && alt[at] !== NONE) at++;
+    if (at === ALIASES * (slot + 1) || id === this.#ids[slot] || !this.#free(slot, id)) return false;
+    alt[at] = id;
+    this.#altCount++;
     return true;
+  }
+
+  /** Frees the slot's aliases, remembering their IDs (a late answer may come) when `remember`. */
+  #dropAliases(slot: number, remember: boolean): void {
+    const alt = this.#alt;
+    for (let at = ALIASES * slot; at < ALIASES * (slot + 1); at++) {
+      const id = alt[at]!;
+      if (id === NONE) continue;
+      alt[at] = NONE;
+      this.#altCount--;
+      if (remember) this.#remember(id);
+    }
   }
 
   /** Whether no other query in flight here has `id`, and no late answer to it may come. */
@@ -221,7 +235,7 @@ export class UdpSocket implements Channel {
     return !(this.#staleCount > 0 && this.#stale.includes(id));
   }
 
-  watch(id: number, heard: (bytes: Uint8Array) => unknown): void {
+  watch(id: number, heard: (bytes: Uint8Array) => boolean): void {
     this.#watches ??= new Map();
     this.#watches.set(id, heard);
   }
@@ -232,12 +246,7 @@ export class UdpSocket implements Channel {
     this.#buffers[slot] = null;
     if (id === NONE) return;
     this.#remember(id);
-    const alt = this.#alt[slot]!;
-    if (alt !== NONE) {
-      this.#alt[slot] = NONE;
-      this.#altCount--;
-      this.#remember(alt);
-    }
+    if (this.#altCount > 0) this.#dropAliases(slot, true);
   }
 
   #remember(id: number): void {
@@ -295,8 +304,9 @@ export class UdpSocket implements Channel {
         }
       }
       // An answer to a copy sent again under its own ID (rare: see Attempt#resend).
-      const slot = this.#altCount > 0 ? this.#alt.indexOf(id) : -1;
-      if (slot >= 0) {
+      const at = this.#altCount > 0 ? this.#alt.indexOf(id) : -1;
+      if (at >= 0) {
+        const slot = Math.floor(at / ALIASES);
         this.#heard = true;
         this.#listeners[slot]!.message(bytes);
         return;
@@ -304,11 +314,8 @@ export class UdpSocket implements Channel {
       // A late answer to a query given up on (timed out or abandoned) is no forgery.
       // It stays remembered: a query sent again (found overdue) may be answered once per copy.
       if (this.#staleCount > 0 && this.#stale.includes(id)) {
-        const heard = this.#watches?.get(id);
-        if (heard !== undefined) {
-          this.#watches!.delete(id);
-          heard(bytes);
-        }
+        // Heard once: a datagram that does not answer it (a wrong question) leaves the watch.
+        if (this.#watches?.get(id)?.(bytes)) this.#watches.delete(id);
         return;
       }
     }

@@ -258,10 +258,10 @@ interface Try {
   atRouter: boolean;
   /** Times sent again after being found overdue (at most 2, as the try loop). */
   resends: number;
-  /** Copies that reached the router; and whether the first took a slot (it is answered then). */
+  /** Copies that reached the router; and which it holds (in a slot, or with the copy there). */
   arrived: number;
-  firstHeld: boolean;
-  /** Its tickets found overdue: late, all of them, if the first copy is answered. */
+  held: boolean[];
+  /** Its tickets found overdue, copy by copy: each late if its copy is answered. */
   overdue: TryTicket[];
 }
 
@@ -458,9 +458,10 @@ export function run(scenario: Scenario): Run {
   /** Found overdue (presumed dropped): the try loop sends it again once the limit has room. */
   const ownerOf = (t: Try): OverdueListener => ({
     overdue(ticket) {
-      if (!t.open || ticket !== t.ticket || t.resends >= 2) return;
-      t.resends++;
+      if (!t.open || ticket !== t.ticket) return;
       t.overdue.push(ticket);
+      if (t.resends >= 2) return;
+      t.resends++;
       t.ticket = null;
       t.limit.ended(ticket, 'neutral');
       t.lookup.client.resendQueues[t.server]!.push(t);
@@ -485,7 +486,7 @@ export function run(scenario: Scenario): Run {
       atRouter: false,
       resends: 0,
       arrived: 0,
-      firstHeld: false,
+      held: [],
       overdue: [],
     };
     t.ticket = limit.sent(ownerOf(t));
@@ -504,9 +505,11 @@ export function run(scenario: Scenario): Run {
     const ticket = t.ticket;
     t.ticket = null;
     if (reply === 'answer') {
-      // The copy sent again goes under a new ID: the router that held the first copy answers it
-      // too, and the try loop learns the try was late.
-      if (t.firstHeld) for (const o of t.overdue) t.limit.late(o);
+      // Each copy sent again goes under a new ID: the router answers every copy it holds, and the
+      // try loop learns which of those found overdue were late.
+      t.overdue.forEach((o, k) => {
+        if (t.held[k]) t.limit.late(o);
+      });
       if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
@@ -591,7 +594,7 @@ export function run(scenario: Scenario): Run {
     const r = t.router;
     const spec = r.spec;
     r.arrivals++;
-    const first = t.arrived++ === 0;
+    const copy = t.arrived++;
     const u = t.lookup.u;
     const reply = (delay: number, kind: Reply) => agenda.push(now + delay + netMs, () => end(t, kind));
     if (isPolicy(spec, u)) {
@@ -600,8 +603,11 @@ export function run(scenario: Scenario): Run {
       reply(spec.refuseMs ?? 0.1, 'refused');
       return;
     }
-    // A retransmission of a query the router holds: the same query, no other slot.
-    if (t.atRouter) return;
+    // A copy of a query the router holds: the same query, no other slot, answered with it.
+    if (t.atRouter) {
+      t.held[copy] = true;
+      return;
+    }
     if (r.inUse >= capacityAt(spec, now)) {
       if (spec.whenFull === 'refuse') {
         r.refusedFull++;
@@ -614,7 +620,7 @@ export function run(scenario: Scenario): Run {
     }
     r.inUse++;
     t.atRouter = true;
-    if (first) t.firstHeld = true;
+    t.held[copy] = true;
     if (isBlackHole(spec, u)) {
       r.blackHoled++;
       agenda.push(now + (spec.holdMs ?? 10_000), () => {
