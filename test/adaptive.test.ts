@@ -66,6 +66,15 @@ describe('the controller (virtual time)', () => {
     return tickets;
   };
 
+  /** Sends `n` tries, answers all but the last at 1 ms, and lets the guard find it overdue (sent with n out). */
+  const lastOverdue = (l: AdaptiveLimit, n: number): TryTicket[] => {
+    const tickets = send(l, n);
+    now += 1;
+    end(l, tickets.slice(0, n - 1), 'answer');
+    advance(now + 29);
+    return tickets;
+  };
+
   afterEach(() => {
     now = 0;
     timers = [];
@@ -251,13 +260,9 @@ describe('the controller (virtual time)', () => {
   it('a late answer to a try found overdue before the count of drops began again does not lift the dropping', () => {
     const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
     warm(l);
-    let t = send(l, 10);
-    now = 1;
-    end(l, t.slice(0, 9), 'answer');
-    const old = t[9]!;
-    advance(30); // old found overdue: one
+    const old = lastOverdue(l, 10)[9]!; // found overdue: one
     advance(3300); // past DROPPING_MS: the count starts again
-    t = send(l, 6);
+    const t = send(l, 6);
     now += 1;
     end(l, t.slice(0, 3), 'answer');
     advance(now + 30); // three found overdue: dropping
@@ -268,6 +273,38 @@ describe('the controller (virtual time)', () => {
     expect(l.dropping).toBe(false);
     end(l, t.slice(3), 'neutral');
     l.ended(old, 'neutral');
+  });
+
+  it('a late answer does not lift the dropping a timeout set, nor count at its deadline', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const first = lastOverdue(l, 10); // first[9] found overdue
+    advance(2000);
+    l.ended(first[9]!, 'drop'); // and timed out (sent again twice already): dropping until 5,000
+    advance(3100); // the count of tries found overdue starts again
+    const t = send(l, 3);
+    advance(now + 30); // three found overdue together
+    l.late(t[0]!, now + 2000);
+    expect(l.dropping).toBe(true); // the timeout's 3 s still run
+    advance(5001);
+    expect(l.dropping).toBe(false);
+    l.late(t[1]!, now); // at its deadline: the try timed out then
+    expect(l.view.losses).toBe(3);
+    end(l, t, 'neutral');
+  });
+
+  it('a REFUSED to a try found overdue holds the cuts before it, as one to a fresh try does', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
+    warm(l);
+    const a = lastOverdue(l, 10); // a[9] overdue: cut A
+    now += 10;
+    const [b] = send(l, 1);
+    advance(now + 30); // b overdue: cut B
+    expect(l.view.cuts).toBe(2);
+    l.ended(a[9]!, 'loss'); // the copy of a[9] on the wire (sent again twice already) refused
+    l.late(b!);
+    expect(l.view).toMatchObject({ cuts: 2, limit: 1 });
+    l.ended(b!, 'neutral');
   });
 
   it('a try not found overdue is never late', () => {
@@ -836,6 +873,38 @@ describe('the resolver with the adaptive gate', () => {
       () => answerLast(),
     );
     expect(view).toMatchObject({ losses: 2, inFlight: 0 });
+  });
+
+  it('an answer to the first copy once the try has timed out is not late (virtual time)', async () => {
+    const first = latch();
+    let seen = 0;
+    const server = await startTestServer({
+      zone: ZONE,
+      handler: async (q) => {
+        if (q.questions?.[0]?.name !== 'onlya.example.test') return undefined;
+        if (seen++ > 0) return null; // the copies dropped
+        await first.held;
+        return undefined;
+      },
+    });
+    servers.push(server);
+    const clock = new FakeClock();
+    const r = new Resolver({ servers: [server.server], runtime: { clock }, tries: 1, timeout: 300 });
+    for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
+    let code = 'pending';
+    const call = r.resolve4('onlya.example.test').catch((e: DnsError) => {
+      code = e.code;
+    });
+    for (let t = 0; t < 1000 && code === 'pending'; t++) {
+      await clock.advance(1);
+      await new Promise((done) => setTimeout(done, 1));
+    }
+    expect(code).toBe('ETIMEOUT');
+    const { losses } = r.limits[0]!;
+    first.open(); // its answer leaves now, the clock standing still
+    await new Promise((done) => setTimeout(done, 30));
+    await call;
+    expect(r.limits[0]!.losses).toBe(losses);
   });
 
   for (const mode of ['a bare FORMERR', 'another question, then the answer'] as const) {

@@ -96,6 +96,8 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   #resent = false;
   /** Copies sent before the one on the wire, each under its own ID (see {@link resend}). */
   #copies: EarlierCopy[] | null = null;
+  /** Shared by this attempt's watches: set once it timed out (an answer after that is not late). */
+  #watching: { over: boolean } | null = null;
   /** The accepted answer was to the copy on the wire at the end, not to an earlier one. */
   answeredLast = true;
 
@@ -122,6 +124,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
     this.#reopened = false;
     this.#resent = false;
     this.#copies = null;
+    this.#watching = null;
     this.answeredLast = true;
     const ch = cfg.pool.take(endpoint, overTcp ? 'tcp' : 'udp', cfg);
     this.#ch = ch;
@@ -221,9 +224,11 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
   /** Hears messages with the ID of `copy`: tells `late` once, of the first that answers it. */
   #hearing(copy: Uint8Array, late: () => void): (bytes: Uint8Array) => boolean {
     const questionEnd = this.#questionEnd;
+    this.#watching ??= { over: false };
+    const watching = this.#watching;
     let told = false;
     return (bytes) => {
-      if (told || !answers(bytes, copy, questionEnd)) return false;
+      if (told || watching.over || !answers(bytes, copy, questionEnd)) return false;
       told = true;
       late();
       return true;
@@ -312,6 +317,7 @@ export class Attempt implements ChannelListener, Timed, AttemptEnd {
 
   expire(): void {
     this.#cfg.counters.timeouts++;
+    if (this.#watching !== null) this.#watching.over = true;
     // Malformed replies count for nothing (as in c-ares): the try timed out, with the last one as cause.
     this.code = codes.TIMEOUT;
     this.cause = this.#bad;

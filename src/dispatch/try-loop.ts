@@ -471,8 +471,11 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
     const kind = kindOf(attempt, verdict, adaptive && !alone);
-    // Answered on it after all: late, not dropped.
+    // Answered on it after all: late, not dropped. Refused or timed out: lost (its ticket ended
+    // when it was found overdue, unless it went again twice already: then #endTry tells).
     if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
+    else if (last !== null && last !== ticket && (kind === 'loss' || kind === 'drop'))
+      this.#limit!.lost(last, kind);
     this.#endTry(kind);
     if (
       verdict.step === 'later' &&

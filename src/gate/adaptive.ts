@@ -236,8 +236,8 @@ export class AdaptiveLimit {
    */
   #cutNo = 0;
   #undo: CutUndo[] = [];
-  /** Whether the server counts as dropping because of tries found overdue (not a timeout). */
-  #droppingByOverdue = false;
+  /** Until when the server counts as dropping for a try that timed out (see #droppingUntil). */
+  #timedOutUntil = Number.NEGATIVE_INFINITY;
   /** The least the guard and the hold may be, from tries that came late (see LATE_MARGIN). */
   #lateFloor = 0;
   #lateAt = Number.NEGATIVE_INFINITY;
@@ -428,13 +428,28 @@ export class AdaptiveLimit {
       if (Math.floor(limit) > Math.floor(this.#limit)) this.#steppedAt = now;
       this.#set(limit, 'grow');
     } else if (kind === 'drop' || kind === 'loss') {
-      if (kind === 'drop') {
-        this.#droppingUntil = this.#clock.now() + DROPPING_MS;
-        this.#droppingByOverdue = false;
-      }
       // (A try found overdue was counted as lost then; its timeout only confirms the drop.)
-      if (!ticket.overdue) this.#loss(ticket);
+      if (ticket.overdue) this.lost(ticket, kind);
+      else {
+        if (kind === 'drop') this.#timedOut();
+        this.#loss(ticket);
+      }
     }
+  }
+
+  /**
+   * A try found overdue (its ticket ended or not) was lost after all: refused, or it timed out.
+   * It never turns late, and the cuts before it stand.
+   */
+  lost(ticket: TryTicket, kind: 'loss' | 'drop'): void {
+    if (!ticket.overdue) return;
+    if (kind === 'drop') this.#timedOut();
+    this.#undo.length = 0;
+  }
+
+  #timedOut(): void {
+    this.#timedOutUntil = this.#clock.now() + DROPPING_MS;
+    this.#droppingUntil = Math.max(this.#droppingUntil, this.#timedOutUntil);
   }
 
   /**
@@ -447,7 +462,7 @@ export class AdaptiveLimit {
    */
   late(ticket: TryTicket, by = Number.POSITIVE_INFINITY): void {
     const now = this.#clock.now();
-    if (!ticket.overdue || ticket.late || now > by) return;
+    if (!ticket.overdue || ticket.late || now >= by) return;
     ticket.late = true;
     this.#lateFloor = Math.min(
       LATE_FLOOR_MAX_MS,
@@ -457,10 +472,8 @@ export class AdaptiveLimit {
     this.#losses--;
     // (Only if it counted towards the tries found overdue lately.)
     if (ticket.batch === this.#overdueBatch && this.#overdueSeen > 0) this.#overdueSeen--;
-    if (this.#droppingByOverdue && this.#overdueSeen < DROP_BATCH) {
-      this.#droppingUntil = Number.NEGATIVE_INFINITY;
-      this.#droppingByOverdue = false;
-    }
+    // Fewer than DROP_BATCH left: dropping only as long as a timeout says.
+    if (this.#overdueSeen < DROP_BATCH) this.#droppingUntil = this.#timedOutUntil;
     const stack = this.#undo;
     const record = stack.find((r) => r.no === ticket.lostAfter);
     if (record === undefined || --record.open > 0) return;
@@ -575,10 +588,7 @@ export class AdaptiveLimit {
       for (const ticket of found) ticket.batch = this.#overdueBatch;
       this.#overdueSeen += found.length;
       this.#overdueAt = now;
-      if (this.#overdueSeen >= DROP_BATCH) {
-        this.#droppingUntil = now + DROPPING_MS;
-        this.#droppingByOverdue = true;
-      }
+      if (this.#overdueSeen >= DROP_BATCH) this.#droppingUntil = now + DROPPING_MS;
       // Their queries queue to be sent again, oldest first and ahead of new ones; then their
       // room under the (cut) limit goes back, to them first.
       for (const ticket of found) ticket.owner?.overdue(ticket);
@@ -647,6 +657,7 @@ export class AdaptiveLimit {
     if (this.#edge !== undefined && this.#clock.now() >= this.#edgeUntil) {
       this.#edge = undefined;
       this.#droppingUntil = Number.NEGATIVE_INFINITY;
+      this.#timedOutUntil = Number.NEGATIVE_INFINITY;
       this.#threshold = this.ceiling;
       this.onChange?.(Math.floor(this.#limit), 'edge-expired');
     }
