@@ -476,7 +476,9 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
     else if (last !== null && last !== ticket && (kind === 'loss' || kind === 'drop'))
       this.#limit!.lost(last, kind);
-    this.#endTry(kind);
+    // Answered on an earlier copy: the one on the wire says nothing (the router may have dropped
+    // it), and the earlier one's ticket was counted when it was found overdue.
+    this.#endTry(attempt.answeredLast ? kind : 'neutral');
     if (
       verdict.step === 'later' &&
       alone &&
