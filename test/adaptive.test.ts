@@ -805,6 +805,17 @@ describe('the resolver with the adaptive gate', () => {
     return { held, open };
   }
 
+  /** A test server whose answers to onlya.example.test `script` gives, by copy (0 for the first). */
+  async function onlyaServer(script: (copy: number, q: Packet) => HandlerResult | Promise<HandlerResult>) {
+    let seen = 0;
+    const server = await startTestServer({
+      zone: ZONE,
+      handler: (q) => (q.questions?.[0]?.name === 'onlya.example.test' ? script(seen++, q) : undefined),
+    });
+    servers.push(server);
+    return { server: server.server, seen: () => seen };
+  }
+
   /**
    * 16 round trips for the RTT estimate, then one query for onlya.example.test whose copies the
    * `script` answers (its index: 0 for the first): steps the fake clock until `copies` copies came
@@ -815,21 +826,16 @@ describe('the resolver with the adaptive gate', () => {
     copies: number,
     release: () => void = () => {},
   ) {
-    let seen = 0;
-    const server = await startTestServer({
-      zone: ZONE,
-      handler: (q) => (q.questions?.[0]?.name === 'onlya.example.test' ? script(seen++, q) : undefined),
-    });
-    servers.push(server);
+    const { server, seen } = await onlyaServer(script);
     const moves: string[] = [];
     const onLimit = (m: unknown) => moves.push((m as { reason: string }).reason);
     subscribe('dnsgate:gate:limit', onLimit);
     try {
       const clock = new FakeClock();
-      const r = new Resolver({ servers: [server.server], runtime: { clock }, socketReuse: 100 });
+      const r = new Resolver({ servers: [server], runtime: { clock }, socketReuse: 100 });
       for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
       const call = r.resolve4('onlya.example.test');
-      for (let t = 0; t < 200 && seen < copies; t++) {
+      for (let t = 0; t < 200 && seen() < copies; t++) {
         await clock.advance(1);
         await new Promise((done) => setTimeout(done, 1));
       }
@@ -837,7 +843,7 @@ describe('the resolver with the adaptive gate', () => {
       release();
       expect(await call).toEqual(['192.0.2.1']);
       await new Promise((done) => setTimeout(done, 20)); // a late answer after the try's end
-      return { view: r.limits[0]!, moves, seen, skipped: r.stats.skipped };
+      return { view: r.limits[0]!, moves, seen: seen(), skipped: r.stats.skipped };
     } finally {
       unsubscribe('dnsgate:gate:limit', onLimit);
     }
@@ -875,21 +881,40 @@ describe('the resolver with the adaptive gate', () => {
     expect(view).toMatchObject({ losses: 2, inFlight: 0 });
   });
 
+  it('a caller who gave up keeps the late credit: the copy on the wire last, answered after all (virtual time)', async () => {
+    const last = latch();
+    const { server, seen } = await onlyaServer(async (copy) => {
+      if (copy < 2) return null; // the first two copies dropped
+      await last.held;
+      return undefined;
+    });
+    const clock = new FakeClock();
+    const r = new Resolver({ servers: [server], runtime: { clock }, socketReuse: 100 });
+    for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
+    const caller = new AbortController();
+    const call = r.resolve4('onlya.example.test', { signal: caller.signal }).catch((e: DnsError) => e.code);
+    for (let t = 0; t < 200 && seen() < 3; t++) {
+      await clock.advance(1);
+      await new Promise((done) => setTimeout(done, 1));
+    }
+    for (let t = 0; t < 25; t++) await clock.advance(1); // the third copy found overdue too
+    caller.abort();
+    expect(await call).toBe('ECANCELLED');
+    expect(r.limits[0]!.losses).toBe(3);
+    last.open(); // its answer comes to the query still on the wire
+    for (let i = 0; i < 50 && r.limits[0]!.losses > 2; i++) await new Promise((done) => setTimeout(done, 1));
+    expect(r.limits[0]).toMatchObject({ losses: 2, inFlight: 0 });
+  });
+
   it('an answer to the first copy once the try has timed out is not late (virtual time)', async () => {
     const first = latch();
-    let seen = 0;
-    const server = await startTestServer({
-      zone: ZONE,
-      handler: async (q) => {
-        if (q.questions?.[0]?.name !== 'onlya.example.test') return undefined;
-        if (seen++ > 0) return null; // the copies dropped
-        await first.held;
-        return undefined;
-      },
+    const { server } = await onlyaServer(async (copy) => {
+      if (copy > 0) return null; // the copies dropped
+      await first.held;
+      return undefined;
     });
-    servers.push(server);
     const clock = new FakeClock();
-    const r = new Resolver({ servers: [server.server], runtime: { clock }, tries: 1, timeout: 300 });
+    const r = new Resolver({ servers: [server], runtime: { clock }, tries: 1, timeout: 300 });
     for (let i = 0; i < 16; i++) await r.resolveMx('example.test');
     let code = 'pending';
     const call = r.resolve4('onlya.example.test').catch((e: DnsError) => {

@@ -98,6 +98,8 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #resendWait: Canceller | null = null;
   /** The ticket found overdue whose copy waits for room to go again (see {@link overdue}). */
   #resending: TryTicket | null = null;
+  /** The try on the wire's first ticket found overdue. */
+  #firstOverdue: TryTicket | null = null;
   /** When the try on the wire was first sent, by its adaptive limit's clock. */
   #firstSentAt = 0;
 
@@ -329,6 +331,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#state = ON_WIRE;
     this.#resends = 0;
     this.#resending = null;
+    this.#firstOverdue = null;
     this.#firstSentAt = this.#ticket?.sentAt ?? 0;
     const cfg = this.#cfg;
     this.#attempt.start(
@@ -381,6 +384,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
    */
   overdue(ticket: TryTicket): void {
     if (ticket !== this.#ticket || this.#state !== ON_WIRE || this.#overTcp) return;
+    this.#firstOverdue ??= ticket;
     if (this.#resends >= MAX_RESENDS) return;
     this.#resends++;
     const limit = this.#limit!;
@@ -448,6 +452,17 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const last = this.#resending ?? (this.#ticket?.overdue === true ? this.#ticket : null);
     this.#resending = null;
     this.#stopResend();
+    const attempt = this.#attempt;
+    // Under the adaptive gate a REFUSED may be a full router: asked again later. It is loss
+    // (congestion) unless the query was alone on its way to the server: then it may be the
+    // server's policy, counted for nothing, and final once it has said so a few times.
+    const ticket = this.#ticket;
+    const adaptive = this.#cfg.limits !== undefined;
+    const alone = ticket !== null && this.#limit!.isPolicy(ticket);
+    let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
+    const kind = kindOf(attempt, verdict, adaptive && !alone);
+    // Answered on the copy found overdue last, after all: late, not dropped (whoever waits).
+    if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
     const state = this.#state;
     if (state === LINGERING) {
       // Its caller left: the try counts for neither growth nor loss.
@@ -462,20 +477,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#state = IDLE;
-    const attempt = this.#attempt;
-    // Under the adaptive gate a REFUSED may be a full router: asked again later. It is loss
-    // (congestion) unless the query was alone on its way to the server: then it may be the
-    // server's policy, counted for nothing, and final once it has said so a few times.
-    const ticket = this.#ticket;
-    const adaptive = this.#cfg.limits !== undefined;
-    const alone = ticket !== null && this.#limit!.isPolicy(ticket);
-    let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
-    const kind = kindOf(attempt, verdict, adaptive && !alone);
-    // Answered on it after all: late, not dropped. Refused or timed out: lost (its ticket ended
-    // when it was found overdue, unless it went again twice already: then #endTry tells).
-    if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
-    else if (last !== null && last !== ticket && (kind === 'loss' || kind === 'drop'))
-      this.#limit!.lost(last, kind);
+    // Refused or timed out after a copy was found overdue, whichever copy it was: lost, and the
+    // cuts before it stand (a ticket on the wire not found overdue tells #endTry the same).
+    if ((kind === 'loss' || kind === 'drop') && this.#firstOverdue !== null)
+      this.#limit!.lost(this.#firstOverdue, kind);
     // Answered on an earlier copy: the one on the wire says nothing (the router may have dropped
     // it), and the earlier one's ticket was counted when it was found overdue.
     this.#endTry(attempt.answeredLast ? kind : 'neutral');
