@@ -13,6 +13,7 @@ import {
   type TestServer,
 } from '../src/testing/index.js';
 import type { Packet } from '../src/wire/codec.js';
+import { deferred } from './helpers/deferred.js';
 import { ZONE } from './helpers/example-zone.js';
 
 describe('the controller (virtual time)', () => {
@@ -772,19 +773,19 @@ describe('the resolver with the adaptive gate', () => {
     it(`a try found overdue whose first copy is answered after all was late: the loss and the cut are taken back (${order}, virtual time)`, async () => {
       // Both copies held until released, then answered in the order given (unbound answers the
       // later copy first, dnsmasq the first); a third copy is dropped.
-      const first = latch();
-      const copy = latch();
+      const first = deferred();
+      const copy = deferred();
       const { view, moves, seen, skipped } = await overdueRun(
         async (n) => {
           if (n > 1) return null;
-          await (n === 0 ? first : copy).held;
+          await (n === 0 ? first : copy).promise;
           return undefined;
         },
         2,
         () => {
           const [a, b] = order === 'copy first' ? [copy, first] : [first, copy];
-          a.open();
-          setTimeout(b.open, 10);
+          a.resolve();
+          setTimeout(b.resolve, 10);
         },
       );
       expect(seen).toBeGreaterThanOrEqual(2);
@@ -794,15 +795,6 @@ describe('the resolver with the adaptive gate', () => {
       expect(moves).toContain('undo');
       expect(skipped).toBe(0); // the later answer is no forgery
     });
-  }
-
-  /** A promise `held` that settles once `open` is called. */
-  function latch(): { held: Promise<void>; open: () => void } {
-    let open = () => {};
-    const held = new Promise<void>((go) => {
-      open = go;
-    });
-    return { held, open };
   }
 
   /** A test server whose answers to onlya.example.test `script` gives, by copy (0 for the first). */
@@ -850,7 +842,7 @@ describe('the resolver with the adaptive gate', () => {
   }
 
   it('a router that holds the first copy and drops the copies (full): only the first was late, the cuts stand (virtual time)', async () => {
-    const { held, open: answerFirst } = latch();
+    const { promise: held, resolve: answerFirst } = deferred();
     const { view, moves, seen } = await overdueRun(
       async (copy) => {
         if (copy > 0) return null; // dropped: the router is full
@@ -868,7 +860,7 @@ describe('the resolver with the adaptive gate', () => {
   });
 
   it('a copy found overdue on the wire last, answered after all: late too (virtual time)', async () => {
-    const { held, open: answerLast } = latch();
+    const { promise: held, resolve: answerLast } = deferred();
     const { view } = await overdueRun(
       async (copy) => {
         if (copy < 2) return null; // the first two dropped
@@ -882,10 +874,10 @@ describe('the resolver with the adaptive gate', () => {
   });
 
   it('a caller who gave up keeps the late credit: the copy on the wire last, answered after all (virtual time)', async () => {
-    const last = latch();
+    const last = deferred();
     const { server, seen } = await onlyaServer(async (copy) => {
       if (copy < 2) return null; // the first two copies dropped
-      await last.held;
+      await last.promise;
       return undefined;
     });
     const clock = new FakeClock();
@@ -901,16 +893,16 @@ describe('the resolver with the adaptive gate', () => {
     caller.abort();
     expect(await call).toBe('ECANCELLED');
     expect(r.limits[0]!.losses).toBe(3);
-    last.open(); // its answer comes to the query still on the wire
+    last.resolve(); // its answer comes to the query still on the wire
     for (let i = 0; i < 50 && r.limits[0]!.losses > 2; i++) await new Promise((done) => setTimeout(done, 1));
     expect(r.limits[0]).toMatchObject({ losses: 2, inFlight: 0 });
   });
 
   it('an answer to the first copy once the try has timed out is not late (virtual time)', async () => {
-    const first = latch();
+    const first = deferred();
     const { server } = await onlyaServer(async (copy) => {
       if (copy > 0) return null; // the copies dropped
-      await first.held;
+      await first.promise;
       return undefined;
     });
     const clock = new FakeClock();
@@ -926,7 +918,7 @@ describe('the resolver with the adaptive gate', () => {
     }
     expect(code).toBe('ETIMEOUT');
     const { losses } = r.limits[0]!;
-    first.open(); // its answer leaves now, the clock standing still
+    first.resolve(); // its answer leaves now, the clock standing still
     await new Promise((done) => setTimeout(done, 30));
     await call;
     expect(r.limits[0]!.losses).toBe(losses);
@@ -934,7 +926,7 @@ describe('the resolver with the adaptive gate', () => {
 
   for (const mode of ['a bare FORMERR', 'another question, then the answer'] as const) {
     it(`a late message to the first copy after the copy's answer: ${mode} (virtual time)`, async () => {
-      const { held, open: answerFirst } = latch();
+      const { promise: held, resolve: answerFirst } = deferred();
       const { view, moves } = await overdueRun(
         async (copy, q) => {
           if (copy > 0) return undefined; // the copy: answered at once, which ends the try

@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Semaphore } from '../src/gate/semaphore.js';
 import { type Gate, type SettledItem, settleEach } from '../src/gate/settle.js';
 import { semMap, sharedSemaphore } from '../src/gate/shared.js';
+import { deferred } from './helpers/deferred.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const ticks = async (n: number) => {
@@ -28,13 +29,6 @@ function counted() {
     }
   }
   return { stats, gen: gen() };
-}
-
-/** A promise with its resolve, to finish an item when the test says so. */
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /** An item function whose item `n` runs until the test calls `finish[n].resolve()`. */

@@ -410,7 +410,7 @@ export class AdaptiveLimit {
         // the period rather than at its start. A router that drops says nothing until the try's
         // timeout; what stops growth is the hold above, a hold time after the first drop, and the
         // limit must not have doubled by then (it did at once, in the first answers of a period).
-        const period = this.#period;
+        const period = this.#period(now);
         if (now - this.#periodStart >= period) {
           this.#periodStart = now;
           this.#periodBase = this.#limit;
@@ -501,7 +501,7 @@ export class AdaptiveLimit {
 
   /** An RTT sample, for the end of slow start: least per period, and least of all lately. */
   #noteRtt(now: number, rtt: number): void {
-    if (now - this.#rttPeriodStart >= this.#period) {
+    if (now - this.#rttPeriodStart >= this.#period(now)) {
       this.#rttPeriodStart = now;
       this.#lastMinRtt = this.#periodSamples >= QUEUE_SAMPLES ? this.#periodMinRtt : Number.POSITIVE_INFINITY;
       if (this.#lastMinRtt <= this.#baseRtt || now - this.#baseRttAt > BASE_RTT_MS) {
@@ -516,10 +516,10 @@ export class AdaptiveLimit {
   }
 
   /** Slow start's doubling period, and the period of the RTT samples: 20 ms, 4 RTTs, or the late floor. */
-  get #period(): number {
+  #period(now: number): number {
     // And no shorter than the guard's late floor: a drop is seen that long after the send, and
     // the limit must not have doubled more than once by then.
-    return Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0), this.#lateBound(this.#clock.now()));
+    return Math.max(SLOW_START_PERIOD_MS, 4 * (this.#rtt ?? 0), this.#lateBound(now));
   }
 
   /** Whether recent answers come late enough that a queue is building at the server. */
