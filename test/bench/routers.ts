@@ -9,6 +9,8 @@
 // `--cached N` turns the routers' caches on and asks the lookups over N distinct names, each as
 // often, in a shuffled order: most are answered from the cache at once, the misses take the
 // upstream's time (a home router with its cache, forwarding misses over a slow line).
+// `--upstream-spread N` adds up to N ms more to each query on that line, uniformly at random (the
+// upstream a miss goes to answers in anything from tens to hundreds of ms).
 // Run: npm run bench:routers [-- --reps 3 --lookups 10000 --upstream-ms 0 --cached 0 --settings 'fixed 16,adaptive 200']
 import { subscribe } from 'node:diagnostics_channel';
 import { Resolver } from '../../src/index.js';
@@ -26,6 +28,7 @@ const REPS = arg('reps', 3);
 const LOOKUPS = arg('lookups', 10_000);
 const UPSTREAM_MS = arg('upstream-ms', 0);
 const CACHED = arg('cached', 0);
+const UPSTREAM_SPREAD = arg('upstream-spread', 0);
 
 const ROUTERS = {
   dnsmasq: (upstream: string) =>
@@ -90,7 +93,7 @@ async function run(router: keyof typeof ROUTERS, setting: string, upstream: stri
 }
 
 const knot = await startKnot({ zones: { [`${BULK_ORIGIN}.`]: bulkZone(LOOKUPS) } });
-const line = UPSTREAM_MS > 0 ? await startLine(knot.server, UPSTREAM_MS) : undefined;
+const line = UPSTREAM_MS > 0 ? await startLine(knot.server, UPSTREAM_MS, UPSTREAM_SPREAD) : undefined;
 const upstream = line?.server ?? knot.server;
 const runs = new Map<string, Run[]>();
 for (let rep = 0; rep < REPS; rep++) {

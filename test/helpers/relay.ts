@@ -162,7 +162,7 @@ front.on('message', (msg, rinfo) => {
   pending.set(id, [rinfo.port, msg.readUInt16BE(0), Date.now()]);
   const out = Buffer.from(msg);
   out.writeUInt16BE(id, 0);
-  setTimeout(() => back.send(out, port, host), workerData.delayMs);
+  setTimeout(() => back.send(out, port, host), workerData.delayMs + Math.random() * workerData.spreadMs);
 });
 back.on('message', (msg) => {
   if (msg.length < 12) return;
@@ -187,14 +187,15 @@ parentPort.on('message', () => {
 
 /**
  * A slow line in front of `server` (`'127.0.0.1:PORT'`; loopback only): each query is passed on
- * `delayMs` later, through one socket (queries from any number of client ports, as a router's
- * forwarder sends them), and its answer comes straight back. `server` of the result is where to
- * send.
+ * `delayMs` later (plus up to `spreadMs` more, uniformly at random), through one socket (queries
+ * from any number of client ports, as a router's forwarder sends them), and its answer comes
+ * straight back. `server` of the result is where to send.
  */
 export async function startLine(
   server: string,
   delayMs: number,
+  spreadMs = 0,
 ): Promise<{ server: string; stop(): Promise<void> }> {
-  const { server: front, stop } = await startWorker(LINE, { server, delayMs });
+  const { server: front, stop } = await startWorker(LINE, { server, delayMs, spreadMs });
   return { server: front, stop };
 }
