@@ -144,6 +144,35 @@ describe('the controller (virtual time)', () => {
     expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
   });
 
+  it('a try dropped silently keeps the edge of the queries in flight at its send, unless sent under a cut since taken back: then no lower than half the limit', () => {
+    // Sent alone, dropped: the router held nothing else, its edge is 1.
+    const alone = make();
+    warm(alone);
+    const [lone] = send(alone, 1);
+    advance(now + 30);
+    expect(alone.view).toMatchObject({ losses: 1, cuts: 1, edge: 1, limit: 1 });
+    end(alone, [lone!], 'drop');
+
+    now = 0;
+    timers = [];
+    const l = make();
+    warm(l);
+    const [first] = strand(l, 8, 1); // found overdue at the guard's floor: cut to 0.7 x 1
+    expect(l.view).toMatchObject({ limit: 1, cuts: 1 });
+    const [old] = send(l, 1); // sent under that cut, alone
+    l.late(first!); // its first copy answered after all: the cut is taken back
+    const limit = l.view.limit;
+    expect(l.view.cuts).toBe(0);
+    expect(limit).toBeGreaterThanOrEqual(8);
+    // Dropped: a router that jostles drops the query it has held longest, to take a new one, and
+    // the 1 in flight at its send came from a limit wrongly low. Before: the edge at 1, the limit
+    // cut to 1 again.
+    advance(now + 100); // past the guard, which the late answer raised to 1.25x its wait
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
+    expect(l.view).toMatchObject({ edge: Math.floor(limit / 2), limit: Math.floor((limit / 2) * 0.7) });
+    end(l, [first!, old!], 'neutral');
+  });
+
   it('a try found overdue and then answered on its first copy was late: its loss and its cut are taken back, and the guard learns its wait', () => {
     const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 16 });
     warm(l);

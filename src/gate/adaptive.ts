@@ -87,6 +87,15 @@ const LATE_MS = 5;
  * just started, caches empty) and say little about how long answers take.
  */
 const WARM_SAMPLES = 16;
+/**
+ * A try dropped silently was lost at some time between its send and now: a router full when it
+ * came drops the newest (it was in flight with `inFlight` others), but one that jostles (unbound,
+ * past its jostle-timeout of 200 ms) drops the query it has held longest to take a new one, which
+ * may have gone out long before. Sent under a cut since taken back (a limit wrongly low), its
+ * `inFlight` says little of the router: the edge is then taken no lower than this share of the
+ * limit (in the simulation it was 1 with the limit at 27, and the limit stayed at 1 for 5 s).
+ */
+const SILENT_EDGE = 0.5;
 /** Tries found overdue, within DROPPING_MS of one another, that count as drops beyond doubt. */
 const DROP_BATCH = 3;
 /** How long the server counts as dropping after the last drop beyond doubt. */
@@ -171,6 +180,8 @@ export interface TryTicket {
   late: boolean;
   /** The run of tries found overdue it was counted in (AdaptiveLimit#overdueBatch). */
   batch: number;
+  /** The newest cut that may be taken back in force at its send (see SILENT_EDGE). */
+  under: CutUndo | null;
 }
 
 /** What a cut changed, to take it back (see {@link AdaptiveLimit.late}). */
@@ -185,6 +196,8 @@ interface CutUndo {
   edgeUntil: number;
   cutSeq: number;
   cutAt: number;
+  /** Taken back (see AdaptiveLimit#late). */
+  undone: boolean;
 }
 
 /**
@@ -349,6 +362,7 @@ export class AdaptiveLimit {
       lostAfter: -1,
       late: false,
       batch: -1,
+      under: this.#undo[this.#undo.length - 1] ?? null,
     };
     if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
@@ -432,7 +446,7 @@ export class AdaptiveLimit {
       if (ticket.overdue) this.lost(ticket, kind);
       else {
         if (kind === 'drop') this.#timedOut();
-        this.#loss(ticket);
+        this.#loss(ticket, kind === 'drop');
       }
     }
   }
@@ -482,6 +496,7 @@ export class AdaptiveLimit {
     let limit = this.#limit;
     while (top !== undefined && top.open === 0) {
       stack.pop();
+      top.undone = true;
       this.#cuts--;
       this.#threshold = top.threshold;
       this.#edge = top.edge;
@@ -578,7 +593,7 @@ export class AdaptiveLimit {
     }
     if (found !== null) {
       // Oldest first: the cut (one per window) is taken where the drops began.
-      for (const ticket of found) this.#loss(ticket);
+      for (const ticket of found) this.#loss(ticket, true);
       // Several, at once or one at each probe past the edge, is a router dropping, not one late
       // answer: keep below the edge, as after a timeout.
       if (now - this.#overdueAt > DROPPING_MS) {
@@ -606,8 +621,11 @@ export class AdaptiveLimit {
     ticket.prev = ticket.next = null;
   }
 
-  /** A try was lost: the limit is cut, at most once per window. */
-  #loss(ticket: TryTicket): void {
+  /**
+   * A try was lost: the limit is cut, at most once per window. `silent`: dropped (found overdue, or
+   * timed out) rather than refused, so when the router was full is not known (see SILENT_EDGE).
+   */
+  #loss(ticket: TryTicket, silent: boolean): void {
     this.#losses++;
     // At most one cut per window: tries sent before the last cut saw the old limit, and so did
     // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
@@ -637,6 +655,7 @@ export class AdaptiveLimit {
         edgeUntil: this.#edgeUntil,
         cutSeq: this.#cutSeq,
         cutAt: this.#cutAt,
+        undone: false,
       });
     }
     this.#cutSeq = this.#seq - 1;
@@ -644,7 +663,12 @@ export class AdaptiveLimit {
     this.#cuts++;
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
     // limit runs ahead of what was actually in flight), and retreat below it.
-    const edge = Math.min(this.#limit, ticket.inFlight);
+    const edge = Math.min(
+      this.#limit,
+      silent && ticket.under?.undone === true
+        ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
+        : ticket.inFlight,
+    );
     this.#edge = edge;
     this.#edgeUntil = this.#clock.now() + this.settings.edgeMs;
     const cut = Math.max(1, edge * this.settings.decrease);

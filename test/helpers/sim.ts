@@ -30,6 +30,13 @@ export interface RouterSpec {
   missShare?: number;
   /** Mean time a miss holds its slot (forwarded upstream), ms. */
   missMs?: number;
+  /** A miss holds its slot up to this much longer, uniformly at random (an upstream's spread), ms. */
+  missSpreadMs?: number;
+  /**
+   * Full (whenFull 'drop'), it drops the query it has held longest, if held this long, to take the
+   * new one (unbound's jostle-timeout, 200 ms by default); otherwise the new one. Default: never.
+   */
+  jostleMs?: number;
   /** Service time is uniform in serviceMs × (1 ± jitter); default 0.2. */
   jitter?: number;
   /** How long a REFUSED takes to leave (full, or policy), ms; default 0.1. */
@@ -184,6 +191,10 @@ interface RouterState {
   spec: RouterSpec;
   index: number;
   inUse: number;
+  /** The queries in its slots, oldest first (kept only when it jostles). */
+  slots: Fifo<Slot>;
+  /** Queries it dropped, held past jostleMs, to take a new one. */
+  jostled: number;
   /** Client tries to it on the wire (all clients): the client side of in flight. */
   outstanding: number;
   overMs: number;
@@ -198,6 +209,13 @@ interface RouterState {
   blackHoled: number;
   answered: number;
   arrivals: number;
+}
+
+/** A query in a router's slot; `open` until it leaves (answered, held out, or jostled). */
+interface Slot {
+  t: Try;
+  since: number;
+  open: boolean;
 }
 
 interface LimitTrace {
@@ -279,18 +297,22 @@ function isBlackHole(spec: RouterSpec, u: number): boolean {
   return 1 - u <= (spec.blackHoleShare ?? 0);
 }
 
-/** How long the router holds a name's query in its slot, on average: a cache hit's or a miss's. */
-function serviceOf(spec: RouterSpec, u: number): number {
-  if (spec.missMs === undefined) return spec.serviceMs;
+/** Whether the router forwards a name upstream (a miss) rather than answering from its cache. */
+function isMiss(spec: RouterSpec, u: number): boolean {
   // Another draw from the name's: hits and misses independent of policy and black holes.
-  return (u * 7919) % 1 < (spec.missShare ?? 0) ? spec.missMs : spec.serviceMs;
+  return spec.missMs !== undefined && (u * 7919) % 1 < (spec.missShare ?? 0);
 }
 
-/** The mean of serviceOf over names. */
+/** How long the router holds a name's query in its slot, on average (before a miss's spread). */
+function serviceOf(spec: RouterSpec, u: number): number {
+  return isMiss(spec, u) ? spec.missMs! : spec.serviceMs;
+}
+
+/** The mean of the time a query holds its slot, over names. */
 function meanService(spec: RouterSpec): number {
   if (spec.missMs === undefined) return spec.serviceMs;
   const miss = spec.missShare ?? 0;
-  return miss * spec.missMs + (1 - miss) * spec.serviceMs;
+  return miss * (spec.missMs + (spec.missSpreadMs ?? 0) / 2) + (1 - miss) * spec.serviceMs;
 }
 
 /** A run's figures, with each limit's trace: (time, floor(limit)) at every change. */
@@ -335,6 +357,8 @@ export function run(scenario: Scenario): Run {
       spec,
       index,
       inUse: 0,
+      slots: new Fifo<Slot>(),
+      jostled: 0,
       outstanding: 0,
       overMs: 0,
       fullMs: 0,
@@ -608,30 +632,55 @@ export function run(scenario: Scenario): Run {
       t.held[copy] = true;
       return;
     }
+    const jostle = spec.jostleMs;
+    // (Slots already left are skipped: the oldest still held is the one it may jostle.)
+    while (jostle !== undefined && r.slots.size > 0 && !r.slots.peek()!.open) r.slots.shift();
     if (r.inUse >= capacityAt(spec, now)) {
-      if (spec.whenFull === 'refuse') {
+      const oldest = r.slots.peek();
+      if (
+        spec.whenFull === 'drop' &&
+        jostle !== undefined &&
+        oldest !== undefined &&
+        now - oldest.since >= jostle
+      ) {
+        // The query held longest makes room: it is never answered, this one takes its slot.
+        r.slots.shift();
+        oldest.open = false;
+        oldest.t.atRouter = false;
+        oldest.t.held.fill(false); // its copies so far are never answered
+        r.jostled++;
+        r.inUse--;
+      } else if (spec.whenFull === 'refuse') {
         r.refusedFull++;
         t.refusedFor = 'full';
         reply(spec.refuseMs ?? 0.1, 'refused');
+        return;
       } else {
         r.droppedFull++;
+        return;
       }
-      return;
     }
     r.inUse++;
     t.atRouter = true;
     t.held[copy] = true;
+    const slot: Slot = { t, since: now, open: true };
+    if (jostle !== undefined) r.slots.push(slot);
     if (isBlackHole(spec, u)) {
       r.blackHoled++;
       agenda.push(now + (spec.holdMs ?? 10_000), () => {
+        if (!slot.open) return; // jostled
+        slot.open = false;
         r.inUse--;
         t.atRouter = false;
       });
       return;
     }
     const j = spec.jitter ?? 0.2;
-    const service = serviceOf(spec, u) * (1 + j * (2 * routerRng() - 1));
+    const spread = spec.missSpreadMs !== undefined && isMiss(spec, u) ? spec.missSpreadMs * routerRng() : 0;
+    const service = serviceOf(spec, u) * (1 + j * (2 * routerRng() - 1)) + spread;
     agenda.push(now + service, () => {
+      if (!slot.open) return; // jostled
+      slot.open = false;
       r.inUse--;
       t.atRouter = false;
       r.answered++;
@@ -753,11 +802,12 @@ function measure(
   let congestion = 0;
   for (const r of routers) {
     tries += r.arrivals;
-    congestion += r.refusedFull + r.droppedFull;
+    congestion += r.refusedFull + r.droppedFull + r.jostled;
     const n = r.spec.name;
     m[`tries.${n}`] = r.arrivals;
     m[`refusedFull.${n}`] = r.refusedFull;
     m[`droppedFull.${n}`] = r.droppedFull;
+    m[`jostled.${n}`] = r.jostled;
     m[`refusedPolicy.${n}`] = r.refusedPolicy;
     m[`misread.${n}`] = r.misread;
     m[`policyAsLoss.${n}`] = r.policyAsLoss;
