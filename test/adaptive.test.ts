@@ -144,7 +144,7 @@ describe('the controller (virtual time)', () => {
     expect(l.view).toMatchObject({ cuts: 1, losses: 1 });
   });
 
-  it('a try dropped silently keeps the edge of the queries in flight at its send, unless sent under a cut since taken back: then no lower than half the limit', () => {
+  it('a try dropped silently keeps the edge of the queries in flight at its send, unless sent under a cut since taken back: then no lower than half the limit (a REFUSED: exact)', () => {
     // Sent alone, dropped: the router held nothing else, its edge is 1.
     const alone = make();
     warm(alone);
@@ -171,6 +171,18 @@ describe('the controller (virtual time)', () => {
     expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
     expect(l.view).toMatchObject({ edge: Math.floor(limit / 2), limit: Math.floor((limit / 2) * 0.7) });
     end(l, [first!, old!], 'neutral');
+
+    // A REFUSED comes back at once: the router was full then, with what was in flight at its send.
+    now = 0;
+    timers = [];
+    const r = make();
+    warm(r);
+    const [overdue] = strand(r, 8, 1);
+    const [refused] = send(r, 1);
+    r.late(overdue!);
+    r.ended(refused!, 'loss');
+    expect(r.view).toMatchObject({ edge: 1, limit: 1 });
+    end(r, [overdue!], 'neutral');
   });
 
   it('a try found overdue and then answered on its first copy was late: its loss and its cut are taken back, and the guard learns its wait', () => {
