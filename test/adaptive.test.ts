@@ -423,6 +423,58 @@ describe('the controller (virtual time)', () => {
     end(l, window.slice(8, 19), 'answer');
   });
 
+  it('a queue-bound server (its REFUSEDs take a fifth of an RTT or more, 3 in a row): the edge is what it held, and the limit rests below it for 1 s', () => {
+    /** Refusals that come back `refusedMs` after their send; the limit 900 ms and 1.1 s later. */
+    const run = (refusedMs: number) => {
+      const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+      const t0 = now;
+      for (let i = 0; i < 16; i++) {
+        const t = send(l, 1);
+        now += 2;
+        end(l, t, 'answer'); // RTT 2 ms
+      }
+      // 30 out; 9 answered, then the last three refused: 21, 20 and 19 of ours still ahead.
+      let tickets = send(l, 30);
+      now += refusedMs;
+      end(l, tickets.slice(0, 9), 'answer');
+      end(l, tickets.slice(27).reverse(), 'loss'); // one cut, to 0.7 x 30
+      now += 2;
+      end(l, tickets.slice(9, 27), 'answer');
+      expect(l.view).toMatchObject({ limit: 21, edge: 30, cuts: 1 });
+      // A window later, the same: 21 out, 5 answered, the last refused with 16 ahead.
+      now += 1;
+      tickets = send(l, 21);
+      now += refusedMs;
+      end(l, tickets.slice(0, 5), 'answer');
+      end(l, tickets.slice(20), 'loss');
+      end(l, tickets.slice(5, 20), 'answer');
+      const cut = l.view;
+      // Windows answered at once, one every 10 ms, for 900 ms and then 200 ms more.
+      const windows = (until: number) => {
+        while (now < until) {
+          now += 10;
+          end(l, send(l, Math.floor(l.limit)), 'answer');
+        }
+      };
+      windows(t0 + 940);
+      const rested = l.view.limit;
+      windows(t0 + 1140);
+      return { cut, rested, after: l.view.limit };
+    };
+    // Refused in 0.3 of an RTT of 2: the edge is the most of ours it held at the last three
+    // refusals (20, 19 and 16: one reading may be low, answers read ahead of the REFUSED), the
+    // limit is cut to 14 and rests under 20 for 1 s, then grows past it.
+    const queued = run(0.6);
+    expect(queued.cut).toMatchObject({ limit: 14, edge: 20, cuts: 2 });
+    expect(queued.rested).toBe(19);
+    expect(queued.after).toBeGreaterThan(20);
+    // Refused in a twentieth of an RTT: the edge is the 21 in flight, and growth past it is a
+    // window at a time.
+    const fast = run(0.1);
+    expect(fast.cut).toMatchObject({ limit: 15, edge: 21, cuts: 2 });
+    expect(fast.rested).toBeGreaterThan(60);
+  });
+
   it('never goes below 1, and a shrinking limit does not preempt tries in flight', () => {
     const l = make();
     const inFlight = send(l, 8);

@@ -66,6 +66,7 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     lookups: number,
     lineMs = 0,
     nameAt = nameOf,
+    clients = 1,
   ) {
     const line = lineMs > 0 ? await startLine(knot!.server, lineMs) : undefined;
     const router = await start(line?.server ?? knot!.server);
@@ -79,7 +80,13 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     subscribe('dnsgate:query:outcome', onOutcome);
     // The working limit, sampled every 5 ms over the run.
     const limits: number[] = [];
-    const resolver = new Resolver({ servers: [relay.server], concurrency: ceiling, coalesce: false });
+    // `clients` resolvers, each with its own gate, share the lookups (the i-th asks every
+    // clients-th name from i), all at once.
+    const resolvers = Array.from(
+      { length: clients },
+      () => new Resolver({ servers: [relay.server], concurrency: ceiling, coalesce: false }),
+    );
+    const resolver = resolvers[0]!;
     const sampler = setInterval(() => {
       limits.push(resolver.limits[0]?.limit ?? 0);
     }, 5);
@@ -87,7 +94,7 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     let results: PromiseSettledResult<Array<{ exchange: string; priority: number }>>[];
     try {
       results = await Promise.allSettled(
-        Array.from({ length: lookups }, (_, i) => resolver.resolveMx(nameAt(i))),
+        Array.from({ length: lookups }, (_, i) => resolvers[i % clients]!.resolveMx(nameAt(i))),
       );
     } finally {
       clearInterval(sampler);
@@ -98,14 +105,14 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     await relay.stop();
     await router.stop();
     await line?.stop();
-    const sent = resolver.stats.sent;
+    const sent = resolvers.reduce((n, r) => n + r.stats.sent, 0);
     const lossy = sent - answered;
     const [view] = resolver.limits;
     const peak = Math.max(0, ...limits);
     const sorted = [...limits].sort((a, b) => a - b);
     const medianLimit = sorted[Math.floor(sorted.length / 2)] ?? 0;
     figures.push(
-      `${label.split(' ')[0]}${nameAt !== nameOf ? ' (cache on)' : ''}${lineMs > 0 ? ` (${lineMs} ms line)` : ''} ceiling ${ceiling}: ${results.filter((r) => r.status === 'rejected').length} lost, ${lossy} of ${sent} sent refused or dropped (${((lossy / sent) * 100).toFixed(2)}%), ${ms.toFixed(0)} ms, limit now ${view?.limit} (median ${medianLimit}, peak ${peak}, edge ${view?.edge ?? '-'}), held by the router p95 ${counts.p95} (at arrivals ${counts.p95AtArrival}) max ${counts.max} of ${counts.queries} queries`,
+      `${label.split(' ')[0]}${clients > 1 ? ` (${clients} clients)` : ''}${nameAt !== nameOf ? ' (cache on)' : ''}${lineMs > 0 ? ` (${lineMs} ms line)` : ''} ceiling ${ceiling}: ${results.filter((r) => r.status === 'rejected').length} lost, ${lossy} of ${sent} sent refused or dropped (${((lossy / sent) * 100).toFixed(2)}%), ${ms.toFixed(0)} ms, limit now ${view?.limit} (median ${medianLimit}, peak ${peak}, edge ${view?.edge ?? '-'}), held by the router p95 ${counts.p95} (at arrivals ${counts.p95AtArrival}) max ${counts.max} of ${counts.queries} queries`,
     );
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     results.forEach((r, i) => {
@@ -121,16 +128,17 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
 
   describe.each(Object.entries(ROUTERS))('%s', (label, { size, start, cached }) => {
     it.each([16, 200, 1000])(
-      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= twice its limit`,
+      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= its limit + 5`,
       async (ceiling) => {
         const { counts } = await through(label, start, ceiling, LOOKUPS);
         // The issue's target is p95 <= the router's limit. Measured on loopback: unbound 16-19
-        // against 16 (the slow start's first tens of ms over it), dnsmasq 26-32 against 20 (it
-        // refuses only past about 24-30 offered: answered in tenths of a ms, the queries on their
-        // way to it and back count here but not towards dns-forward-max). Held here to twice the
-        // limit, which the code before retransmission failed (unbound at 1,000: p95 71-79); behind
-        // a slow line (below) it comes to the limit.
-        expect(counts.p95).toBeLessThanOrEqual(2 * size);
+        // against 16 (the slow start's first tens of ms over it); dnsmasq 20-22 when run alone (the
+        // slow start's overshoot, before three REFUSEDs show the router queue-bound), 24 once with
+        // the whole suite running beside it (tries found overdue while the loop is starved give
+        // their room back). The code before that rule held dnsmasq at 29-33: it refuses only past
+        // about 24-30 offered, and a loss-based controller settles where loss begins. Held here to
+        // the limit + 5.
+        expect(counts.p95).toBeLessThanOrEqual(size + 5);
       },
       60_000,
     );
@@ -162,4 +170,13 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
       expect(counts.p95).toBeLessThanOrEqual(2 * size);
     }, 60_000);
   });
+
+  // Two clients, each with its own gate, on one router: both finish, and between them they do not
+  // hold more of it than one would. (dnsmasq on loopback is queue-bound: each rests below what the
+  // router held of its queries when it refused. The code before held it at p95 34-38.)
+  it(`dnsmasq, two clients at ceiling 200 sharing it: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, p95 held by the router <= its limit + 5`, async () => {
+    const [label, { size, start }] = Object.entries(ROUTERS)[0]!;
+    const { counts } = await through(label, start, 200, LOOKUPS, 0, nameOf, 2);
+    expect(counts.p95).toBeLessThanOrEqual(size + 5);
+  }, 60_000);
 });

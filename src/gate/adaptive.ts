@@ -96,6 +96,24 @@ const WARM_SAMPLES = 16;
  * limit (in the simulation it was 1 with the limit at 27, and the limit stayed at 1 for 5 s).
  */
 const SILENT_EDGE = 0.5;
+/**
+ * A server whose REFUSEDs take this share of an answer's round trip or more (the median of the last
+ * QUEUE_BOUND_SAMPLES) is queue-bound: a router answering from a fast upstream, its own CPU the
+ * bottleneck, reads queries from a queue it does not count. dnsmasq on loopback refuses past
+ * `dns-forward-max` only once 24-30 are offered, and a REFUSED then takes a third of an answer's
+ * round trip, against a tenth or less from a router whose slots are held by its upstream. The
+ * queries there past what it holds only wait in its queue: they add delay, not answers.
+ */
+const QUEUE_BOUND_SHARE = 0.2;
+const QUEUE_BOUND_SAMPLES = 3;
+/**
+ * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: our
+ * tries sent before the refused one and not yet answered when its REFUSED came, the most of the
+ * last QUEUE_BOUND_SAMPLES, as one reading may be low: answers sent after a REFUSED may be read
+ * before it, from another socket) for this long, rather than probing past it a window at a time:
+ * each probe runs a third past the router's number before the first REFUSED says so.
+ */
+const QUEUE_BOUND_REST_MS = 1000;
 /** Tries found overdue, within DROPPING_MS of one another, that count as drops beyond doubt. */
 const DROP_BATCH = 3;
 /** How long the server counts as dropping after the last drop beyond doubt. */
@@ -233,6 +251,14 @@ export class AdaptiveLimit {
    * the edge, so that late answers on a busy machine cannot hold the limit down for long.
    */
   #droppingUntil = Number.NEGATIVE_INFINITY;
+  /** Until when the limit rests below the edge after a REFUSED from a queue-bound server. */
+  #restingUntil = Number.NEGATIVE_INFINITY;
+  /**
+   * The last few congestion REFUSEDs: each one's round trip over the answers' (see
+   * QUEUE_BOUND_SHARE), and our tries ahead of it still unanswered when it came; oldest first.
+   */
+  #refusedShares: number[] = [];
+  #refusedAhead: number[] = [];
   /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
   #overdueSeen = 0;
   #overdueAt = Number.NEGATIVE_INFINITY;
@@ -381,6 +407,8 @@ export class AdaptiveLimit {
 
   /** A try ended: counted, and its permit of {@link gate} given back; call once per {@link sent}. */
   ended(ticket: TryTicket, kind: TryKind): void {
+    // (Before it leaves the list: what was ahead of it.)
+    const queueBound = kind === 'loss' && !ticket.overdue && this.#refused(ticket);
     this.#unlink(ticket);
     if (!ticket.overdue) {
       this.#inFlight--;
@@ -406,9 +434,9 @@ export class AdaptiveLimit {
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
-      // Below an edge where tries were dropped (timed out, or found overdue several times), the
-      // limit keeps under the edge while it is remembered.
-      const dropping = now < this.#droppingUntil && this.#edge !== undefined;
+      // Below an edge where tries were dropped (timed out, or found overdue several times), or
+      // where a queue-bound server refused, the limit keeps under the edge for a while.
+      const dropping = (now < this.#droppingUntil || now < this.#restingUntil) && this.#edge !== undefined;
       const cap = dropping ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
@@ -446,9 +474,28 @@ export class AdaptiveLimit {
       if (ticket.overdue) this.lost(ticket, kind);
       else {
         if (kind === 'drop') this.#timedOut();
-        this.#loss(ticket, kind === 'drop');
+        this.#loss(ticket, kind === 'drop', queueBound);
       }
     }
+  }
+
+  /**
+   * A REFUSED (or ICMP refused) to a try in flight: notes how long it took against the answers'
+   * round trip, and what was ahead of it. Whether the server is queue-bound (see QUEUE_BOUND_SHARE).
+   */
+  #refused(ticket: TryTicket): boolean {
+    if (this.#rtt === undefined) return false;
+    const shares = this.#refusedShares;
+    const ahead = this.#refusedAhead;
+    let count = 1;
+    for (let t = ticket.prev; t !== null; t = t.prev) if (!t.overdue) count++;
+    shares.push((this.#clock.now() - ticket.sentAt) / this.#rtt);
+    ahead.push(count);
+    if (shares.length > QUEUE_BOUND_SAMPLES) {
+      shares.shift();
+      ahead.shift();
+    }
+    return shares.length === QUEUE_BOUND_SAMPLES && median(shares) >= QUEUE_BOUND_SHARE;
   }
 
   /**
@@ -624,9 +671,11 @@ export class AdaptiveLimit {
   /**
    * A try was lost: the limit is cut, at most once per window. `silent`: dropped (found overdue, or
    * timed out) rather than refused, so when the router was full is not known (see SILENT_EDGE).
+   * `queueBound`: refused by a queue-bound server (see QUEUE_BOUND_SHARE).
    */
-  #loss(ticket: TryTicket, silent: boolean): void {
+  #loss(ticket: TryTicket, silent: boolean, queueBound = false): void {
     this.#losses++;
+    if (queueBound) this.#restingUntil = this.#clock.now() + QUEUE_BOUND_REST_MS;
     // At most one cut per window: tries sent before the last cut saw the old limit, and so did
     // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
     // is sent into at once, while the server still holds what the cut was for).
@@ -662,12 +711,15 @@ export class AdaptiveLimit {
     this.#cutAt = this.#clock.now();
     this.#cuts++;
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
-    // limit runs ahead of what was actually in flight), and retreat below it.
+    // limit runs ahead of what was actually in flight), and retreat below it. A queue-bound
+    // server held only those of them still ahead of the refused one when it refused.
     const edge = Math.min(
       this.#limit,
       silent && ticket.under?.undone === true
         ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
-        : ticket.inFlight,
+        : queueBound
+          ? Math.min(ticket.inFlight, Math.max(...this.#refusedAhead))
+          : ticket.inFlight,
     );
     this.#edge = edge;
     this.#edgeUntil = this.#clock.now() + this.settings.edgeMs;
@@ -681,6 +733,7 @@ export class AdaptiveLimit {
     if (this.#edge !== undefined && this.#clock.now() >= this.#edgeUntil) {
       this.#edge = undefined;
       this.#droppingUntil = Number.NEGATIVE_INFINITY;
+      this.#restingUntil = Number.NEGATIVE_INFINITY;
       this.#timedOutUntil = Number.NEGATIVE_INFINITY;
       this.#threshold = this.ceiling;
       this.onChange?.(Math.floor(this.#limit), 'edge-expired');
@@ -696,6 +749,12 @@ export class AdaptiveLimit {
       this.onChange?.(after, reason);
     }
   }
+}
+
+/** The median of a few numbers (the upper one of an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
 }
 
 const limitsByGate = new WeakMap<object, Map<string, AdaptiveLimit>>();
