@@ -498,6 +498,11 @@ export class AdaptiveLimit {
     return shares.length === QUEUE_BOUND_SAMPLES && median(shares) >= QUEUE_BOUND_SHARE;
   }
 
+  /** What a queue-bound server held when it refused `ticket`: the most of the last few readings. */
+  #heldAhead(ticket: TryTicket): number {
+    return Math.min(ticket.inFlight, Math.max(...this.#refusedAhead));
+  }
+
   /**
    * A try found overdue (its ticket ended or not) was lost after all: refused, or it timed out.
    * It never turns late, and the cuts before it stand.
@@ -683,6 +688,9 @@ export class AdaptiveLimit {
     if (!ticket.overdue) this.#undo.length = 0;
     const stack = this.#undo;
     if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
+      // No second cut; but a server found queue-bound since the cut held fewer than its edge says
+      // (the first REFUSEDs of a run come before it can tell), and the limit rests below that.
+      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#edge, this.#heldAhead(ticket));
       // The last cut stands unless this one too turns out late.
       const top = stack[stack.length - 1];
       if (top !== undefined) {
@@ -718,7 +726,7 @@ export class AdaptiveLimit {
       silent && ticket.under?.undone === true
         ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
         : queueBound
-          ? Math.min(ticket.inFlight, Math.max(...this.#refusedAhead))
+          ? this.#heldAhead(ticket)
           : ticket.inFlight,
     );
     this.#edge = edge;
