@@ -423,17 +423,17 @@ describe('the controller (virtual time)', () => {
     end(l, window.slice(8, 19), 'answer');
   });
 
-  it('a queue-bound server (its REFUSEDs take a fifth of an RTT or more, 3 in a row): the edge is what it held, and the limit rests below it for 1 s', () => {
+  it('a queue-bound server (its REFUSEDs, 3 in a row, take longer than its quickest answers and a fifth of an RTT): the edge is what it held, and the limit rests below it for 1 s', () => {
     /** Refusals that come back `refusedMs` after their send; the limit 900 ms and 1.1 s later. */
     const run = (refusedMs: number) => {
       const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
       const t0 = now;
-      for (let i = 0; i < 16; i++) {
+      for (let i = 0; i < 24; i++) {
         const t = send(l, 1);
-        now += 2;
-        end(l, t, 'answer'); // RTT 2 ms
+        now += 1;
+        end(l, t, 'answer'); // RTT 1 ms, and the quickest answers of the first 20 ms take 1 ms
       }
-      // 30 out; 9 answered, then the last three refused: 21, 20 and 19 of ours still ahead.
+      // 30 out; 9 answered, then the last three refused: ours ahead of them (with them) 21, 20, 19.
       let tickets = send(l, 30);
       now += refusedMs;
       end(l, tickets.slice(0, 9), 'answer');
@@ -461,23 +461,57 @@ describe('the controller (virtual time)', () => {
       windows(t0 + 1140);
       return { first, cut, rested, after: l.view.limit };
     };
-    // Refused in 0.3 of an RTT of 2: the edge is the most of ours it held at the last three
+    // Refused in 2 ms, twice the quickest answer: the first REFUSED cut to 0.7 x 30 before the
+    // server could be told queue-bound; the third told it, and brought the edge down to 21 without
+    // a second cut. A window later the edge is the most of ours it held at the last three
     // refusals (20, 19 and 16: one reading may be low, answers read ahead of the REFUSED), the
     // limit is cut to 14 (and steps to 15 with the window's answers), rests under 20 for 1 s, then
     // grows past it.
-    const queued = run(0.6);
-    // The first REFUSED cut to 0.7 x 30 before the server could be told queue-bound; the third
-    // told it, and brought the edge down to 21 without a second cut.
+    const queued = run(2);
     expect(queued.first).toMatchObject({ limit: 21, edge: 21, cuts: 1 });
     expect(queued.cut).toMatchObject({ limit: 15, edge: 20, cuts: 2 });
     expect(queued.rested).toBe(19);
     expect(queued.after).toBeGreaterThan(20);
-    // Refused in a twentieth of an RTT: the edge is the 21 in flight, and growth past it is a
-    // window at a time.
-    const fast = run(0.1);
-    expect(fast.first).toMatchObject({ limit: 21, edge: 30, cuts: 1 });
-    expect(fast.cut).toMatchObject({ limit: 15, edge: 21, cuts: 2 });
-    expect(fast.rested).toBeGreaterThan(60);
+    // Refused in a tenth of an RTT (a router whose slots are held by its upstream), or in 0.9 ms,
+    // under its quickest answer (a router a network round trip away): the edge is what was in
+    // flight, and growth past it is a window at a time.
+    for (const refusedMs of [0.1, 0.9]) {
+      const other = run(refusedMs);
+      expect(other.first).toMatchObject({ limit: 21, edge: 30, cuts: 1 });
+      expect(other.cut).toMatchObject({ limit: 15, edge: 21, cuts: 2 });
+      expect(other.rested).toBeGreaterThan(60);
+    }
+  });
+
+  it('readings of a queue-bound server more than 1 s apart do not add up: each run of refusals is judged on its own', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    for (let i = 0; i < 24; i++) {
+      const t = send(l, 1);
+      now += 1;
+      end(l, t, 'answer');
+    }
+    // Two slow REFUSEDs (2 ms, twice the quickest answer), and a third 1.5 s later: not three in
+    // a row, so the third is judged as from any server.
+    const round = () => {
+      const tickets = send(l, Math.floor(l.limit));
+      now += 2;
+      end(l, tickets.slice(0, 9), 'answer');
+      return tickets.slice(9);
+    };
+    const first = round();
+    end(l, first.slice(-2).reverse(), 'loss');
+    end(l, first.slice(0, -2), 'answer');
+    now += 1500;
+    const second = round();
+    end(l, second.slice(-1), 'loss');
+    end(l, second.slice(0, -1), 'answer');
+    const { edge } = l.view;
+    // Growth past the edge a window at a time, not a rest below it.
+    for (let i = 0; i < 30; i++) {
+      now += 10;
+      end(l, send(l, Math.floor(l.limit)), 'answer');
+    }
+    expect(l.view.limit).toBeGreaterThan(edge!);
   });
 
   it('never goes below 1, and a shrinking limit does not preempt tries in flight', () => {

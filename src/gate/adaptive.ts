@@ -97,18 +97,24 @@ const WARM_SAMPLES = 16;
  */
 const SILENT_EDGE = 0.5;
 /**
- * A server whose REFUSEDs take this share of an answer's round trip or more (the median of the last
- * QUEUE_BOUND_SAMPLES) is queue-bound: a router answering from a fast upstream, its own CPU the
- * bottleneck, reads queries from a queue it does not count. dnsmasq on loopback refuses past
- * `dns-forward-max` only once 24-30 are offered, and a REFUSED then takes a third of an answer's
- * round trip, against a tenth or less from a router whose slots are held by its upstream. The
- * queries there past what it holds only wait in its queue: they add delay, not answers.
+ * A server is queue-bound (its own CPU the bottleneck, reading queries from a queue it does not
+ * count) when its REFUSEDs, which do less work than any answer, take longer than the quickest
+ * answers lately (QUEUE_BOUND_OVER_BASE times, at least: they waited in a queue) and a fair share
+ * of an answer's round trip (QUEUE_BOUND_SHARE: the wait is not lost in the answers' own); the
+ * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_REST_MS apart. dnsmasq
+ * on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once 24-30 are
+ * offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's round
+ * trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
+ * A router whose slots are held by its upstream refuses in a tenth of an answer's round trip or
+ * less, and one a network round trip away refuses in about that round trip, under its quickest
+ * answer: more in flight than it holds is then what covers the way there and back.
  */
+const QUEUE_BOUND_OVER_BASE = 1.25;
 const QUEUE_BOUND_SHARE = 0.2;
 const QUEUE_BOUND_SAMPLES = 3;
 /**
- * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: our
- * tries sent before the refused one and not yet answered when its REFUSED came, the most of the
+ * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: the
+ * refused try and ours sent before it still unanswered when its REFUSED came, the most of the
  * last QUEUE_BOUND_SAMPLES, as one reading may be low: answers sent after a REFUSED may be read
  * before it, from another socket) for this long, rather than probing past it a window at a time:
  * each probe runs a third past the router's number before the first REFUSED says so.
@@ -254,11 +260,14 @@ export class AdaptiveLimit {
   /** Until when the limit rests below the edge after a REFUSED from a queue-bound server. */
   #restingUntil = Number.NEGATIVE_INFINITY;
   /**
-   * The last few congestion REFUSEDs: each one's round trip over the answers' (see
-   * QUEUE_BOUND_SHARE), and our tries ahead of it still unanswered when it came; oldest first.
+   * The last few congestion REFUSEDs, oldest first: each one's round trip over the answers' and
+   * over the quickest answers' (see QUEUE_BOUND_SHARE), and the refused try with ours ahead of it
+   * still unanswered when it came; and when the last came.
    */
   #refusedShares: number[] = [];
+  #refusedOverBase: number[] = [];
   #refusedAhead: number[] = [];
+  #refusedAt = Number.NEGATIVE_INFINITY;
   /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
   #overdueSeen = 0;
   #overdueAt = Number.NEGATIVE_INFINITY;
@@ -481,21 +490,35 @@ export class AdaptiveLimit {
 
   /**
    * A REFUSED (or ICMP refused) to a try in flight: notes how long it took against the answers'
-   * round trip, and what was ahead of it. Whether the server is queue-bound (see QUEUE_BOUND_SHARE).
+   * round trips, and what was ahead of it. Whether the server is queue-bound (see
+   * QUEUE_BOUND_SHARE).
    */
   #refused(ticket: TryTicket): boolean {
-    if (this.#rtt === undefined) return false;
+    const now = this.#clock.now();
+    // No reading from a try out across a stall of the loop, nor before answers have a round trip.
+    if (!(this.#rtt! > 0) || ticket.sentAt < this.#stalledAt) return false;
     const shares = this.#refusedShares;
+    const overBase = this.#refusedOverBase;
     const ahead = this.#refusedAhead;
+    // Readings from an earlier run of refusals say nothing of this one.
+    if (now - this.#refusedAt > QUEUE_BOUND_REST_MS) shares.length = overBase.length = ahead.length = 0;
+    this.#refusedAt = now;
     let count = 1;
     for (let t = ticket.prev; t !== null; t = t.prev) if (!t.overdue) count++;
-    shares.push((this.#clock.now() - ticket.sentAt) / this.#rtt);
+    const took = now - ticket.sentAt;
+    shares.push(took / this.#rtt!);
+    overBase.push(took / this.#baseRtt);
     ahead.push(count);
     if (shares.length > QUEUE_BOUND_SAMPLES) {
       shares.shift();
+      overBase.shift();
       ahead.shift();
     }
-    return shares.length === QUEUE_BOUND_SAMPLES && median(shares) >= QUEUE_BOUND_SHARE;
+    return (
+      shares.length === QUEUE_BOUND_SAMPLES &&
+      median(shares) >= QUEUE_BOUND_SHARE &&
+      median(overBase) >= QUEUE_BOUND_OVER_BASE
+    );
   }
 
   /** What a queue-bound server held when it refused `ticket`: the most of the last few readings. */
