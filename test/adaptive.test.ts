@@ -449,6 +449,9 @@ describe('the controller (virtual time)', () => {
       end(l, tickets.slice(20), 'loss');
       end(l, tickets.slice(5, 20), 'answer');
       const cut = l.view;
+      // Six windows answered within the millisecond: a window at a time up to the edge.
+      for (let i = 0; i < 6; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
+      const soon = l.view.limit;
       // Windows answered at once, one every 10 ms, for 900 ms and then 200 ms more.
       const windows = (until: number) => {
         while (now < until) {
@@ -459,7 +462,7 @@ describe('the controller (virtual time)', () => {
       windows(t0 + 940);
       const rested = l.view.limit;
       windows(t0 + 1140);
-      return { first, cut, rested, after: l.view.limit };
+      return { first, cut, soon, rested, after: l.view.limit };
     };
     // Refused in 2 ms, twice the quickest answer: the first REFUSED cut to 0.7 x 30 before the
     // server could be told queue-bound; the third told it, and brought the edge down to 21 without
@@ -470,6 +473,9 @@ describe('the controller (virtual time)', () => {
     const queued = run(2);
     expect(queued.first).toMatchObject({ limit: 21, edge: 21, cuts: 1 });
     expect(queued.cut).toMatchObject({ limit: 15, edge: 20, cuts: 2 });
+    // (Not one step per hold time, as below an edge where tries were dropped: a REFUSED costs no
+    // wait, a drop a guard time.)
+    expect(queued.soon).toBe(19);
     expect(queued.rested).toBe(19);
     expect(queued.after).toBeGreaterThan(20);
     // Refused in a tenth of an RTT (a router whose slots are held by its upstream), or in 0.9 ms,

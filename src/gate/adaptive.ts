@@ -444,9 +444,11 @@ export class AdaptiveLimit {
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
       // Below an edge where tries were dropped (timed out, or found overdue several times), or
-      // where a queue-bound server refused, the limit keeps under the edge for a while.
-      const dropping = (now < this.#droppingUntil || now < this.#restingUntil) && this.#edge !== undefined;
-      const cap = dropping ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
+      // where a queue-bound server refused, the limit keeps under the edge for a while (up to it
+      // a window at a time after a refusal: a REFUSED costs no wait, a drop a guard time).
+      const dropping = now < this.#droppingUntil && this.#edge !== undefined;
+      const resting = now < this.#restingUntil && this.#edge !== undefined;
+      const cap = dropping || resting ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
       const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar, this.#lateBound(now));
