@@ -57,6 +57,15 @@ describe('the controller (virtual time)', () => {
     for (let i = 0; i < 16; i++) end(l, send(l, 1), 'answer');
   };
 
+  /** 24 answers in 1 ms, one try at a time: the RTT and the quickest answers of the first 20 ms are 1 ms. */
+  const warmAt1ms = (l: AdaptiveLimit) => {
+    for (let i = 0; i < 24; i++) {
+      const t = send(l, 1);
+      now += 1;
+      end(l, t, 'answer');
+    }
+  };
+
   /** Sends `n` tries, answers all but the first `out` at 1 ms, and lets the guard find those overdue. */
   const strand = (l: AdaptiveLimit, n: number, out: number): TryTicket[] => {
     const t0 = now;
@@ -428,11 +437,7 @@ describe('the controller (virtual time)', () => {
     const run = (refusedMs: number) => {
       const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
       const t0 = now;
-      for (let i = 0; i < 24; i++) {
-        const t = send(l, 1);
-        now += 1;
-        end(l, t, 'answer'); // RTT 1 ms, and the quickest answers of the first 20 ms take 1 ms
-      }
+      warmAt1ms(l);
       // 30 out; 9 answered, then the last three refused: ours ahead of them (with them) 21, 20, 19.
       let tickets = send(l, 30);
       now += refusedMs;
@@ -489,14 +494,49 @@ describe('the controller (virtual time)', () => {
     }
   });
 
-  it('readings of a queue-bound server more than 1 s apart do not add up: each run of refusals is judged on its own', () => {
+  it('a query asked again nearly alone into a queue-bound router still full is refused: the edge stays at what the router held', () => {
     const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
-    for (let i = 0; i < 24; i++) {
+    warmAt1ms(l);
+    // Queue-bound, as above: 9 of 30 answered, the last three refused in 2 ms; the rest answered.
+    const tickets = send(l, 30);
+    now += 2;
+    end(l, tickets.slice(0, 9), 'answer');
+    end(l, tickets.slice(27).reverse(), 'loss');
+    end(l, tickets.slice(9, 27), 'answer');
+    expect(l.view.edge).toBe(21);
+    // Two sent at once (one of them a query asked again after its backoff), the second refused in
+    // 2 ms: it had 2 in flight with it, but the router held what the last readings say (the most
+    // of 20, 19 and its own 2), not 2.
+    const [lone, retry] = send(l, 2);
+    now += 2;
+    l.ended(retry!, 'loss');
+    l.ended(lone!, 'answer');
+    expect(l.view.edge).toBe(20);
+  });
+
+  it('REFUSEDs slower than the quickest answers but quick beside the answers round trip (a cache: hits in 1 ms, misses over a slow line) are not queue-bound', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    warmAt1ms(l);
+    // Misses of 40 ms bring the smoothed RTT to about 30 ms; the quickest answers stay at 1 ms.
+    for (let i = 0; i < 16; i++) {
       const t = send(l, 1);
-      now += 1;
+      now += 40;
       end(l, t, 'answer');
     }
-    // Two slow REFUSEDs (2 ms, twice the quickest answer), and a third 1.5 s later: not three in
+    // 30 out; 9 answered, the last three refused in 2 ms (twice the quickest answer, a fifteenth
+    // of the round trip): the edge is the 30 in flight.
+    const tickets = send(l, 30);
+    now += 2;
+    end(l, tickets.slice(0, 9), 'answer');
+    end(l, tickets.slice(27).reverse(), 'loss');
+    end(l, tickets.slice(9, 27), 'answer');
+    expect(l.view).toMatchObject({ limit: 21, edge: 30, cuts: 1 });
+  });
+
+  it('readings of a queue-bound server more than 5 s apart do not add up: each run of refusals is judged on its own', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    warmAt1ms(l);
+    // Two slow REFUSEDs (2 ms, twice the quickest answer), and a third 6 s later: not three in
     // a row, so the third is judged as from any server.
     const round = () => {
       const tickets = send(l, Math.floor(l.limit));
@@ -507,7 +547,7 @@ describe('the controller (virtual time)', () => {
     const first = round();
     end(l, first.slice(-2).reverse(), 'loss');
     end(l, first.slice(0, -2), 'answer');
-    now += 1500;
+    now += 6000;
     const second = round();
     end(l, second.slice(-1), 'loss');
     end(l, second.slice(0, -1), 'answer');

@@ -101,7 +101,7 @@ const SILENT_EDGE = 0.5;
  * count) when its REFUSEDs, which do less work than any answer, take longer than the quickest
  * answers lately (QUEUE_BOUND_OVER_BASE times, at least: they waited in a queue) and a fair share
  * of an answer's round trip (QUEUE_BOUND_SHARE: the wait is not lost in the answers' own); the
- * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_REST_MS apart. dnsmasq
+ * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_FORGET_MS apart. dnsmasq
  * on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once 24-30 are
  * offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's round
  * trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
@@ -120,6 +120,11 @@ const QUEUE_BOUND_SAMPLES = 3;
  * each probe runs a third past the router's number before the first REFUSED says so.
  */
 const QUEUE_BOUND_REST_MS = 1000;
+/**
+ * Readings of REFUSEDs this far apart are from different runs of refusals, and start afresh: longer
+ * than the rest, so that the probe after a rest is judged with the readings before it.
+ */
+const QUEUE_BOUND_FORGET_MS = 5000;
 /** Tries found overdue, within DROPPING_MS of one another, that count as drops beyond doubt. */
 const DROP_BATCH = 3;
 /** How long the server counts as dropping after the last drop beyond doubt. */
@@ -503,7 +508,7 @@ export class AdaptiveLimit {
     const overBase = this.#refusedOverBase;
     const ahead = this.#refusedAhead;
     // Readings from an earlier run of refusals say nothing of this one.
-    if (now - this.#refusedAt > QUEUE_BOUND_REST_MS) shares.length = overBase.length = ahead.length = 0;
+    if (now - this.#refusedAt > QUEUE_BOUND_FORGET_MS) shares.length = overBase.length = ahead.length = 0;
     this.#refusedAt = now;
     let count = 1;
     for (let t = ticket.prev; t !== null; t = t.prev) if (!t.overdue) count++;
@@ -523,9 +528,9 @@ export class AdaptiveLimit {
     );
   }
 
-  /** What a queue-bound server held when it refused `ticket`: the most of the last few readings. */
-  #heldAhead(ticket: TryTicket): number {
-    return Math.min(ticket.inFlight, Math.max(...this.#refusedAhead));
+  /** What a queue-bound server held when it refused lately: the most of the last few readings. */
+  #held(): number {
+    return Math.max(...this.#refusedAhead);
   }
 
   /**
@@ -715,7 +720,9 @@ export class AdaptiveLimit {
     if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
       // No second cut; but a server found queue-bound since the cut held fewer than its edge says
       // (the first REFUSEDs of a run come before it can tell), and the limit rests below that.
-      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#edge, this.#heldAhead(ticket));
+      // (Not bounded by what this try had in flight with it: a query asked again after a backoff
+      // goes out nearly alone, into a router still full of the others.)
+      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#edge, this.#held());
       // The last cut stands unless this one too turns out late.
       const top = stack[stack.length - 1];
       if (top !== undefined) {
@@ -751,7 +758,7 @@ export class AdaptiveLimit {
       silent && ticket.under?.undone === true
         ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
         : queueBound
-          ? this.#heldAhead(ticket)
+          ? Math.min(ticket.inFlight, this.#held())
           : ticket.inFlight,
     );
     this.#edge = edge;
