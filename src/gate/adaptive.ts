@@ -101,10 +101,10 @@ const SILENT_EDGE = 0.5;
  * count) when its REFUSEDs, which do less work than any answer, take longer than the quickest
  * answers lately (QUEUE_BOUND_OVER_BASE times, at least: they waited in a queue) and a fair share
  * of an answer's round trip (QUEUE_BOUND_SHARE: the wait is not lost in the answers' own); the
- * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_FORGET_MS apart. dnsmasq
- * on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once 24-30 are
- * offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's round
- * trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
+ * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_FORGET_MS apart.
+ * dnsmasq on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once
+ * 24-30 are offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's
+ * round trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
  * A router whose slots are held by its upstream refuses in a tenth of an answer's round trip or
  * less, and one a network round trip away refuses in about that round trip, under its quickest
  * answer: more in flight than it holds is then what covers the way there and back.
@@ -719,9 +719,11 @@ export class AdaptiveLimit {
     const stack = this.#undo;
     if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
       // No second cut; but a server found queue-bound since the cut held fewer than its edge says
-      // (the first REFUSEDs of a run come before it can tell), and the limit rests below that.
-      // (Not bounded by what this try had in flight with it: a query asked again after a backoff
-      // goes out nearly alone, into a router still full of the others.)
+      // (the first REFUSEDs of a run come before it can tell), and growth stops below that. (Not
+      // bounded by what this try had in flight with it: a query asked again after a backoff goes
+      // out nearly alone, into a router still full of the others. The limit itself is not brought
+      // down to it: tried, that left limits of 8-16 in some runs, and slowed two clients sharing a
+      // router.)
       if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#edge, this.#held());
       // The last cut stands unless this one too turns out late.
       const top = stack[stack.length - 1];
