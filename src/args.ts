@@ -1,28 +1,7 @@
 // Argument errors as node throws them: the same class, `code` and message, so a drop-in for
 // `dns.promises.Resolver` fails where node fails and reads the same.
 import { inspect } from 'node:util';
-
-/**
- * A TypeError or RangeError with node's `code`, printed as node prints the errors of its JS layer
- * (`TypeError [CODE]: ...`); those its C++ layer throws print plainly (`native`).
- */
-function nodeError<E extends TypeError | RangeError>(
-  error: E,
-  code: string,
-  native = false,
-): E & { code: string } {
-  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
-  if (native) return error as E & { code: string };
-  Object.defineProperty(error, 'toString', {
-    value(this: Error) {
-      return `${this.name} [${code}]: ${this.message}`;
-    },
-    enumerable: false,
-    writable: true,
-    configurable: true,
-  });
-  return error as E & { code: string };
-}
+import { nodeError } from './errors.js';
 
 /** What node's messages say of a value it received (`Received type number (1)`, ...). */
 function received(value: unknown): string {

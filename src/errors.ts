@@ -129,3 +129,64 @@ export function rcodeToCode(rcode: number): DnsErrorCode | undefined {
       return rcode <= 11 || (rcode >= 16 && rcode <= 23) ? undefined : codes.SERVFAIL;
   }
 }
+
+/**
+ * A TypeError or RangeError with node's `code`, printed as node prints the errors of its JS layer
+ * (`TypeError [CODE]: ...`); those its C++ layer throws print plainly (`native`).
+ */
+export function nodeError<E extends TypeError | RangeError>(
+  error: E,
+  code: string,
+  native = false,
+): E & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  if (native) return error as E & { code: string };
+  Object.defineProperty(error, 'toString', {
+    value(this: Error) {
+      return `${this.name} [${code}]: ${this.message}`;
+    },
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
+  return error as E & { code: string };
+}
+
+/**
+ * A RangeError for one of dnsgate's own options or arguments, with node's ERR_OUT_OF_RANGE (the
+ * message says what it expects).
+ *
+ * @example
+ * ```ts
+ * throw rangeError('Expected `concurrency` to be an integer >= 1, got 0');
+ * ```
+ */
+export function rangeError(message: string): RangeError {
+  return nodeError(new RangeError(message), 'ERR_OUT_OF_RANGE');
+}
+
+/**
+ * A TypeError for one of dnsgate's own options or arguments of the wrong type, with node's
+ * ERR_INVALID_ARG_TYPE (the message says what it expects).
+ *
+ * @example
+ * ```ts
+ * throw typeError('Expected `coalesce` to be a boolean, got string');
+ * ```
+ */
+export function typeError(message: string): TypeError {
+  return nodeError(new TypeError(message), 'ERR_INVALID_ARG_TYPE');
+}
+
+/**
+ * A TypeError for a value of the right type that is not one dnsgate takes, with node's
+ * ERR_INVALID_ARG_VALUE.
+ *
+ * @example
+ * ```ts
+ * throw valueError("Expected `tcp` to be 'fallback', 'always' or 'never', got \"sometimes\"");
+ * ```
+ */
+export function valueError(message: string): TypeError {
+  return nodeError(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
+}

@@ -1,6 +1,8 @@
 // Defaults and validation of ResolverOptions, once, at the edge, with messages that name the value.
+
 import { checkInt32, invalidArgValue } from './args.js';
 import type { DispatchConfig, Gate, TcpMode } from './dispatch/config.js';
+import { rangeError, typeError } from './errors.js';
 import {
   ADAPTIVE_DEFAULTS,
   type AdaptiveLimit,
@@ -78,7 +80,7 @@ export function checkInteger(
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw new RangeError(`Expected \`${name}\` to be an integer ${range}, got ${shown}`);
+    throw rangeError(`Expected \`${name}\` to be an integer ${range}, got ${shown}`);
   }
   return value;
 }
@@ -86,7 +88,7 @@ export function checkInteger(
 export function checkSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (value instanceof AbortSignal) return value;
-  throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${typeof value}`);
+  throw typeError(`Expected \`signal\` to be an AbortSignal, got ${typeof value}`);
 }
 
 /**
@@ -182,7 +184,7 @@ export function buildConfig(options: ResolverOptions): {
   cache: DnsCache | undefined;
 } {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(
+    throw typeError(
       `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
     );
   }
@@ -191,12 +193,12 @@ export function buildConfig(options: ResolverOptions): {
   }
   const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
   if (options.semaphore !== undefined && options.concurrency !== undefined) {
-    throw new TypeError('Pass either `concurrency` or `semaphore`, not both');
+    throw invalidArgValue('Pass either `concurrency` or `semaphore`, not both');
   }
   let gate: Gate;
   if (options.semaphore !== undefined) {
     // By shape, not instanceof: the shared gate may come from another copy of this package (ESM vs CJS).
-    if (!isGate(options.semaphore)) throw new TypeError('Expected `semaphore` to be a Semaphore');
+    if (!isGate(options.semaphore)) throw typeError('Expected `semaphore` to be a Semaphore');
     gate = options.semaphore;
   } else {
     gate = new Semaphore(checkInteger('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, 1));
@@ -204,7 +206,7 @@ export function buildConfig(options: ResolverOptions): {
   const edns = options.edns ?? DEFAULT_UDP_PAYLOAD;
   const rate = options.rate;
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
-    throw new RangeError(`Expected \`rate\` to be a number > 0 (queries per second), got ${String(rate)}`);
+    throw rangeError(`Expected \`rate\` to be a number > 0 (queries per second), got ${String(rate)}`);
   }
   const runtime = runtimeOf(checkRuntime(options.runtime));
   const adaptive = checkAdaptive(options.adaptive);
@@ -239,7 +241,7 @@ export function buildConfig(options: ResolverOptions): {
     options.deadline === undefined ? undefined : checkInteger('deadline', options.deadline, 1, 2 ** 31 - 1);
   const coalesce = options.coalesce ?? true;
   if (typeof coalesce !== 'boolean') {
-    throw new TypeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
+    throw typeError(`Expected \`coalesce\` to be a boolean, got ${typeof coalesce}`);
   }
   return { config, servers, adaptive, deadline, coalesce, cache: checkCache(options.cache) };
 }
@@ -252,7 +254,7 @@ function checkCache(value: unknown): DnsCache | undefined {
   if (value === true) return new DnsCache();
   if (value instanceof DnsCache) return value;
   if (typeof value !== 'object' || value === null) {
-    throw new TypeError(
+    throw typeError(
       `Expected \`cache\` to be a boolean, an object or a DnsCache, got ${value === null ? 'null' : typeof value}`,
     );
   }
@@ -288,7 +290,7 @@ function checkAdaptive(value: unknown): AdaptiveSettings | undefined {
   if (value === false) return undefined;
   if (value === undefined || value === true) return ADAPTIVE_DEFAULTS;
   if (typeof value !== 'object' || value === null) {
-    throw new TypeError(
+    throw typeError(
       `Expected \`adaptive\` to be a boolean or an object, got ${value === null ? 'null' : typeof value}`,
     );
   }
@@ -320,7 +322,7 @@ function checkAdaptive(value: unknown): AdaptiveSettings | undefined {
 
 function checkFraction(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !(value >= min && value <= max)) {
-    throw new RangeError(`Expected \`${name}\` to be a number from ${min} to ${max}, got ${String(value)}`);
+    throw rangeError(`Expected \`${name}\` to be a number from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
 }
@@ -328,7 +330,7 @@ function checkFraction(name: string, value: unknown, min: number, max: number): 
 function checkRuntime(value: unknown): RuntimeOptions | undefined {
   if (value === undefined) return undefined;
   const r = value as RuntimeOptions | null;
-  if (typeof r !== 'object' || r === null) throw new TypeError('Expected `runtime` to be an object');
+  if (typeof r !== 'object' || r === null) throw typeError('Expected `runtime` to be an object');
   const clock = r.clock;
   if (
     clock !== undefined &&
@@ -336,10 +338,10 @@ function checkRuntime(value: unknown): RuntimeOptions | undefined {
       typeof clock.setTimeout !== 'function' ||
       typeof clock.clearTimeout !== 'function')
   ) {
-    throw new TypeError('Expected `runtime.clock` to have now(), setTimeout() and clearTimeout()');
+    throw typeError('Expected `runtime.clock` to have now(), setTimeout() and clearTimeout()');
   }
   if (r.queryId !== undefined && typeof r.queryId !== 'function') {
-    throw new TypeError('Expected `runtime.queryId` to be a function');
+    throw typeError('Expected `runtime.queryId` to be a function');
   }
   return r;
 }
@@ -389,5 +391,7 @@ function isGate(value: unknown): value is Gate {
 
 function checkTcpMode(value: unknown): TcpMode {
   if (value === 'fallback' || value === 'always' || value === 'never') return value;
-  throw new TypeError(`Expected \`tcp\` to be 'fallback', 'always' or 'never', got ${JSON.stringify(value)}`);
+  throw invalidArgValue(
+    `Expected \`tcp\` to be 'fallback', 'always' or 'never', got ${JSON.stringify(value)}`,
+  );
 }

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig, Gate } from './dispatch/config.js';
-import { codes, DnsError } from './errors.js';
+import { codes, DnsError, typeError } from './errors.js';
 import type { AdaptiveSettings, LimitView } from './gate/adaptive.js';
 import { type CacheScope, type DnsCache, storeOf } from './lookup/cache.js';
 import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
@@ -570,7 +570,7 @@ export class Resolver {
     const type = (rrtype ?? 'A') as keyof ResultByType;
     const shape = shapeOf(type);
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError('Expected `options` to be an object');
+      throw typeError('Expected `options` to be an object');
     }
     checkSignal(options?.signal);
     const ask = recordsAsk(type as RecordType, shape as Shape);

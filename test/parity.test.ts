@@ -3,7 +3,7 @@
 import { promises as dns } from 'node:dns';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsError, type DnsMessage, Resolver } from '../src/index.js';
+import { DnsError, type DnsMessage, Resolver, Semaphore } from '../src/index.js';
 import {
   type AskedQuestion,
   emptyResultCode,
@@ -663,6 +663,22 @@ describe("node's argument rules", () => {
   );
   it('timeout -1 and 0 mean the default, as in node', () => {
     for (const timeout of [-1, 0]) expect(() => new Resolver({ servers: [], timeout })).not.toThrow();
+  });
+  it("dnsgate's own options and arguments carry node's codes too, as its node-mirrored ones do", () => {
+    const r = new Resolver({ servers: [] });
+    const cases: Array<[() => unknown, string, string]> = [
+      [() => new Resolver({ concurrency: 0 }), 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [() => new Resolver({ edns: 100 }), 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [() => new Resolver({ coalesce: 'no' } as never), 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [() => new Resolver('x' as never), 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+      [() => new Resolver({ tcp: 'sometimes' } as never), 'TypeError', 'ERR_INVALID_ARG_VALUE'],
+      [() => new Semaphore(0), 'RangeError', 'ERR_OUT_OF_RANGE'],
+      [() => r.resolveEach(123 as never, 'MX'), 'TypeError', 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [make, name, code] of cases) expect(outcome(make)).toMatchObject({ sync: true, name, code });
+    expect(outcome(() => new Resolver({ concurrency: 0 }))).toMatchObject({
+      str: 'RangeError [ERR_OUT_OF_RANGE]: Expected `concurrency` to be an integer >= 1, got 0',
+    });
   });
   it('an unknown option is a TypeError naming it (a typo must not fall back to the system resolver)', () => {
     expect(() => new Resolver({ serverz: ['127.0.0.1'] } as never)).toThrow(

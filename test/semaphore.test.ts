@@ -37,7 +37,11 @@ describe('constructor and limit validation', () => {
   });
 
   it('names 0 exactly as documented', () => {
-    expect(() => new Semaphore(0)).toThrow(new RangeError('Expected `limit` to be an integer >= 1, got 0'));
+    expect(() => new Semaphore(0)).toThrow(
+      Object.assign(new RangeError('Expected `limit` to be an integer >= 1, got 0'), {
+        code: 'ERR_OUT_OF_RANGE',
+      }),
+    );
   });
 
   it.each([0, -1, 1.5, Number.NaN, '2', Number.POSITIVE_INFINITY])(

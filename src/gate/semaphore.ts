@@ -1,5 +1,7 @@
 // The gate: Twisted's DeferredSemaphore, promise-based. Tokens are handed from a release straight
 // to the oldest waiter, so the count of holders never exceeds the limit and nobody barges in.
+
+import { rangeError, typeError } from '../errors.js';
 import { settleEach } from './settle.js';
 
 /**
@@ -142,7 +144,7 @@ export function show(value: unknown): string {
 
 function checkLimit(limit: unknown): number {
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-    throw new RangeError(`Expected \`limit\` to be an integer >= 1, got ${show(limit)}`);
+    throw rangeError(`Expected \`limit\` to be an integer >= 1, got ${show(limit)}`);
   }
   return limit;
 }
@@ -291,7 +293,7 @@ export class Semaphore {
     const signal = options?.signal;
     if (signal !== undefined) {
       if (!isAbortSignal(signal)) {
-        return Promise.reject(new TypeError(`Expected \`signal\` to be an AbortSignal, got ${show(signal)}`));
+        return Promise.reject(typeError(`Expected \`signal\` to be an AbortSignal, got ${show(signal)}`));
       }
       if (signal.aborted) return Promise.reject(signal.reason);
     }
@@ -344,7 +346,7 @@ export class Semaphore {
    */
   run<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<Awaited<R>> {
     if (typeof fn !== 'function') {
-      return Promise.reject(new TypeError(`Expected \`fn\` to be a function, got ${show(fn)}`));
+      return Promise.reject(typeError(`Expected \`fn\` to be a function, got ${show(fn)}`));
     }
     if (this.#held < this.#limit && this.#queue.size === 0) {
       this.#held++;
@@ -376,7 +378,7 @@ export class Semaphore {
     things: Iterable<T> | AsyncIterable<T>,
     ...args: A
   ): Promise<Settled<R>[]> {
-    if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
+    if (typeof fn !== 'function') throw typeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
     // settleEach passes (item, index), but fn must see only (item, ...args). Without extra args,
     // skip the spread: it allocates on every call.
     const call =

@@ -1,3 +1,4 @@
+import { rangeError, typeError } from '../errors.js';
 // The lazy engine behind Semaphore.map and the Resolver's bulk helpers: a worker pool that pulls
 // the next input only when it holds a token and the consumer keeps up, and yields one settled
 // result per input. Memory is O(window), never O(inputs): no Promise.all over millions.
@@ -124,18 +125,18 @@ export function settleEach<T, R>(
   options?: SettleEachOptions,
 ): AsyncIterableIterator<SettledItem<T, R>> {
   if (!isObject(gate) || typeof gate.acquire !== 'function' || typeof gate.release !== 'function') {
-    throw new TypeError(`Expected \`gate\` to have acquire() and release(), got ${show(gate)}`);
+    throw typeError(`Expected \`gate\` to have acquire() and release(), got ${show(gate)}`);
   }
-  if (typeof fn !== 'function') throw new TypeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
+  if (typeof fn !== 'function') throw typeError(`Expected \`fn\` to be a function, got ${show(fn)}`);
   const isAsync =
     isObject(things) && typeof (things as AsyncIterable<T>)[Symbol.asyncIterator] === 'function';
   if (!isAsync && (!isObject(things) || typeof (things as Iterable<T>)[Symbol.iterator] !== 'function')) {
     // Strings are iterable but almost always a mistake here (a name instead of a list of names).
-    throw new TypeError(`Expected \`things\` to be an iterable or async iterable, got ${show(things)}`);
+    throw typeError(`Expected \`things\` to be an iterable or async iterable, got ${show(things)}`);
   }
   const window = options?.window;
   if (window !== undefined && (typeof window !== 'number' || !Number.isInteger(window) || window < 1)) {
-    throw new RangeError(`Expected \`window\` to be an integer >= 1, got ${show(window)}`);
+    throw rangeError(`Expected \`window\` to be an integer >= 1, got ${show(window)}`);
   }
   const signal = options?.signal;
   if (
@@ -144,7 +145,7 @@ export function settleEach<T, R>(
       typeof signal.aborted !== 'boolean' ||
       typeof signal.addEventListener !== 'function')
   ) {
-    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${show(signal)}`);
+    throw typeError(`Expected \`signal\` to be an AbortSignal, got ${show(signal)}`);
   }
   return new SettleEach(gate, fn, things, isAsync, options?.ordered === true, window, signal);
 }

@@ -1,6 +1,8 @@
 // The TTL cache (opt-in): answers kept for their TTL, NXDOMAIN and NODATA for the SOA's negative
 // TTL (RFC 2308), bounded by an LRU. It keeps the answer's bytes as they passed every check, and a
 // hit reads them again with the TTLs counted down: each call gets fresh objects, as from the wire.
+
+import { rangeError, typeError } from '../errors.js';
 import { type DecodedPacket, typeCode } from '../wire/codec.js';
 import { type Response, readResponse } from '../wire/lazy.js';
 import { toWireName } from '../wire/names.js';
@@ -85,14 +87,14 @@ export class DnsCache {
 
   constructor(options: CacheOptions = {}) {
     if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Expected \`cache\` to be a boolean, an object or a DnsCache, got ${options}`);
+      throw typeError(`Expected \`cache\` to be a boolean, an object or a DnsCache, got ${options}`);
     }
     this.maxEntries = whole('cache.maxEntries', options.maxEntries ?? 5000, 1, 2 ** 30);
     this.maxTtl = whole('cache.maxTtl', options.maxTtl ?? 86_400, 0, MAX_TTL);
     this.minTtl = whole('cache.minTtl', options.minTtl ?? 0, 0, this.maxTtl);
     const negative = options.negative ?? true;
     if (typeof negative !== 'boolean') {
-      throw new TypeError(`Expected \`cache.negative\` to be a boolean, got ${typeof negative}`);
+      throw typeError(`Expected \`cache.negative\` to be a boolean, got ${typeof negative}`);
     }
     this.negative = negative;
     stores.set(this, this.#store());
@@ -280,7 +282,7 @@ export function keyOf(set: number, qtype: number, name: string): string {
 function whole(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw new RangeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got ${shown}`);
+    throw rangeError(`Expected \`${name}\` to be an integer from ${min} to ${max}, got ${shown}`);
   }
   return value;
 }

@@ -3,6 +3,7 @@
 // hands the permits out locally at in-process speed: Redis sees a call every few hundred ms per
 // process, not one per query.
 import { randomBytes } from 'node:crypto';
+import { rangeError, typeError, valueError } from '../errors.js';
 import { TAKES_WAIT_CANCEL } from '../gate/cancel.js';
 import type { Settled } from '../gate/semaphore.js';
 import { settleEach } from '../gate/settle.js';
@@ -758,40 +759,37 @@ function redact(url: string): string {
 }
 
 function checkOptions(options: RedisGateOptions): void {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('Expected options to be an object');
+  if (typeof options !== 'object' || options === null) throw typeError('Expected options to be an object');
   const { url, key, limit, rate, leaseMs, whenUnreachable, connectTimeoutMs } = options;
   if (typeof url !== 'string')
-    throw new TypeError('Expected `url` to be a string such as "redis://127.0.0.1:6379"');
+    throw typeError('Expected `url` to be a string such as "redis://127.0.0.1:6379"');
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError(`Expected \`url\` to be a redis:// URL, got ${JSON.stringify(redact(url))}`);
+    throw valueError(`Expected \`url\` to be a redis:// URL, got ${JSON.stringify(redact(url))}`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new TypeError(
+    throw valueError(
       `Expected \`url\` to be a redis:// or rediss:// URL, got ${JSON.stringify(redact(url))}`,
     );
   }
-  if (typeof key !== 'string' || key === '') throw new TypeError('Expected `key` to be a non-empty string');
+  if (typeof key !== 'string' || key === '') throw typeError('Expected `key` to be a non-empty string');
   if (!Number.isInteger(limit) || limit < 1)
-    throw new RangeError(`Expected \`limit\` to be an integer >= 1, got ${String(limit)}`);
+    throw rangeError(`Expected \`limit\` to be an integer >= 1, got ${String(limit)}`);
   if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && Number.isFinite(rate))) {
-    throw new RangeError(`Expected \`rate\` to be a number > 0, got ${String(rate)}`);
+    throw rangeError(`Expected \`rate\` to be a number > 0, got ${String(rate)}`);
   }
   if (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 600_000)) {
-    throw new RangeError(`Expected \`leaseMs\` to be an integer from 100 to 600000, got ${String(leaseMs)}`);
+    throw rangeError(`Expected \`leaseMs\` to be an integer from 100 to 600000, got ${String(leaseMs)}`);
   }
   if (whenUnreachable !== undefined && whenUnreachable !== 'share' && whenUnreachable !== 'wait') {
-    throw new TypeError(
+    throw valueError(
       `Expected \`whenUnreachable\` to be 'share' or 'wait', got ${JSON.stringify(whenUnreachable)}`,
     );
   }
   if (connectTimeoutMs !== undefined && !(Number.isInteger(connectTimeoutMs) && connectTimeoutMs > 0)) {
-    throw new RangeError(
-      `Expected \`connectTimeoutMs\` to be an integer > 0, got ${String(connectTimeoutMs)}`,
-    );
+    throw rangeError(`Expected \`connectTimeoutMs\` to be an integer > 0, got ${String(connectTimeoutMs)}`);
   }
 }
 
