@@ -432,28 +432,23 @@ describe('the controller (virtual time)', () => {
     end(l, window.slice(8, 19), 'answer');
   });
 
-  it('a queue-bound server (its REFUSEDs, 3 in a row, take longer than its quickest answers and a fifth of an RTT): the edge is what it held, and the limit rests below it for 1 s', () => {
+  it('a queue-bound server (its first REFUSED takes longer than its quickest answers and a fifth of an RTT): the edge is what it held, the most of the run of REFUSEDs, and the limit rests below it for 1 s', () => {
     /** Refusals that come back `refusedMs` after their send; the limit 900 ms and 1.1 s later. */
     const run = (refusedMs: number) => {
       const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
       const t0 = now;
       warmAt1ms(l);
-      // 30 out; 9 answered, then the last three refused: ours ahead of them (with them) 21, 20, 19.
-      let tickets = send(l, 30);
+      // 30 out; 9 answered, then three refused: ours ahead of them (with them) 19, then 20 and 19
+      // (the first no longer out).
+      const tickets = send(l, 30);
       now += refusedMs;
       end(l, tickets.slice(0, 9), 'answer');
-      end(l, tickets.slice(27).reverse(), 'loss'); // one cut, to 0.7 x 30
+      l.ended(tickets[27]!, 'loss'); // the cut
+      const cut = l.view;
+      end(l, [tickets[29]!, tickets[28]!], 'loss');
+      const run = l.view;
       now += 2;
       end(l, tickets.slice(9, 27), 'answer');
-      const first = l.view;
-      // A window later, the same: 21 out, 5 answered, the last refused with 16 ahead.
-      now += 1;
-      tickets = send(l, 21);
-      now += refusedMs;
-      end(l, tickets.slice(0, 5), 'answer');
-      end(l, tickets.slice(20), 'loss');
-      end(l, tickets.slice(5, 20), 'answer');
-      const cut = l.view;
       // Six windows answered within the millisecond: a window at a time up to the edge.
       for (let i = 0; i < 6; i++) end(l, send(l, Math.floor(l.limit)), 'answer');
       const soon = l.view.limit;
@@ -467,31 +462,42 @@ describe('the controller (virtual time)', () => {
       windows(t0 + 940);
       const rested = l.view.limit;
       windows(t0 + 1140);
-      return { first, cut, soon, rested, after: l.view.limit };
+      return { cut, run, soon, rested, after: l.view.limit };
     };
-    // Refused in 2 ms, twice the quickest answer: the first REFUSED cut to 0.7 x 30 before the
-    // server could be told queue-bound; the third told it, and brought the edge down to 21 without
-    // a second cut. A window later the edge is the most of ours it held at the last three
-    // refusals (20, 19 and 16: one reading may be low, answers read ahead of the REFUSED), the
-    // limit is cut to 14 (and steps to 15 with the window's answers), rests under 20 for 1 s, then
-    // grows past it.
+    // Refused in 2 ms, twice the quickest answer: queue-bound at the first REFUSED. It held 18
+    // besides it (19 - 1): the edge, cut to 0.7 x 18. The next REFUSED of the run had more ahead
+    // of it (20: the first reading was low, as when answers the server sent after it are read
+    // before it), and the edge rises to 19 without a second cut; the third (19) leaves it. The
+    // limit rests under 19 for 1 s, then grows past it.
     const queued = run(2);
-    expect(queued.first).toMatchObject({ limit: 21, edge: 21, cuts: 1 });
-    expect(queued.cut).toMatchObject({ limit: 15, edge: 20, cuts: 2 });
+    expect(queued.cut).toMatchObject({ limit: 12, edge: 18, cuts: 1 });
+    expect(queued.run).toMatchObject({ limit: 12, edge: 19, cuts: 1 });
     // (Not one step per hold time, as below an edge where tries were dropped: a REFUSED costs no
     // wait, a drop a guard time.)
-    expect(queued.soon).toBe(19);
-    expect(queued.rested).toBe(19);
-    expect(queued.after).toBeGreaterThan(20);
+    expect(queued.soon).toBe(18);
+    expect(queued.rested).toBe(18);
+    expect(queued.after).toBeGreaterThan(19);
     // Refused in a tenth of an RTT (a router whose slots are held by its upstream), or in 0.9 ms,
     // under its quickest answer (a router a network round trip away): the edge is what was in
-    // flight, and growth past it is a window at a time.
+    // flight with the first (28), and growth past it is a window at a time.
     for (const refusedMs of [0.1, 0.9]) {
       const other = run(refusedMs);
-      expect(other.first).toMatchObject({ limit: 21, edge: 30, cuts: 1 });
-      expect(other.cut).toMatchObject({ limit: 15, edge: 21, cuts: 2 });
+      expect(other.cut).toMatchObject({ limit: 19, edge: 28, cuts: 1 });
+      expect(other.run).toMatchObject({ limit: 19, edge: 28, cuts: 1 });
       expect(other.rested).toBeGreaterThan(60);
     }
+  });
+
+  it('a queue-bound server held at least half of what was in flight with the REFUSED that began the run (a reading lower than that is answers read ahead of it)', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    warmAt1ms(l);
+    // 30 out, 26 answered before the last one's REFUSED (in 2 ms) is read: 4 ahead of it, with it.
+    const tickets = send(l, 30);
+    now += 2;
+    end(l, tickets.slice(0, 26), 'answer');
+    l.ended(tickets[29]!, 'loss');
+    expect(l.view).toMatchObject({ edge: 15, cuts: 1 });
+    end(l, tickets.slice(26, 29), 'answer');
   });
 
   it('a query asked again nearly alone into a queue-bound router still full is refused: the edge stays at what the router held', () => {
@@ -503,10 +509,9 @@ describe('the controller (virtual time)', () => {
     end(l, tickets.slice(0, 9), 'answer');
     end(l, tickets.slice(27).reverse(), 'loss');
     end(l, tickets.slice(9, 27), 'answer');
-    expect(l.view.edge).toBe(21);
+    expect(l.view.edge).toBe(20);
     // Two sent at once (one of them a query asked again after its backoff), the second refused in
-    // 2 ms: it had 2 in flight with it, but the router held what the last readings say (the most
-    // of 20, 19 and its own 2), not 2.
+    // 2 ms: it had 2 in flight with it, but the router held what the run of REFUSEDs says, not 2.
     const [lone, retry] = send(l, 2);
     now += 2;
     l.ended(retry!, 'loss');
@@ -534,30 +539,37 @@ describe('the controller (virtual time)', () => {
   });
 
   it('readings of a queue-bound server more than 5 s apart do not add up: each run of refusals is judged on its own', () => {
-    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
-    warmAt1ms(l);
-    // Two slow REFUSEDs (2 ms, twice the quickest answer), and a third 6 s later: not three in
-    // a row, so the third is judged as from any server.
-    const round = () => {
-      const tickets = send(l, Math.floor(l.limit));
-      now += 2;
-      end(l, tickets.slice(0, 9), 'answer');
-      return tickets.slice(9);
+    /** Two slow REFUSEDs (2 ms, twice the quickest answer), and one quick (0.1 ms) `gapMs` later. */
+    const edgeAfter = (gapMs: number) => {
+      const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+      warmAt1ms(l);
+      const round = (refusedMs: number) => {
+        const tickets = send(l, Math.floor(l.limit));
+        now += refusedMs;
+        end(l, tickets.slice(0, 9), 'answer');
+        return tickets.slice(9);
+      };
+      const first = round(2);
+      end(l, first.slice(-2).reverse(), 'loss');
+      end(l, first.slice(0, -2), 'answer');
+      now += gapMs;
+      const second = round(0.1);
+      end(l, second.slice(-1), 'loss');
+      end(l, second.slice(0, -1), 'answer');
+      // Growth for 300 ms, a window every 10 ms.
+      for (let i = 0; i < 30; i++) {
+        now += 10;
+        end(l, send(l, Math.floor(l.limit)), 'answer');
+      }
+      return l.view;
     };
-    const first = round();
-    end(l, first.slice(-2).reverse(), 'loss');
-    end(l, first.slice(0, -2), 'answer');
-    now += 6000;
-    const second = round();
-    end(l, second.slice(-1), 'loss');
-    end(l, second.slice(0, -1), 'answer');
-    const { edge } = l.view;
-    // Growth past the edge a window at a time, not a rest below it.
-    for (let i = 0; i < 30; i++) {
-      now += 10;
-      end(l, send(l, Math.floor(l.limit)), 'answer');
-    }
-    expect(l.view.limit).toBeGreaterThan(edge!);
+    // 6 s later, the quick REFUSED is judged alone: the edge is what was in flight with it, and
+    // growth past it is a window at a time.
+    const apart = edgeAfter(6000);
+    expect(apart.limit).toBeGreaterThan(apart.edge!);
+    // 4 s later, with the two before it (the median is slow): queue-bound, and the limit rests.
+    const close = edgeAfter(4000);
+    expect(close.limit).toBeLessThanOrEqual(close.edge!);
   });
 
   it('never goes below 1, and a shrinking limit does not preempt tries in flight', () => {

@@ -101,7 +101,9 @@ const SILENT_EDGE = 0.5;
  * count) when its REFUSEDs, which do less work than any answer, take longer than the quickest
  * answers lately (QUEUE_BOUND_OVER_BASE times, at least: they waited in a queue) and a fair share
  * of an answer's round trip (QUEUE_BOUND_SHARE: the wait is not lost in the answers' own); the
- * median of the last QUEUE_BOUND_SAMPLES REFUSEDs, none more than QUEUE_BOUND_FORGET_MS apart.
+ * median of the last QUEUE_BOUND_SAMPLES REFUSEDs (or of those there are, from the first: each
+ * REFUSED waited for before judging costs the slow start's overshoot a few ms more), none more
+ * than QUEUE_BOUND_FORGET_MS apart.
  * dnsmasq on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once
  * 24-30 are offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's
  * round trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
@@ -113,13 +115,20 @@ const QUEUE_BOUND_OVER_BASE = 1.25;
 const QUEUE_BOUND_SHARE = 0.2;
 const QUEUE_BOUND_SAMPLES = 3;
 /**
- * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: the
- * refused try and ours sent before it still unanswered when its REFUSED came, the most of the
- * last QUEUE_BOUND_SAMPLES, as one reading may be low: answers sent after a REFUSED may be read
- * before it, from another socket) for this long, rather than probing past it a window at a time:
- * each probe runs a third past the router's number before the first REFUSED says so.
+ * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: ours
+ * sent before the refused try and still unanswered when its REFUSED came, the most of this run of
+ * REFUSEDs, as one reading may be low: answers sent after a REFUSED may be read before it, from
+ * other sockets; and at least QUEUE_BOUND_LOW of what was in flight with the REFUSED that began
+ * the run) for this long, rather than probing past it a window at a time: each probe runs a third
+ * past the router's number before the first REFUSED says so.
  */
 const QUEUE_BOUND_REST_MS = 1000;
+/**
+ * dnsmasq on loopback behind a relay, `dns-forward-max` 20: in 38 runs the first reading was
+ * 6-32 (median 21), a third of them under 15, with 21-37 in flight. The least share of what was
+ * in flight with the first REFUSED that the router is taken to have held.
+ */
+const QUEUE_BOUND_LOW = 0.5;
 /**
  * Readings of REFUSEDs this far apart are from different runs of refusals, and start afresh: longer
  * than the rest, so that the probe after a rest is judged with the readings before it.
@@ -225,6 +234,7 @@ interface CutUndo {
   edgeUntil: number;
   cutSeq: number;
   cutAt: number;
+  cutEdge: number;
   /** Taken back (see AdaptiveLimit#late). */
   undone: boolean;
 }
@@ -271,7 +281,13 @@ export class AdaptiveLimit {
    */
   #refusedShares: number[] = [];
   #refusedOverBase: number[] = [];
-  #refusedAhead: number[] = [];
+  /**
+   * The most of ours ahead of a refused try (with it) among the REFUSEDs since the last one that
+   * could cut (see #canCut), which began this run of them.
+   */
+  #refusedAhead = 0;
+  /** What the REFUSED that began this run of them had in flight with it. */
+  #refusedInFlight = 0;
   #refusedAt = Number.NEGATIVE_INFINITY;
   /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
   #overdueSeen = 0;
@@ -283,6 +299,8 @@ export class AdaptiveLimit {
   #cutSeq = -1;
   /** When the last cut was. */
   #cutAt = Number.NEGATIVE_INFINITY;
+  /** The last cut's edge, but for what a queue-bound server held (see #held). */
+  #cutEdge = Number.POSITIVE_INFINITY;
   /**
    * Cuts taken, numbered (not less those taken back); and how to take back the latest ones caused
    * by tries found overdue (a stack, newest last, of at most UNDO_DEPTH).
@@ -506,31 +524,41 @@ export class AdaptiveLimit {
     if (!(this.#rtt! > 0) || ticket.sentAt < this.#stalledAt) return false;
     const shares = this.#refusedShares;
     const overBase = this.#refusedOverBase;
-    const ahead = this.#refusedAhead;
     // Readings from an earlier run of refusals say nothing of this one.
-    if (now - this.#refusedAt > QUEUE_BOUND_FORGET_MS) shares.length = overBase.length = ahead.length = 0;
+    if (now - this.#refusedAt > QUEUE_BOUND_FORGET_MS) shares.length = overBase.length = 0;
     this.#refusedAt = now;
     let count = 1;
     for (let t = ticket.prev; t !== null; t = t.prev) if (!t.overdue) count++;
+    // The most of this run of REFUSEDs: answers the server sent after a REFUSED may be read before
+    // it, from other sockets, so one reading may be low (by half, on loopback), never high by more
+    // than the answers on their way.
+    if (this.#canCut(ticket)) {
+      this.#refusedAhead = count;
+      this.#refusedInFlight = ticket.inFlight;
+    } else this.#refusedAhead = Math.max(this.#refusedAhead, count);
     const took = now - ticket.sentAt;
     shares.push(took / this.#rtt!);
     overBase.push(took / this.#baseRtt);
-    ahead.push(count);
     if (shares.length > QUEUE_BOUND_SAMPLES) {
       shares.shift();
       overBase.shift();
-      ahead.shift();
     }
-    return (
-      shares.length === QUEUE_BOUND_SAMPLES &&
-      median(shares) >= QUEUE_BOUND_SHARE &&
-      median(overBase) >= QUEUE_BOUND_OVER_BASE
-    );
+    return median(shares) >= QUEUE_BOUND_SHARE && median(overBase) >= QUEUE_BOUND_OVER_BASE;
   }
 
-  /** What a queue-bound server held when it refused lately: the most of the last few readings. */
+  /** What a queue-bound server held when it refused lately (see QUEUE_BOUND_REST_MS). */
   #held(): number {
-    return Math.max(...this.#refusedAhead);
+    return Math.max(this.#refusedAhead - 1, QUEUE_BOUND_LOW * this.#refusedInFlight);
+  }
+
+  /**
+   * Whether a loss of this try may cut the limit: at most one cut per window, as tries sent before
+   * the last cut saw the old limit, and so did tries sent within an RTT of it (a REFUSED comes back
+   * at once, and the room it leaves here is sent into at once, while the server still holds what
+   * the cut was for).
+   */
+  #canCut(ticket: TryTicket): boolean {
+    return ticket.seq > this.#cutSeq && ticket.sentAt >= this.#cutAt + (this.#rtt ?? 0);
   }
 
   /**
@@ -585,6 +613,7 @@ export class AdaptiveLimit {
       this.#edgeUntil = top.edgeUntil;
       this.#cutSeq = top.cutSeq;
       this.#cutAt = top.cutAt;
+      this.#cutEdge = top.cutEdge;
       limit = Math.max(limit, top.limit);
       top = stack[stack.length - 1];
     }
@@ -711,20 +740,18 @@ export class AdaptiveLimit {
   #loss(ticket: TryTicket, silent: boolean, queueBound = false): void {
     this.#losses++;
     if (queueBound) this.#restingUntil = this.#clock.now() + QUEUE_BOUND_REST_MS;
-    // At most one cut per window: tries sent before the last cut saw the old limit, and so did
-    // tries sent within an RTT of it (a REFUSED comes back at once, and the room it leaves here
-    // is sent into at once, while the server still holds what the cut was for).
     // A loss that cannot turn out late (a REFUSED, a timeout) holds every cut before it.
     if (!ticket.overdue) this.#undo.length = 0;
     const stack = this.#undo;
-    if (ticket.seq <= this.#cutSeq || ticket.sentAt < this.#cutAt + (this.#rtt ?? 0)) {
-      // No second cut; but a server found queue-bound since the cut held fewer than its edge says
-      // (the first REFUSEDs of a run come before it can tell), and growth stops below that. (Not
+    if (!this.#canCut(ticket)) {
+      // No second cut; but a queue-bound server held what the most of this run of REFUSEDs says
+      // (more than the first reading, if that one was low; fewer than the cut's edge, if the
+      // server could not be told queue-bound at the cut), and growth stops below that. (Not
       // bounded by what this try had in flight with it: a query asked again after a backoff goes
       // out nearly alone, into a router still full of the others. The limit itself is not brought
       // down to it: tried, that left limits of 8-16 in some runs, and slowed two clients sharing a
       // router.)
-      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#edge, this.#held());
+      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#cutEdge, this.#held());
       // The last cut stands unless this one too turns out late.
       const top = stack[stack.length - 1];
       if (top !== undefined) {
@@ -746,6 +773,7 @@ export class AdaptiveLimit {
         edgeUntil: this.#edgeUntil,
         cutSeq: this.#cutSeq,
         cutAt: this.#cutAt,
+        cutEdge: this.#cutEdge,
         undone: false,
       });
     }
@@ -755,14 +783,13 @@ export class AdaptiveLimit {
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
     // limit runs ahead of what was actually in flight), and retreat below it. A queue-bound
     // server held only those of them still ahead of the refused one when it refused.
-    const edge = Math.min(
+    this.#cutEdge = Math.min(
       this.#limit,
       silent && ticket.under?.undone === true
         ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
-        : queueBound
-          ? Math.min(ticket.inFlight, this.#held())
-          : ticket.inFlight,
+        : ticket.inFlight,
     );
+    const edge = queueBound ? Math.min(this.#cutEdge, this.#held()) : this.#cutEdge;
     this.#edge = edge;
     this.#edgeUntil = this.#clock.now() + this.settings.edgeMs;
     const cut = Math.max(1, edge * this.settings.decrease);

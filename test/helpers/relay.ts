@@ -17,6 +17,8 @@ export interface RelayCounts {
   /** The same, sampled as each query arrived. */
   p95AtArrival: number;
   max: number;
+  /** The count sampled every ms from the first query (what `p95` is taken over). */
+  ticks: number[];
 }
 
 /** A running relay: `server` is where clients send; `counts()` reads what it saw (and stops the clock). */
@@ -93,7 +95,7 @@ front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().
 parentPort.on('message', (m) => {
   if (m === 'counts') {
     clearInterval(ticker);
-    parentPort.postMessage({ queries: arrivals.n, p95: ticks.p95(), p95AtArrival: arrivals.p95(), max });
+    parentPort.postMessage({ queries: arrivals.n, p95: ticks.p95(), p95AtArrival: arrivals.p95(), max, ticks: Array.from(ticks.values.subarray(0, ticks.n)) });
   } else if (m === 'stop') {
     clearInterval(sweep);
     clearInterval(ticker);
