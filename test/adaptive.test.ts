@@ -66,6 +66,22 @@ describe('the controller (virtual time)', () => {
     }
   };
 
+  /**
+   * A limit (from 30) that has seen a queue-bound server: 9 of 30 answered, the last three refused
+   * in 2 ms (twice the quickest answer), the rest answered; its edge is 20.
+   */
+  const queueBound = () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    warmAt1ms(l);
+    const tickets = send(l, 30);
+    now += 2;
+    end(l, tickets.slice(0, 9), 'answer');
+    end(l, tickets.slice(27).reverse(), 'loss');
+    end(l, tickets.slice(9, 27), 'answer');
+    expect(l.view.edge).toBe(20);
+    return l;
+  };
+
   /** Sends `n` tries, answers all but the first `out` at 1 ms, and lets the guard find those overdue. */
   const strand = (l: AdaptiveLimit, n: number, out: number): TryTicket[] => {
     const t0 = now;
@@ -500,16 +516,52 @@ describe('the controller (virtual time)', () => {
     end(l, tickets.slice(26, 29), 'answer');
   });
 
-  it('a query asked again nearly alone into a queue-bound router still full is refused: the edge stays at what the router held', () => {
+  it('a queue-bound edge is never more than what was in flight with the try whose REFUSED cut', () => {
     const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
     warmAt1ms(l);
-    // Queue-bound, as above: 9 of 30 answered, the last three refused in 2 ms; the rest answered.
+    // 30 out; the 10th refused first (in 2 ms, none answered: 10 ahead with it), then the 30th,
+    // with 28 ahead: the router held no more than the 10th had in flight when it was sent.
     const tickets = send(l, 30);
     now += 2;
-    end(l, tickets.slice(0, 9), 'answer');
-    end(l, tickets.slice(27).reverse(), 'loss');
-    end(l, tickets.slice(9, 27), 'answer');
-    expect(l.view.edge).toBe(20);
+    l.ended(tickets[9]!, 'loss');
+    expect(l.view).toMatchObject({ edge: 9, cuts: 1 });
+    l.ended(tickets[29]!, 'loss');
+    expect(l.view).toMatchObject({ edge: 10, cuts: 1 });
+    end(l, [...tickets.slice(0, 9), ...tickets.slice(10, 29)], 'answer');
+  });
+
+  it('a slow REFUSED after a cut no REFUSED began (a timeout) begins a run of its own: the readings of an earlier run do not count, and the router held at least half of what the cut was for', () => {
+    /** A timeout cut (the 16th of 20 sent, 16 in flight), then the 20th refused in 2 ms with `ahead` with it. */
+    const edgeAfter = (l: AdaptiveLimit, ahead: number) => {
+      const tickets = send(l, 20);
+      now += 2;
+      l.ended(tickets[15]!, 'drop');
+      expect(l.view).toMatchObject({ edge: 16 });
+      const others = tickets.filter((_, i) => i !== 15 && i !== 19);
+      end(l, others.slice(0, 19 - ahead), 'answer');
+      l.ended(tickets[19]!, 'loss');
+      const { edge } = l.view;
+      end(l, others.slice(19 - ahead), 'answer');
+      return edge;
+    };
+    // A queue-bound run first (edge 20, as above), then 6 s later: 7 ahead of it, 6 held besides.
+    const after = queueBound();
+    // 6 s of windows answered in 1 ms, one every 10 ms: the limit grows past 20 again.
+    for (const until = now + 6000; now < until; ) {
+      const window = send(after, Math.floor(after.limit));
+      now += 1;
+      end(after, window, 'answer');
+      now += 9;
+    }
+    expect(edgeAfter(after, 7)).toBe(8);
+    // None before: 2 ahead (a query asked again beside one other) is taken as half of 16, not 1.
+    const alone = make(100, { ...ADAPTIVE_DEFAULTS, initial: 30 });
+    warmAt1ms(alone);
+    expect(edgeAfter(alone, 2)).toBe(8);
+  });
+
+  it('a query asked again nearly alone into a queue-bound router still full is refused: the edge stays at what the router held', () => {
+    const l = queueBound();
     // Two sent at once (one of them a query asked again after its backoff), the second refused in
     // 2 ms: it had 2 in flight with it, but the router held what the run of REFUSEDs says, not 2.
     const [lone, retry] = send(l, 2);

@@ -102,8 +102,8 @@ const SILENT_EDGE = 0.5;
  * answers lately (QUEUE_BOUND_OVER_BASE times, at least: they waited in a queue) and a fair share
  * of an answer's round trip (QUEUE_BOUND_SHARE: the wait is not lost in the answers' own); the
  * median of the last QUEUE_BOUND_SAMPLES REFUSEDs (or of those there are, from the first: each
- * REFUSED waited for before judging costs the slow start's overshoot a few ms more), none more
- * than QUEUE_BOUND_FORGET_MS apart.
+ * REFUSED waited for before judging costs the slow start's overshoot a few ms more; of two, the
+ * greater, as of one), none more than QUEUE_BOUND_FORGET_MS apart.
  * dnsmasq on loopback, answering from a fast upstream, refuses past `dns-forward-max` only once
  * 24-30 are offered; its REFUSEDs take 1.8-7 times its quickest answers and a third of an answer's
  * round trip. The queries there past what it holds only wait in its queue: they add delay, not answers.
@@ -130,8 +130,9 @@ const QUEUE_BOUND_REST_MS = 1000;
  */
 const QUEUE_BOUND_LOW = 0.5;
 /**
- * Readings of REFUSEDs this far apart are from different runs of refusals, and start afresh: longer
- * than the rest, so that the probe after a rest is judged with the readings before it.
+ * REFUSEDs this far apart are from different runs of refusals: whether the server is queue-bound
+ * is judged afresh. Longer than the rest, so that the probe after a rest is judged with the
+ * readings before it.
  */
 const QUEUE_BOUND_FORGET_MS = 5000;
 /** Tries found overdue, within DROPPING_MS of one another, that count as drops beyond doubt. */
@@ -276,19 +277,18 @@ export class AdaptiveLimit {
   #restingUntil = Number.NEGATIVE_INFINITY;
   /**
    * The last few congestion REFUSEDs, oldest first: each one's round trip over the answers' and
-   * over the quickest answers' (see QUEUE_BOUND_SHARE), and the refused try with ours ahead of it
-   * still unanswered when it came; and when the last came.
+   * over the quickest answers' (see QUEUE_BOUND_SHARE); and when the last came.
    */
   #refusedShares: number[] = [];
   #refusedOverBase: number[] = [];
+  #refusedAt = Number.NEGATIVE_INFINITY;
   /**
-   * The most of ours ahead of a refused try (with it) among the REFUSEDs since the last one that
-   * could cut (see #canCut), which began this run of them.
+   * This run of REFUSEDs, since the last cut: the most of ours ahead of a refused try (with it),
+   * what was in flight with the one that began it, and the cut (#cutNo) it belongs to.
    */
   #refusedAhead = 0;
-  /** What the REFUSED that began this run of them had in flight with it. */
   #refusedInFlight = 0;
-  #refusedAt = Number.NEGATIVE_INFINITY;
+  #refusedRun = 0;
   /** Tries found overdue lately (reset DROPPING_MS after the last), and when the last was. */
   #overdueSeen = 0;
   #overdueAt = Number.NEGATIVE_INFINITY;
@@ -531,10 +531,17 @@ export class AdaptiveLimit {
     for (let t = ticket.prev; t !== null; t = t.prev) if (!t.overdue) count++;
     // The most of this run of REFUSEDs: answers the server sent after a REFUSED may be read before
     // it, from other sockets, so one reading may be low (by half, on loopback), never high by more
-    // than the answers on their way.
+    // than the answers on their way. A REFUSED that may cut begins a run, under the cut it makes
+    // (see #loss); one that may not, after a cut that no REFUSED began (a timeout, a try found
+    // overdue) or from before a stall, begins one under that cut, with what the cut was for.
     if (this.#canCut(ticket)) {
+      this.#refusedRun = this.#cutNo + 1;
       this.#refusedAhead = count;
       this.#refusedInFlight = ticket.inFlight;
+    } else if (this.#refusedRun !== this.#cutNo) {
+      this.#refusedRun = this.#cutNo;
+      this.#refusedAhead = count;
+      this.#refusedInFlight = this.#cutEdge;
     } else this.#refusedAhead = Math.max(this.#refusedAhead, count);
     const took = now - ticket.sentAt;
     shares.push(took / this.#rtt!);
@@ -548,7 +555,7 @@ export class AdaptiveLimit {
 
   /** What a queue-bound server held when it refused lately (see QUEUE_BOUND_REST_MS). */
   #held(): number {
-    return Math.max(this.#refusedAhead - 1, QUEUE_BOUND_LOW * this.#refusedInFlight);
+    return Math.max(1, this.#refusedAhead - 1, QUEUE_BOUND_LOW * this.#refusedInFlight);
   }
 
   /**
@@ -746,7 +753,8 @@ export class AdaptiveLimit {
     if (!this.#canCut(ticket)) {
       // No second cut; but a queue-bound server held what the most of this run of REFUSEDs says
       // (more than the first reading, if that one was low; fewer than the cut's edge, if the
-      // server could not be told queue-bound at the cut), and growth stops below that. (Not
+      // server could not be told queue-bound at the cut; never more than the cut's edge), and
+      // growth stops below that (a dropping server's cap moves with it). (Not
       // bounded by what this try had in flight with it: a query asked again after a backoff goes
       // out nearly alone, into a router still full of the others. The limit itself is not brought
       // down to it: tried, that left limits of 8-16 in some runs, and slowed two clients sharing a
@@ -782,7 +790,7 @@ export class AdaptiveLimit {
     this.#cuts++;
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
     // limit runs ahead of what was actually in flight), and retreat below it. A queue-bound
-    // server held only those of them still ahead of the refused one when it refused.
+    // server held only those of them still ahead of the refused one when it refused (see #held).
     this.#cutEdge = Math.min(
       this.#limit,
       silent && ticket.under?.undone === true
