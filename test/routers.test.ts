@@ -32,11 +32,14 @@ const cachedOrder = shuffledAsks(CACHED_LOOKUPS, CACHED_NAMES);
 const ROUTERS = {
   'dnsmasq (dns-forward-max 20, refuses when full)': {
     size: 20,
+    /** What p95 held by the router on loopback may be past `size` here (see below). */
+    over: 2,
     start: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20 }),
     cached: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20, cacheSize: 10_000 }),
   },
   'unbound (num-queries-per-thread 16, drops when full)': {
     size: 16,
+    over: 4,
     start: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16 }),
     cached: (upstream: string) => startUnbound({ upstream, numQueriesPerThread: 16, cache: true }),
   },
@@ -126,19 +129,19 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
     return { counts, medianLimit };
   }
 
-  describe.each(Object.entries(ROUTERS))('%s', (label, { size, start, cached }) => {
+  describe.each(Object.entries(ROUTERS))('%s', (label, { size, over, start, cached }) => {
     it.each([16, 200, 1000])(
-      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= its limit + 5`,
+      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= its limit (+ ${over}, see the test)`,
       async (ceiling) => {
         const { counts } = await through(label, start, ceiling, LOOKUPS);
-        // The issue's target is p95 <= the router's limit. Measured on loopback: unbound 16-19
-        // against 16 (the slow start's first tens of ms over it); dnsmasq 20-22 when run alone (the
-        // slow start's overshoot, before three REFUSEDs show the router queue-bound), 24 once with
-        // the whole suite running beside it (tries found overdue while the loop is starved give
-        // their room back). The code before that rule held dnsmasq at 29-33: it refuses only past
-        // about 24-30 offered, and a loss-based controller settles where loss begins. Held here to
-        // the limit + 5.
-        expect(counts.p95).toBeLessThanOrEqual(size + 5);
+        // The issue's target is p95 <= the router's limit. Measured on loopback: dnsmasq 12-20 in
+        // 20 runs since a queue-bound router is told from its first REFUSED (before: 20-23, the
+        // slow start's overshoot lasting until the third; before the rule for queue-bound routers,
+        // 29-33: it refuses only past about 24-30 offered, and a loss-based controller settles
+        // where loss begins). unbound 16 in most runs, 17-20 in about one of seven (the slow
+        // start's first tens of ms over it, until the guard sees the first drops). Allowed a
+        // little over here, for CI's noisy neighbours.
+        expect(counts.p95).toBeLessThanOrEqual(size + over);
       },
       60_000,
     );
@@ -173,11 +176,12 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
 
   // Two clients, each with its own gate, on one router: both finish, and between them they do not
   // hold much more of it than one would. (dnsmasq on loopback is queue-bound: each rests below what
-  // the router held of its queries when it refused. The code before held it at p95 34-38.)
-  it(`dnsmasq, two clients at ceiling 200 sharing it: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, p95 held by the router <= its limit + 10`, async () => {
+  // the router held of its queries when it refused. The code before that rule held it at p95
+  // 34-38; with it, told from the third REFUSED, 19-24 and 29 once in 20.)
+  it(`dnsmasq, two clients at ceiling 200 sharing it: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, p95 held by the router <= its limit + 5`, async () => {
     const [label, { size, start }] = Object.entries(ROUTERS)[0]!;
     const { counts } = await through(label, start, 200, LOOKUPS, 0, nameOf, 2);
-    // 19-24 in most runs, 29 once in 20 (their gates learn apart).
-    expect(counts.p95).toBeLessThanOrEqual(size + 10);
+    // 17-20 in 10 runs (their gates learn apart: one may rest low while the other takes more).
+    expect(counts.p95).toBeLessThanOrEqual(size + 5);
   }, 60_000);
 });
