@@ -1,24 +1,29 @@
 // A counting relay in front of a router, in a worker thread of its own (so the count is taken on
 // another event loop than the client's): it passes UDP queries to the router and answers back, and
-// counts the queries the router has been sent and not answered: every millisecond from the first
-// query on (the count over time), and as each query arrives (this one included). A query is known
-// by its client port and question (a socket carries several queries at once), and is over for the
-// router once a message answers that question or after `staleMs`. A copy sent again, under the
-// same ID or a new one, is not a new query, as for the router itself: dnsmasq and unbound hold one
-// slot per question, and answer every copy from it.
+// counts the queries the router has been sent and not answered: at every millisecond from the
+// first query on (the count over time, worked out from each query's times when asked), and as each
+// query arrives (this one included). A query is known by its client port and question (a socket
+// carries several queries at once), and is over for the router once a message answers that
+// question or after `staleMs`. A copy sent again, under the same ID or a new one, is not a new
+// query, as for the router itself: dnsmasq and unbound hold one slot per question, and answer
+// every copy they hold from it. A copy that no answer came to, while one came to a copy sent after
+// it under another ID, was dropped by the router (unbound, full): the query counts as held from the
+// arrival of the copy answered (`p95`), or from its first copy (`p95WithDropped`).
 import { Worker } from 'node:worker_threads';
 
 /** What the relay saw. */
 export interface RelayCounts {
   /** Queries that arrived (retransmissions not counted). */
   queries: number;
-  /** Unanswered queries at the router, sampled every ms from the first query: 95th percentile. */
+  /** Queries held by the router at each ms from the first (copies it dropped not held): 95th percentile. */
   p95: number;
-  /** The same, sampled as each query arrived. */
+  /** The same, a query held from its first copy, whether the router dropped that or not. */
+  p95WithDropped: number;
+  /** Unanswered queries as each query arrived (from its first copy): 95th percentile. */
   p95AtArrival: number;
   max: number;
-  /** The count sampled every ms from the first query (what `p95` is taken over). */
-  ticks: number[];
+  /** Held at each ms from the first query (what `p95` is taken over). */
+  series: number[];
 }
 
 /** A running relay: `server` is where clients send; `counts()` reads what it saw (and stops the clock). */
@@ -35,7 +40,10 @@ const [host, portText] = [workerData.router.slice(0, workerData.router.lastIndex
 const routerPort = Number(portText);
 const front = dgram.createSocket('udp4');
 const upstreams = new Map();
-const open = new Map(); // client port and question -> when it arrived
+// client port and question -> when its first copy arrived, and each copy's ID -> when it arrived
+const open = new Map();
+// Each query over: when its first copy arrived, when the copy answered arrived, when it was over.
+const spans = [];
 // The question's bytes (its name in lower case), or the ID for a message without one.
 function keyOf(port, msg) {
   let i = 12;
@@ -45,29 +53,46 @@ function keyOf(port, msg) {
   }
   return port + ' #' + msg.readUInt16BE(0);
 }
-class Samples {
-  values = new Uint32Array(1 << 16);
-  n = 0;
-  note(value) {
-    if (this.n === this.values.length) { const more = new Uint32Array(this.n * 2); more.set(this.values); this.values = more; }
-    this.values[this.n++] = value;
-  }
-  p95() {
-    const sorted = this.values.slice(0, this.n).sort();
-    return this.n === 0 ? 0 : sorted[Math.min(this.n - 1, Math.ceil(this.n * 0.95) - 1)];
-  }
+function p95(values) {
+  const sorted = Uint32Array.from(values).sort();
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)];
 }
-const arrivals = new Samples();
-const ticks = new Samples();
+const arrivals = [];
 let max = 0;
-let ticker;
+/** How many were held at each ms mark from the first arrival, each from spans[i + from]. */
+function series(from) {
+  const now = performance.now();
+  const all = spans.slice();
+  for (const { at } of open.values()) all.push(at, at, now);
+  if (all.length === 0) return [];
+  let first = Infinity;
+  let last = 0;
+  for (let i = 0; i < all.length; i += 3) { first = Math.min(first, all[i]); last = Math.max(last, all[i + 2]); }
+  const n = Math.ceil(last - first) + 1;
+  const delta = new Int32Array(n + 1);
+  // Held at the mark t if it arrived before t and was over after it.
+  for (let i = 0; i < all.length; i += 3) {
+    delta[Math.ceil(all[i + from] - first)]++;
+    delta[Math.ceil(all[i + 2] - first)]--;
+  }
+  const counts = new Array(n);
+  for (let t = 0, count = 0; t < n; t++) counts[t] = count += delta[t];
+  return counts;
+}
 function upstreamFor(port) {
   let up = upstreams.get(port);
   if (up === undefined) {
     up = dgram.createSocket('udp4');
     up.bind(0, '127.0.0.1');
     up.on('message', (msg) => {
-      if (msg.length >= 12) open.delete(keyOf(port, msg));
+      if (msg.length >= 12) {
+        const key = keyOf(port, msg);
+        const entry = open.get(key);
+        if (entry !== undefined) {
+          open.delete(key);
+          spans.push(entry.at, entry.copies.get(msg.readUInt16BE(0)) ?? entry.at, performance.now());
+        }
+      }
       front.send(msg, port, '127.0.0.1');
     });
     upstreams.set(port, up);
@@ -77,28 +102,33 @@ function upstreamFor(port) {
 front.on('message', (msg, rinfo) => {
   if (msg.length < 12) return;
   const key = keyOf(rinfo.port, msg);
-  if (!open.has(key)) {
-    open.set(key, Date.now());
-    arrivals.note(open.size);
+  const id = msg.readUInt16BE(0);
+  const entry = open.get(key);
+  if (entry === undefined) {
+    const at = performance.now();
+    open.set(key, { at, copies: new Map([[id, at]]) });
+    arrivals.push(open.size);
     max = Math.max(max, open.size);
-    ticker ??= setInterval(() => ticks.note(open.size), 1);
-  }
+  } else if (!entry.copies.has(id)) entry.copies.set(id, performance.now());
   const up = upstreamFor(rinfo.port);
   if (workerData.delayMs > 0) setTimeout(() => up.send(msg, routerPort, host), workerData.delayMs);
   else up.send(msg, routerPort, host);
 });
 const sweep = setInterval(() => {
-  const old = Date.now() - workerData.staleMs;
-  for (const [key, at] of open) if (at < old) open.delete(key);
+  const old = performance.now() - workerData.staleMs;
+  for (const [key, { at }] of open)
+    if (at < old) {
+      open.delete(key);
+      spans.push(at, at, at + workerData.staleMs);
+    }
 }, 50);
 front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().port }));
 parentPort.on('message', (m) => {
   if (m === 'counts') {
-    clearInterval(ticker);
-    parentPort.postMessage({ queries: arrivals.n, p95: ticks.p95(), p95AtArrival: arrivals.p95(), max, ticks: Array.from(ticks.values.subarray(0, ticks.n)) });
+    const held = series(1);
+    parentPort.postMessage({ queries: arrivals.length, p95: p95(held), p95WithDropped: p95(series(0)), p95AtArrival: p95(arrivals), max, series: held });
   } else if (m === 'stop') {
     clearInterval(sweep);
-    clearInterval(ticker);
     front.close();
     for (const up of upstreams.values()) up.close();
     parentPort.close();
