@@ -136,8 +136,10 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
         // lasting until the third; before the rule for queue-bound routers, 29-33: it refuses only
         // past about 24-30 offered, and a loss-based controller settles where loss begins).
         // unbound 16 since copies it dropped no longer count as held (they did until the answer
-        // to the copy sent again: 17-20 in about one run of seven).
+        // to the copy sent again: 17-20 in about one run of seven, sampled by a timer). Counted so,
+        // it may be a little over: the client's overshoot shows there, past what the router takes.
         expect(counts.p95).toBeLessThanOrEqual(size);
+        expect(counts.p95WithDropped).toBeLessThanOrEqual(size + 4);
       },
       60_000,
     );

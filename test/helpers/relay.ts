@@ -6,9 +6,11 @@
 // carries several queries at once), and is over for the router once a message answers that
 // question or after `staleMs`. A copy sent again, under the same ID or a new one, is not a new
 // query, as for the router itself: dnsmasq and unbound hold one slot per question, and answer
-// every copy they hold from it. A copy that no answer came to, while one came to a copy sent after
-// it under another ID, was dropped by the router (unbound, full): the query counts as held from the
-// arrival of the copy answered (`p95`), or from its first copy (`p95WithDropped`).
+// every copy they hold from it (unbound the newest first). A copy that no answer came to (within
+// `staleMs`), while one came to a copy sent after it under another ID, was dropped by the router
+// (unbound, full): the query counts as held from the arrival of the first copy answered (`p95`),
+// or from its first copy (`p95WithDropped`). A query never answered counts as held from its first
+// copy for `staleMs`.
 import { Worker } from 'node:worker_threads';
 
 /** What the relay saw. */
@@ -44,6 +46,9 @@ const upstreams = new Map();
 const open = new Map();
 // Each query over: when its first copy arrived, when the copy answered arrived, when it was over.
 const spans = [];
+// Queries over lately (client port and question -> its entry, with where its span is), for answers
+// to their other copies; forgotten after staleMs.
+const closed = new Map();
 // The question's bytes (its name in lower case), or the ID for a message without one.
 function keyOf(port, msg) {
   let i = 12;
@@ -87,10 +92,20 @@ function upstreamFor(port) {
     up.on('message', (msg) => {
       if (msg.length >= 12) {
         const key = keyOf(port, msg);
+        const id = msg.readUInt16BE(0);
         const entry = open.get(key);
-        if (entry !== undefined) {
+        const done = closed.get(key);
+        const at = done?.copies.get(id);
+        if (at !== undefined && entry?.copies.has(id) !== true) {
+          // An answer to an earlier copy after the query was over (unbound answers the copies it
+          // holds newest first): that copy was held, not dropped.
+          if (at < spans[done.span + 1]) spans[done.span + 1] = at;
+        } else if (entry !== undefined) {
           open.delete(key);
-          spans.push(entry.at, entry.copies.get(msg.readUInt16BE(0)) ?? entry.at, performance.now());
+          entry.span = spans.length;
+          entry.over = performance.now();
+          closed.set(key, entry);
+          spans.push(entry.at, entry.copies.get(id) ?? entry.at, entry.over);
         }
       }
       front.send(msg, port, '127.0.0.1');
@@ -121,6 +136,7 @@ const sweep = setInterval(() => {
       open.delete(key);
       spans.push(at, at, at + workerData.staleMs);
     }
+  for (const [key, { over }] of closed) if (over < old) closed.delete(key);
 }, 50);
 front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().port }));
 parentPort.on('message', (m) => {
