@@ -43,9 +43,10 @@ const BACKOFF = 7;
 
 /**
  * REFUSEDs to a query sent alone that make the refusal final (the server's policy): a home router
- * that is full because of other clients says REFUSED too, so one is not enough.
+ * that is full because of other clients says REFUSED too, so one is not enough. (Exported for the
+ * simulation in test/helpers/sim.ts, whose clients ask as the try loop does.)
  */
-const POLICY_STRIKES = 3;
+export const POLICY_STRIKES = 3;
 
 /** Times one attempt is sent again after being found overdue (presumed dropped by a full router). */
 const MAX_RESENDS = 2;

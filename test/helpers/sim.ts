@@ -4,6 +4,8 @@
 // against model routers (K queries in flight; when full they refuse, as dnsmasq does, or drop, as
 // unbound does). Every random draw comes from seeded generators, so a run is a pure function of
 // its scenario.
+
+import { POLICY_STRIKES } from '../../src/dispatch/try-loop.js';
 import {
   ADAPTIVE_DEFAULTS,
   AdaptiveLimit,
@@ -255,6 +257,8 @@ interface Lookup {
   server: number;
   round: number;
   congested: number;
+  /** REFUSEDs to it while alone on its way to the server (policy strikes, as the try loop's). */
+  refusedAlone: number;
   done: boolean[] | null;
   lastCode: Outcome;
   startedAt: number;
@@ -537,12 +541,15 @@ export function run(scenario: Scenario): Run {
       if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
-      // A REFUSED is congestion unless the try was (nearly) alone on its way: then it is policy.
+      // A REFUSED is congestion unless the try was (nearly) alone on its way: then it may be
+      // policy, counted for nothing; as in the try loop, it goes to another server if there is
+      // one, and is final at the third (POLICY_STRIKES), else it is asked again later.
       const congestion = ticket === null || !t.limit.isPolicy(ticket);
       if (!congestion && t.refusedFor === 'full') t.router.misread++;
       if (congestion && t.refusedFor === 'policy') t.router.policyAsLoss++;
       if (ticket !== null) t.limit.ended(ticket, congestion ? 'loss' : 'neutral');
-      step = congestion ? 'later' : 'next';
+      step =
+        congestion || !(otherServer(l, t.server) || ++l.refusedAlone >= POLICY_STRIKES) ? 'later' : 'next';
       l.lastCode = 'EREFUSED';
     } else {
       if (ticket !== null) t.limit.ended(ticket, 'drop');
@@ -579,6 +586,10 @@ export function run(scenario: Scenario): Run {
         advance(l);
     }
   };
+
+  /** Whether a server other than `s` may still be asked for `l`. */
+  const otherServer = (l: Lookup, s: number): boolean =>
+    l.client.limits.some((_, k) => k !== s && l.done?.[k] !== true);
 
   /** On to the next server not done with, this round or the next; or the lookup fails. */
   const advance = (l: Lookup): void => {
@@ -704,6 +715,7 @@ export function run(scenario: Scenario): Run {
         server: 0,
         round: 0,
         congested: 0,
+        refusedAlone: 0,
         done: null,
         lastCode: 'ETIMEOUT',
         startedAt: Number.NaN,
