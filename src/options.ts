@@ -80,7 +80,10 @@ export function checkInteger(
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-    throw rangeError(`Expected \`${name}\` to be an integer ${range}, got ${shown}`);
+    const message = `Expected \`${name}\` to be an integer ${range}, got ${shown}`;
+    // As node: no number at all is a TypeError (ERR_INVALID_ARG_TYPE); a number out of range, a
+    // RangeError (ERR_OUT_OF_RANGE).
+    throw typeof value === 'number' ? rangeError(message) : typeError(message);
   }
   return value;
 }

@@ -214,7 +214,16 @@ describe('EDNS0', () => {
     expect(sizes).toEqual([undefined, 4096]);
   });
 
-  it.each([511, 65536, 1.5, '1232'])('edns: %j is a RangeError', (edns) => {
-    expect(() => new Resolver({ edns: edns as number })).toThrow(RangeError);
+  it.each([511, 65536, 1.5])('edns: %j is a RangeError (ERR_OUT_OF_RANGE)', (edns) => {
+    expect(() => new Resolver({ servers: ['127.0.0.1:1'], edns })).toThrow(
+      expect.objectContaining({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }),
+    );
+  });
+
+  // As node's own options: no number at all is a TypeError, a number out of range a RangeError.
+  it.each(['1232', true])('edns: %j is a TypeError (ERR_INVALID_ARG_TYPE)', (edns) => {
+    expect(() => new Resolver({ servers: ['127.0.0.1:1'], edns: edns as unknown as number })).toThrow(
+      expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }),
+    );
   });
 });
