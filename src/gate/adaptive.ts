@@ -299,7 +299,7 @@ export class AdaptiveLimit {
   #cutSeq = -1;
   /** When the last cut was. */
   #cutAt = Number.NEGATIVE_INFINITY;
-  /** The last cut's edge, but for what a queue-bound server held (see #held). */
+  /** The last cut's edge, but for what a queue-bound server held (see #heldEdge). */
   #cutEdge = Number.POSITIVE_INFINITY;
   /**
    * Cuts taken, numbered (not less those taken back); and how to take back the latest ones caused
@@ -553,9 +553,13 @@ export class AdaptiveLimit {
     return median(shares) >= QUEUE_BOUND_SHARE && median(overBase) >= QUEUE_BOUND_OVER_BASE;
   }
 
-  /** What a queue-bound server held when it refused lately (see QUEUE_BOUND_REST_MS). */
-  #held(): number {
-    return Math.max(1, this.#refusedAhead - 1, QUEUE_BOUND_LOW * this.#refusedInFlight);
+  /**
+   * The edge of a queue-bound server: what it held when it refused lately (see
+   * QUEUE_BOUND_REST_MS), never more than the last cut's edge.
+   */
+  #heldEdge(): number {
+    const held = Math.max(1, this.#refusedAhead - 1, QUEUE_BOUND_LOW * this.#refusedInFlight);
+    return Math.min(this.#cutEdge, held);
   }
 
   /**
@@ -759,7 +763,7 @@ export class AdaptiveLimit {
       // out nearly alone, into a router still full of the others. The limit itself is not brought
       // down to it: tried, that left limits of 8-16 in some runs, and slowed two clients sharing a
       // router.)
-      if (queueBound && this.#edge !== undefined) this.#edge = Math.min(this.#cutEdge, this.#held());
+      if (queueBound && this.#edge !== undefined) this.#edge = this.#heldEdge();
       // The last cut stands unless this one too turns out late.
       const top = stack[stack.length - 1];
       if (top !== undefined) {
@@ -790,14 +794,14 @@ export class AdaptiveLimit {
     this.#cuts++;
     // Where loss began: the queries in flight when the lost one was sent (in slow start the
     // limit runs ahead of what was actually in flight), and retreat below it. A queue-bound
-    // server held only those of them still ahead of the refused one when it refused (see #held).
+    // server held only those of them still ahead of the refused one when it refused (see #heldEdge).
     this.#cutEdge = Math.min(
       this.#limit,
       silent && ticket.under?.undone === true
         ? Math.max(ticket.inFlight, SILENT_EDGE * this.#limit)
         : ticket.inFlight,
     );
-    const edge = queueBound ? Math.min(this.#cutEdge, this.#held()) : this.#cutEdge;
+    const edge = queueBound ? this.#heldEdge() : this.#cutEdge;
     this.#edge = edge;
     this.#edgeUntil = this.#clock.now() + this.settings.edgeMs;
     const cut = Math.max(1, edge * this.settings.decrease);
