@@ -668,6 +668,88 @@ describe('the controller (virtual time)', () => {
     expect(l.isPolicy(second!)).toBe(false);
   });
 
+  it('a REFUSED with company: isolated once a try sent after it is answered; refused again then, policy', () => {
+    const l = make();
+    const first = send(l, 8);
+    const b = first[7]!;
+    expect(l.refusal(b, null)).toBe('congestion');
+    l.ended(b, 'loss');
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1, limit: 5 });
+    expect(b.isolated).toBeUndefined();
+    // Those sent before the REFUSED came: their answers say nothing of it.
+    end(l, first.slice(0, 7), 'answer');
+    expect(b.isolated).toBeUndefined();
+    const [c, retry] = send(l, 2);
+    l.ended(c!, 'answer');
+    expect(b.isolated).toBe(true);
+    // The query asked again and refused again, with company: policy, no loss.
+    expect(l.refusal(retry!, b)).toBe('again');
+    l.ended(retry!, 'neutral');
+    expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
+  });
+
+  it('a REFUSED followed by another (the router full: the room it gave back was sent into at once) is not isolated', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 40 });
+    const first = send(l, 30);
+    const b = first[29]!;
+    expect(l.refusal(b, null)).toBe('congestion');
+    l.ended(b, 'loss');
+    end(l, first.slice(0, 29), 'answer');
+    const [x, retry, c, y] = send(l, 4);
+    // A query asked again after a REFUSED says nothing of the REFUSED before; one asked for the
+    // first time does.
+    expect(l.refusal(retry!, b)).toBe('congestion');
+    l.ended(retry!, 'loss');
+    expect(b.isolated).toBeUndefined();
+    expect(l.refusal(c!, null)).toBe('congestion');
+    l.ended(c!, 'loss');
+    expect(b.isolated).toBe(false);
+    // Asked again and refused again: not policy.
+    expect(l.refusal(y!, b)).toBe('congestion');
+    l.ended(y!, 'loss');
+    l.ended(x!, 'answer');
+  });
+
+  it('REFUSEDs with company are forgiven below the edge at the share of policy REFUSEDs lately, up to 3 at once', () => {
+    const l = make(100, { ...ADAPTIVE_DEFAULTS, initial: 40 });
+    // Cut at 30 in flight: the edge is 30, the limit 21.
+    const first = send(l, 30);
+    expect(l.refusal(first[29]!, null)).toBe('congestion');
+    l.ended(first[29]!, 'loss');
+    expect(l.view).toMatchObject({ edge: 30, limit: 21 });
+    end(l, first.slice(0, 29), 'answer');
+    // 10 policy REFUSEDs (alone) in the next 100 sends: a share of 10 in 131.
+    for (let i = 0; i < 10; i++) {
+      const [alone] = send(l, 1);
+      expect(l.refusal(alone!, null)).toBe('alone');
+      l.ended(alone!, 'neutral');
+      end(l, send(l, 9), 'answer');
+    }
+    const tickets = send(l, 21);
+    // Credit: 1.5 x the share so far per send, at most 3; a REFUSED below the edge takes one.
+    expect(l.refusal(tickets[5]!, null)).toBe('forgiven');
+    expect(l.refusal(tickets[6]!, null)).toBe('forgiven');
+    expect(l.refusal(tickets[7]!, null)).toBe('forgiven');
+    expect(l.refusal(tickets[8]!, null)).toBe('congestion');
+    end(l, tickets, 'answer');
+    // None at or past the edge, whatever the credit: the limit climbs back to it a window at a time.
+    while (l.view.limit < 30) end(l, send(l, l.view.limit), 'answer');
+    const more = send(l, 30);
+    expect(more[29]!.inFlight).toBe(30);
+    expect(l.refusal(more[29]!, null)).toBe('congestion');
+    expect(l.refusal(more[20]!, null)).toBe('forgiven');
+  });
+
+  it('without a policy REFUSED seen, a REFUSED with company is congestion', () => {
+    const l = make();
+    for (let i = 0; i < 50; i++) {
+      const tickets = send(l, 3);
+      expect(l.refusal(tickets[2]!, null)).toBe('congestion');
+      l.ended(tickets[2]!, 'neutral');
+      end(l, tickets.slice(0, 2), 'answer');
+    }
+  });
+
   it('the guard judges only once 16 answers have given an RTT estimate (a cold router is slow at first)', () => {
     const l = make();
     for (let i = 0; i < 15; i++) end(l, send(l, 1), 'answer');
@@ -877,6 +959,29 @@ describe('the resolver with the adaptive gate', () => {
     expect(view!.limit).toBeLessThanOrEqual(12);
     // Refused tries are a small share of what was sent.
     expect(r.stats.sent - 400).toBeLessThan(0.25 * 400);
+  });
+
+  // A router that blocks some names by policy: REFUSED whatever its load (AdGuard Home's "refused"
+  // blocking mode, unbound's `local-zone: ... refuse`), with room for everything else.
+  it('a router that refuses 1 name in 20 by policy: those end EREFUSED, the rest are answered, and their REFUSEDs asked again are not loss', async () => {
+    const server = await startTestServer({
+      zone: wildcardZone,
+      handler: async (q) => {
+        const n = Number(/^n(\d+)\./.exec(q.questions?.[0]?.name ?? '')?.[1]);
+        if (n % 20 === 7) return { id: q.id, type: 'response', flags: 0x8005, questions: q.questions };
+        await new Promise((r) => setTimeout(r, 5));
+        return undefined;
+      },
+    });
+    servers.push(server);
+    const r = new Resolver({ servers: [server.server], concurrency: 32, coalesce: false });
+    const results = await Promise.allSettled(names(400).map((n) => r.resolveMx(n)));
+    const refused = results.flatMap((x, i) => (x.status === 'rejected' ? [i] : []));
+    expect(refused).toEqual(names(400).flatMap((_, i) => (i % 20 === 7 ? [i] : [])));
+    for (const i of refused) expect((results[i] as PromiseRejectedResult).reason.code).toBe('EREFUSED');
+    // Each of the 20 counts as loss for its first REFUSED at most (before the server has been seen
+    // refusing a name again), not each time it is asked with company (before: 40 of them).
+    expect(r.limits[0]!.losses).toBeLessThanOrEqual(30);
   });
 
   it('the fixed gate (adaptive: false) at the same ceiling loses lookups there', async () => {

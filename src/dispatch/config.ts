@@ -23,7 +23,8 @@ export interface Gate {
   /** Free permits now, when the gate can tell. */
   readonly tokens?: number;
   tryAcquire(): boolean;
-  acquire(options?: { signal?: AbortSignal }): Promise<void>;
+  /** `first`: ahead of the other waiters (a query asked again after a backoff), where the gate can. */
+  acquire(options?: { signal?: AbortSignal; first?: boolean }): Promise<void>;
   release(): void;
   /**
    * Whether the permits held now may still be used to send: a leased gate whose lease ran out

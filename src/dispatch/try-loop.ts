@@ -2,7 +2,7 @@
 // turn, round after round, until the outcome table says it is done or the caller stops it.
 import { diagnostics } from '../diagnostics.js';
 import { codes, DnsError } from '../errors.js';
-import type { AdaptiveLimit, OverdueListener, TryKind, TryTicket } from '../gate/adaptive.js';
+import type { AdaptiveLimit, OverdueListener, Refusal, TryKind, TryTicket } from '../gate/adaptive.js';
 import { type Canceller, cancellerFor, WaitCancel } from '../gate/cancel.js';
 import type { Timed } from '../runtime.js';
 import type { DecodedPacket } from '../wire/codec.js';
@@ -47,6 +47,20 @@ const BACKOFF = 7;
  * simulation in test/helpers/sim.ts, whose clients ask as the try loop does.)
  */
 export const POLICY_STRIKES = 3;
+/**
+ * ...or REFUSEDs to it with company, asked again after an isolated REFUSED (see
+ * AdaptiveLimit#refusal): a query refused for congestion may be refused twice or three times
+ * running (in the simulation of two clients sharing a router, three lost a lookup in one seed of
+ * twelve).
+ */
+export const POLICY_AGAIN_STRIKES = 5;
+/** Policy strikes are counted in units: POLICY_STRIKES alone, or POLICY_AGAIN_STRIKES again, make it final. */
+export const POLICY_FINAL = POLICY_STRIKES * POLICY_AGAIN_STRIKES;
+
+/** The units of one policy REFUSED (see POLICY_FINAL). */
+export function strikeOf(refusal: Refusal): number {
+  return refusal === 'alone' ? POLICY_AGAIN_STRIKES : POLICY_STRIKES;
+}
 
 /** Times one attempt is sent again after being found overdue (presumed dropped by a full router). */
 const MAX_RESENDS = 2;
@@ -92,8 +106,11 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   #ticket: TryTicket | null = null;
   /** Tries refused for congestion so far (each waits a longer backoff). */
   #congested = 0;
-  /** REFUSEDs to this query while it was alone on its way to the server (policy, perhaps). */
-  #refusedAlone = 0;
+  /** REFUSEDs to this query taken for the server's policy, in units (see POLICY_FINAL). */
+  #policyStrikes = 0;
+  /** The REFUSED that ended the try before this one, and its server (-1: none). */
+  #refusedBy = -1;
+  #refused: TryTicket | null = null;
   /** Retransmissions of the attempt on the wire; and, while one waits for room, its wait. */
   #resends = 0;
   #resendWait: Canceller | null = null;
@@ -137,12 +154,12 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#queue();
   }
 
-  /** Takes a permit unless it holds one (or waits for one), then paces and sends. */
-  #queue(): void {
+  /** Takes a permit unless it holds one (or waits for one: `first`, ahead of others), then paces and sends. */
+  #queue(first = false): void {
     if (this.#permit === NONE) {
       const gate = this.#cfg.gate;
       if (!gate.tryAcquire()) {
-        this.#wait(gate);
+        this.#wait(gate, false, first);
         return;
       }
       this.#permit = OWN;
@@ -194,13 +211,13 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
    * bulk run's permit, no longer covered by a lease), waits until the gate covers one more permit,
    * gives it back at once, and sends.
    */
-  async #wait(gate: Gate, coverOnly = false): Promise<void> {
+  async #wait(gate: Gate, coverOnly = false, first = false): Promise<void> {
     this.#state = WAITING;
     const abort = cancellerFor(gate);
     this.#abort = abort;
     this.#waitedFrom = this.#cfg.runtime.clock.now();
     try {
-      await gate.acquire({ signal: abort.signal });
+      await gate.acquire({ signal: abort.signal, first });
     } catch (err) {
       this.#abort = null;
       // Stopped while waiting: stop() told the owner already. Any other failure of the gate
@@ -263,8 +280,9 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       this.#send();
       return;
     }
-    // Queue again for a permit (the one given back at the refusal), then pace and send.
-    this.#queue();
+    // Queue again for a permit (the one given back at the refusal), ahead of queries not sent yet
+    // (it waited its turn once), then pace and send.
+    this.#queue(true);
   }
 
   #send(): void {
@@ -455,13 +473,22 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#stopResend();
     const attempt = this.#attempt;
     // Under the adaptive gate a REFUSED may be a full router: asked again later. It is loss
-    // (congestion) unless the query was alone on its way to the server: then it may be the
-    // server's policy, counted for nothing, and final once it has said so a few times.
+    // (congestion) unless the query was alone on its way to the server, or is refused again when
+    // its last REFUSED was isolated: then it may be the server's policy, counted for nothing, and
+    // final once it has said so a few times; or unless it is forgiven, within the share of tries
+    // the server refuses by policy lately (see AdaptiveLimit#refusal).
     const ticket = this.#ticket;
     const adaptive = this.#cfg.limits !== undefined;
-    const alone = ticket !== null && this.#limit!.isPolicy(ticket);
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
-    const kind = kindOf(attempt, verdict, adaptive && !alone);
+    const refused = verdict.step === 'later';
+    const refusal =
+      refused && ticket !== null
+        ? this.#limit!.refusal(ticket, this.#refusedBy === this.#server ? this.#refused : null)
+        : null;
+    const policy = refusal === 'alone' || refusal === 'again';
+    this.#refusedBy = refused ? this.#server : -1;
+    this.#refused = refused ? ticket : null;
+    const kind = kindOf(attempt, verdict, adaptive && refusal === 'congestion');
     // Answered on the copy found overdue last, after all: late, not dropped (whoever waits).
     if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
     const state = this.#state;
@@ -485,13 +512,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     // Answered on an earlier copy: the one on the wire says nothing (the router may have dropped
     // it), and the earlier one's ticket was counted when it was found overdue.
     this.#endTry(attempt.answeredLast ? kind : 'neutral');
-    if (
-      verdict.step === 'later' &&
-      alone &&
-      (this.#otherServer() || ++this.#refusedAlone >= POLICY_STRIKES)
-    ) {
-      verdict = { ...verdict, step: 'next' };
-    }
+    if (policy && (this.#otherServer() || this.#strike(refusal))) verdict = { ...verdict, step: 'next' };
     switch (verdict.step) {
       case 'answer':
         this.#state = DONE;
@@ -510,7 +531,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
         this.#fail(this.#error(verdict.code!, verdict.cause, attempt.endpoint!.label));
         return;
       case 'later':
-        this.#later(verdict);
+        this.#later(verdict, !policy);
         return;
       default: {
         this.#failures ??= [];
@@ -525,12 +546,13 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   }
 
   /**
-   * Refused for congestion: give the permit back, wait a backoff (doubling, with jitter), and
-   * queue again for the same server; after twice `tries` such refusals the query fails with them.
+   * Refused: give the permit back, wait a backoff (with jitter; doubling for each refusal taken
+   * for congestion), and queue again for the same server; after twice `tries` refusals for
+   * congestion the query fails with them.
    */
-  #later(verdict: Verdict): void {
+  #later(verdict: Verdict, congested: boolean): void {
     const cfg = this.#cfg;
-    if (++this.#congested > 2 * cfg.tries) {
+    if (congested && ++this.#congested > 2 * cfg.tries) {
       this.#failures ??= [];
       this.#failures.push(this.#error(verdict.code!, verdict.cause, this.#attempt.endpoint!.label));
       this.#exhausted();
@@ -539,11 +561,18 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     this.#release();
     this.#state = BACKOFF;
     // A few round trips of this server (its limit was just cut: the router drains meanwhile), at
-    // most backoffMs; doubling.
+    // most backoffMs; doubling for each refusal taken for congestion (not for those taken for
+    // policy: the query is asked again to make sure, not into a full router).
     const rtt = this.#limit?.rtt;
     const first = rtt === undefined ? cfg.backoffMs : Math.min(cfg.backoffMs, Math.max(1, 4 * rtt));
-    const base = first * 2 ** (this.#congested - 1);
+    const base = first * 2 ** Math.max(0, this.#congested - 1);
     cfg.runtime.timers.schedule(this, base * (0.5 + Math.random()));
+  }
+
+  /** A policy REFUSED counts against the query: whether it makes the refusal final. */
+  #strike(refusal: Refusal): boolean {
+    this.#policyStrikes += strikeOf(refusal);
+    return this.#policyStrikes >= POLICY_FINAL;
   }
 
   /** Whether a server other than the current one may still be asked. */

@@ -5,7 +5,7 @@
 // unbound does). Every random draw comes from seeded generators, so a run is a pure function of
 // its scenario.
 
-import { POLICY_STRIKES } from '../../src/dispatch/try-loop.js';
+import { POLICY_FINAL, strikeOf } from '../../src/dispatch/try-loop.js';
 import {
   ADAPTIVE_DEFAULTS,
   AdaptiveLimit,
@@ -204,7 +204,7 @@ interface RouterState {
   refusedFull: number;
   droppedFull: number;
   refusedPolicy: number;
-  /** REFUSED for being full, read by the client as policy (the try was alone in its gate). */
+  /** REFUSED for being full, read by the client as policy (alone in its gate, or refused again) or forgiven. */
   misread: number;
   /** REFUSED by policy, read by the client as congestion (counted as loss). */
   policyAsLoss: number;
@@ -235,6 +235,8 @@ interface ClientState {
   tries: number;
   held: number;
   queue: Fifo<Lookup>;
+  /** Lookups asked again after a backoff, served before `queue`. */
+  queueFirst: Fifo<Lookup>;
   routers: RouterState[];
   limits: AdaptiveLimit[];
   traces: LimitTrace[];
@@ -257,8 +259,13 @@ interface Lookup {
   server: number;
   round: number;
   congested: number;
-  /** REFUSEDs to it while alone on its way to the server (policy strikes, as the try loop's). */
-  refusedAlone: number;
+  /**
+   * REFUSEDs to it while alone on its way to the server, or refused again when asked again (policy
+   * strikes, as the try loop's); and the server whose REFUSED ended its last try (-1: none).
+   */
+  policyStrikes: number;
+  refusedBy: number;
+  refused: TryTicket | null;
   done: boolean[] | null;
   lastCode: Outcome;
   startedAt: number;
@@ -407,6 +414,7 @@ export function run(scenario: Scenario): Run {
       tries: spec.tries ?? 4,
       held: 0,
       queue: new Fifo<Lookup>(),
+      queueFirst: new Fifo<Lookup>(),
       routers: rs,
       limits,
       traces,
@@ -420,20 +428,21 @@ export function run(scenario: Scenario): Run {
 
   // --- the client: a lookup's life, after the try loop (src/dispatch/try-loop.ts) ---
 
-  const acquire = (l: Lookup): void => {
+  /** `first`: asked again after a backoff, ahead of lookups not sent yet (as the try loop's). */
+  const acquire = (l: Lookup, first = false): void => {
     const c = l.client;
-    if (c.queue.size === 0 && c.held < c.spec.ceiling) {
+    if (c.queue.size === 0 && c.queueFirst.size === 0 && c.held < c.spec.ceiling) {
       c.held++;
       begin(l);
     } else {
-      c.queue.push(l);
+      (first ? c.queueFirst : c.queue).push(l);
     }
   };
 
   const release = (c: ClientState): void => {
     c.held--;
     while (c.held < c.spec.ceiling) {
-      const next = c.queue.shift();
+      const next = c.queueFirst.shift() ?? c.queue.shift();
       if (next === undefined) break;
       c.held++;
       begin(next);
@@ -530,6 +539,7 @@ export function run(scenario: Scenario): Run {
     const l = t.lookup;
     const c = l.client;
     let step: 'answer' | 'later' | 'next' | 'retry';
+    let policy = false;
     const ticket = t.ticket;
     t.ticket = null;
     if (reply === 'answer') {
@@ -541,18 +551,29 @@ export function run(scenario: Scenario): Run {
       if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
-      // A REFUSED is congestion unless the try was (nearly) alone on its way: then it may be
-      // policy, counted for nothing; as in the try loop, it goes to another server if there is
-      // one, and is final at the third (POLICY_STRIKES), else it is asked again later.
-      const congestion = ticket === null || !t.limit.isPolicy(ticket);
+      // A REFUSED is congestion unless the try was (nearly) alone on its way, or the lookup was
+      // refused again when asked again: then it may be policy, counted for nothing; as in the try
+      // loop, it goes to another server if there is one, and is final at the third
+      // (POLICY_STRIKES), else it is asked again later. Or unless the limit forgives it (within
+      // the policy share lately), counted for nothing and asked again later.
+      const refusal =
+        ticket === null ? 'congestion' : t.limit.refusal(ticket, l.refusedBy === t.server ? l.refused : null);
+      policy = refusal === 'alone' || refusal === 'again';
+      l.refusedBy = t.server;
+      l.refused = ticket;
+      const congestion = refusal === 'congestion';
       if (!congestion && t.refusedFor === 'full') t.router.misread++;
       if (congestion && t.refusedFor === 'policy') t.router.policyAsLoss++;
       if (ticket !== null) t.limit.ended(ticket, congestion ? 'loss' : 'neutral');
-      step =
-        congestion || !(otherServer(l, t.server) || ++l.refusedAlone >= POLICY_STRIKES) ? 'later' : 'next';
+      const strike = (): boolean => {
+        l.policyStrikes += strikeOf(refusal);
+        return l.policyStrikes >= POLICY_FINAL;
+      };
+      step = policy && (otherServer(l, t.server) || strike()) ? 'next' : 'later';
       l.lastCode = 'EREFUSED';
     } else {
       if (ticket !== null) t.limit.ended(ticket, 'drop');
+      l.refusedBy = -1;
       step = 'retry';
       l.lastCode = 'ETIMEOUT';
     }
@@ -562,10 +583,10 @@ export function run(scenario: Scenario): Run {
         settle(l, 'answer');
         return;
       case 'later': {
-        // Refused for congestion: the permit goes back, a jittered doubling backoff (4 RTTs, at
-        // most backoffMs), then queue
-        // again (behind everyone) for the same server; after 2 × tries of these, EREFUSED.
-        if (++l.congested > 2 * c.tries) {
+        // Refused: the permit goes back, a jittered backoff (4 RTTs, at most backoffMs, doubling
+        // for each refusal taken for congestion), then queue again (ahead of lookups not sent yet)
+        // for the same server; after 2 × tries refusals for congestion, EREFUSED.
+        if (!policy && ++l.congested > 2 * c.tries) {
           settle(l, l.lastCode);
           return;
         }
@@ -573,8 +594,8 @@ export function run(scenario: Scenario): Run {
         const most = settingsOf(c).backoffMs;
         const rtt = t.limit.rtt;
         const first = rtt === undefined ? most : Math.min(most, Math.max(1, 4 * rtt));
-        const backoff = first * 2 ** (l.congested - 1) * (0.5 + clientRng());
-        agenda.push(now + backoff, () => acquire(l));
+        const backoff = first * 2 ** Math.max(0, l.congested - 1) * (0.5 + clientRng());
+        agenda.push(now + backoff, () => acquire(l, true));
         return;
       }
       case 'next':
@@ -715,7 +736,9 @@ export function run(scenario: Scenario): Run {
         server: 0,
         round: 0,
         congested: 0,
-        refusedAlone: 0,
+        policyStrikes: 0,
+        refusedBy: -1,
+        refused: null,
         done: null,
         lastCode: 'ETIMEOUT',
         startedAt: Number.NaN,
