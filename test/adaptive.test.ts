@@ -679,12 +679,15 @@ describe('the controller (virtual time)', () => {
     // Those sent before the REFUSED came: their answers say nothing of it.
     end(l, first.slice(0, 7), 'answer');
     expect(b.isolated).toBeUndefined();
-    const [c, retry] = send(l, 2);
+    const [c] = send(l, 1);
+    expect(l.gate.tryAcquire()).toBe(true);
+    const retry = l.sent(null, false, true);
+    // One asked for the first time, answered, says the REFUSED was isolated.
     l.ended(c!, 'answer');
     expect(b.isolated).toBe(true);
     // The query asked again and refused again, with company: policy, no loss.
-    expect(l.refusal(retry!, b)).toBe('again');
-    l.ended(retry!, 'neutral');
+    expect(l.refusal(retry, b)).toBe('again');
+    l.ended(retry, 'neutral');
     expect(l.view).toMatchObject({ losses: 1, cuts: 1 });
   });
 
@@ -695,11 +698,14 @@ describe('the controller (virtual time)', () => {
     expect(l.refusal(b, null)).toBe('congestion');
     l.ended(b, 'loss');
     end(l, first.slice(0, 29), 'answer');
-    const [x, retry, c, y] = send(l, 4);
-    // A query asked again after a REFUSED says nothing of the REFUSED before; one asked for the
-    // first time does.
-    expect(l.refusal(retry!, b)).toBe('congestion');
-    l.ended(retry!, 'loss');
+    const [x] = send(l, 1);
+    expect(l.gate.tryAcquire()).toBe(true);
+    const retry = l.sent(null, false, true);
+    const [c, y] = send(l, 2);
+    // A query asked again after a REFUSED says nothing of the REFUSED before (it goes ahead of
+    // those not sent yet); one asked for the first time does.
+    expect(l.refusal(retry, b)).toBe('congestion');
+    l.ended(retry, 'loss');
     expect(b.isolated).toBeUndefined();
     expect(l.refusal(c!, null)).toBe('congestion');
     l.ended(c!, 'loss');
@@ -1018,6 +1024,22 @@ describe('the resolver with the adaptive gate', () => {
     // At most 2 x tries refusals for congestion, and 3 as policy, per lookup.
     expect(server.stats.queries).toBeLessThanOrEqual(50 * (2 * 2 + 3));
   });
+
+  it('resolveEach against a server that refuses everything: every item ends EREFUSED, never a hang', async () => {
+    const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
+    servers.push(server);
+    const r = new Resolver({
+      servers: [server.server],
+      concurrency: 4,
+      adaptive: { backoffMs: 1 },
+      tries: 2,
+    });
+    const codes: unknown[] = [];
+    // Before, the run held all 4 permits for queries refused, and each waited for a second one.
+    for await (const item of r.resolveEach(names(20), 'MX')) codes.push(item.ok ? 'ok' : item.error);
+    expect(codes).toHaveLength(20);
+    for (const c of codes) expect(c).toMatchObject({ code: 'EREFUSED' });
+  }, 10_000);
 
   it('a REFUSED to a query alone: asked twice more after a backoff, then final (policy)', async () => {
     const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });

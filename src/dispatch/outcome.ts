@@ -50,7 +50,7 @@ const OVER_TCP: Verdict = Object.freeze({ step: 'tcp' });
 /**
  * The outcome table: a pure function of how an attempt ended, the resolver's TCP mode, and whether
  * the adaptive gate is on (a REFUSED may then be a full router: ask again later; the try loop
- * makes it final once the server has said so to the query alone a few times).
+ * makes it final once the server has said so a few times in a way that reads as its policy).
  *
  * @example
  * ```ts

@@ -38,7 +38,7 @@ const LINGERING = 4;
 const DONE = 5;
 /** Waiting for room under the server's adaptive limit (holding the query's permit). */
 const SERVER_WAIT = 6;
-/** Refused for congestion: waiting out a backoff, the permit given back. */
+/** Refused: waiting out a backoff, its own permit given back. */
 const BACKOFF = 7;
 
 /**
@@ -104,7 +104,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
   /** The adaptive limit of the server the try in flight went to, and its ticket. */
   #limit: AdaptiveLimit | undefined;
   #ticket: TryTicket | null = null;
-  /** Tries refused for congestion so far (each waits a longer backoff). */
+  /** Tries refused and not taken for policy so far (each waits a longer backoff). */
   #congested = 0;
   /** REFUSEDs to this query taken for the server's policy, in units (see POLICY_FINAL). */
   #policyStrikes = 0;
@@ -314,7 +314,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       this.#server = s;
       const limit = limits[s]!;
       this.#limit = limit;
-      this.#ticket = limit.sent(this);
+      this.#ticket = limit.sent(this, false, this.#refusedBy === s);
     }
     this.#fire();
   }
@@ -391,7 +391,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#limit = limit;
-    this.#ticket = limit.sent(this);
+    this.#ticket = limit.sent(this, false, this.#refusedBy === this.#server);
     this.#fire();
   }
 
@@ -440,7 +440,7 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       return;
     }
     this.#resending = null;
-    const next = limit.sent(this, true);
+    const next = limit.sent(this, true, this.#refusedBy === this.#server);
     this.#ticket = next;
     // A copy found overdue answered after all, by the try's timeout: its ticket was late.
     const by = this.#lateBy;
@@ -481,17 +481,19 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
     const adaptive = this.#cfg.limits !== undefined;
     let verdict = verdictOf(attempt, this.#cfg.tcp, adaptive);
     const refused = verdict.step === 'later';
+    // (Not for a caller who left: its try counts for nothing. With no ticket, the copy found
+    // overdue waiting for room: congestion, as the cuts before it stand.)
+    const state = this.#state;
     const refusal =
-      refused && ticket !== null
+      refused && ticket !== null && state !== LINGERING && state !== DONE
         ? this.#limit!.refusal(ticket, this.#refusedBy === this.#server ? this.#refused : null)
         : null;
     const policy = refusal === 'alone' || refusal === 'again';
     this.#refusedBy = refused ? this.#server : -1;
     this.#refused = refused ? ticket : null;
-    const kind = kindOf(attempt, verdict, adaptive && refusal === 'congestion');
+    const kind = kindOf(attempt, verdict, adaptive && (refusal === null || refusal === 'congestion'));
     // Answered on the copy found overdue last, after all: late, not dropped (whoever waits).
     if (last !== null && kind === 'answer' && attempt.answeredLast) this.#limit!.late(last, this.#lateBy);
-    const state = this.#state;
     if (state === LINGERING) {
       // Its caller left: the try counts for neither growth nor loss.
       this.#endTry('neutral');
@@ -558,7 +560,10 @@ export class Tries implements AttemptOwner, OverdueListener, Timed {
       this.#exhausted();
       return;
     }
-    this.#release();
+    // Its own permit goes back; one a bulk run holds for it stays (the run gives it back when the
+    // query settles): given up, the query would wait for a second one from the same gate, and a
+    // run holding every permit for queries that were all refused waited forever.
+    if (this.#permit === OWN) this.#release();
     this.#state = BACKOFF;
     // A few round trips of this server (its limit was just cut: the router drains meanwhile), at
     // most backoffMs; doubling for each refusal taken for congestion (not for those taken for

@@ -24,8 +24,8 @@ export interface AdaptiveOptions {
   /** How long the loss edge is remembered, in ms; default 30,000. */
   edgeMs?: number;
   /**
-   * Backoff before a query refused for congestion is asked again, in ms: 4 round trips of the
-   * server, at most this (doubling each time, with jitter); default 20.
+   * Backoff before a refused query is asked again, in ms: 4 round trips of the server, at most
+   * this (with jitter; doubling for each refusal not taken for the server's policy); default 20.
    */
   backoffMs?: number;
 }
@@ -244,7 +244,7 @@ export interface TryTicket {
   under: CutUndo | null;
   /**
    * Refused: whether the first try sent after its REFUSED to end was answered (see
-   * POLICY_HORIZON); and whether the query's try before it was refused too.
+   * POLICY_HORIZON); and whether its query's try before it was refused by this server too.
    */
   isolated: boolean | undefined;
   afterRefused: boolean;
@@ -440,8 +440,11 @@ export class AdaptiveLimit {
     };
   }
 
-  /** A try is sent under a permit of {@link gate}; `owner` is told if it is found overdue. */
-  sent(owner: OverdueListener | null = null, retransmit = false): TryTicket {
+  /**
+   * A try is sent under a permit of {@link gate}; `owner` is told if it is found overdue.
+   * `afterRefused`: its query's try before it was refused by this server.
+   */
+  sent(owner: OverdueListener | null = null, retransmit = false, afterRefused = false): TryTicket {
     const inFlight = ++this.#inFlight;
     const seq = this.#seq++;
     if (inFlight >= Math.floor(this.#limit)) this.#fullSeq = seq;
@@ -459,7 +462,7 @@ export class AdaptiveLimit {
       batch: -1,
       under: this.#undo[this.#undo.length - 1] ?? null,
       isolated: undefined,
-      afterRefused: false,
+      afterRefused,
     };
     if (this.#newest !== null) this.#newest.next = ticket;
     this.#newest = ticket;
@@ -492,7 +495,6 @@ export class AdaptiveLimit {
     }
     this.#isolating.push(ticket);
     this.#isolatingSeq.push(this.#seq);
-    ticket.afterRefused = previous !== null;
     const policy = this.isPolicy(ticket) ? 'alone' : previous?.isolated === true ? 'again' : undefined;
     if (policy !== undefined) {
       this.#policySeqs.push(this.#seq);
@@ -539,10 +541,13 @@ export class AdaptiveLimit {
       this.gate.release();
     }
     this.#expireEdge();
-    // (A query refused again says nothing of the REFUSEDs before it: a policy name is refused each
-    // time, and the last of a run are policy names asked again.)
-    if (this.#isolatingSeq.length > 0 && (kind === 'answer' || (kind !== 'neutral' && !ticket.afterRefused)))
+    // (A query asked again after a REFUSED says nothing of the REFUSEDs before it: it goes ahead of
+    // queries not sent yet, so the first sent after a run of REFUSEDs are those asked again; a
+    // policy name is refused each time, and the last of a run are policy names asked again.)
+    if (this.#isolatingSeq.length > 0 && kind !== 'neutral' && !ticket.afterRefused)
       this.#isolate(ticket, kind === 'answer');
+    // Its query is done with it (a ticket waiting to be judged isolated need not hold it).
+    ticket.owner = null;
     if (kind === 'answer') {
       const now = this.#clock.now();
       const rtt = now - ticket.sentAt;

@@ -486,7 +486,7 @@ export function run(scenario: Scenario): Run {
       while (again.size > 0 && !again.peek()!.open) again.shift();
       if (again.size === 0 || !gate.tryAcquire()) break;
       const t = again.shift()!;
-      t.ticket = t.limit.sent(ownerOf(t), true);
+      t.ticket = t.limit.sent(ownerOf(t), true, t.lookup.refusedBy === t.server);
       agenda.push(now + netMs, () => arrive(t));
     }
     while (again.size === 0 && q.size > 0 && gate.tryAcquire()) fire(q.shift()!);
@@ -526,7 +526,7 @@ export function run(scenario: Scenario): Run {
       held: [],
       overdue: [],
     };
-    t.ticket = limit.sent(ownerOf(t));
+    t.ticket = limit.sent(ownerOf(t), false, l.refusedBy === s);
     router.outstanding++;
     agenda.push(now + netMs, () => arrive(t));
     agenda.push(now + c.timeoutMs * 2 ** l.round, () => end(t, 'timeout'));
@@ -551,11 +551,10 @@ export function run(scenario: Scenario): Run {
       if (ticket !== null) t.limit.ended(ticket, 'answer');
       step = 'answer';
     } else if (reply === 'refused') {
-      // A REFUSED is congestion unless the try was (nearly) alone on its way, or the lookup was
-      // refused again when asked again: then it may be policy, counted for nothing; as in the try
-      // loop, it goes to another server if there is one, and is final at the third
-      // (POLICY_STRIKES), else it is asked again later. Or unless the limit forgives it (within
-      // the policy share lately), counted for nothing and asked again later.
+      // As the try loop reads it (AdaptiveLimit#refusal): policy (alone on its way, or refused
+      // again after an isolated REFUSED), counted for nothing, to another server if there is one,
+      // final at POLICY_FINAL strikes, else asked again later without doubling its backoff;
+      // forgiven (counted for nothing) or congestion (loss), asked again later.
       const refusal =
         ticket === null ? 'congestion' : t.limit.refusal(ticket, l.refusedBy === t.server ? l.refused : null);
       policy = refusal === 'alone' || refusal === 'again';
