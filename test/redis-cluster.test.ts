@@ -176,13 +176,16 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
     return { relay, workers };
   }
 
+  /** When Redis was stopped in the test running (Date.now()), for the figures. */
+  let stoppedAt: number | undefined;
+
   async function finish(label: string, relay: Relay, workers: Worker[], started: number) {
     const codes = await Promise.all(workers.map((w) => w.exited));
     const counts = await relay.counts();
     await relay.stop();
     const results = workers.map((w) => w.result);
     figures.push(
-      `${label}: ${(performance.now() - started).toFixed(0)} ms; relay max ${counts.max}, p95 ${counts.p95} of ${counts.queries} queries; exit codes ${codes.join(',')}; lost ${results.map((r) => r?.lost ?? '-').join(',')}`,
+      `${label}: ${(performance.now() - started).toFixed(0)} ms; relay max ${counts.max}${stoppedAt === undefined ? '' : ` (${counts.maxAt - stoppedAt} ms after Redis stopped)`}, p95 ${counts.p95} of ${counts.queries} queries; exit codes ${codes.join(',')}; lost ${results.map((r) => r?.lost ?? '-').join(',')}`,
     );
     return { codes, counts, results };
   }
@@ -280,7 +283,9 @@ describe.skipIf(!available)('one budget across processes, on Redis', () => {
     // alone, and had not heard of the others, would take it all again: see README).
     await Promise.all(workers.map((w) => w.seeing(WORKERS)));
     await redis.stop();
+    stoppedAt = Date.now();
     const { codes, counts, results } = await finish('gone', relay, workers, started);
+    stoppedAt = undefined;
     redis = await startRedis(); // for any test after this one
     expect(codes).toEqual([0, 0, 0, 0]);
     // Worker 0 had four fifths of its share left (it renews every third of a lease), so it met the

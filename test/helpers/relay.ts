@@ -24,6 +24,8 @@ export interface RelayCounts {
   /** Unanswered queries as each query arrived (from its first copy): 95th percentile. */
   p95AtArrival: number;
   max: number;
+  /** When `max` was first reached (Date.now(): comparable across threads). */
+  maxAt: number;
   /** Held at each ms from the first query (what `p95` is taken over). */
   series: number[];
 }
@@ -64,6 +66,7 @@ function p95(values) {
 }
 const arrivals = [];
 let max = 0;
+let maxAt = 0;
 /** How many were held at each ms mark from the first arrival, each from spans[i + from]. */
 function series(from) {
   const now = performance.now();
@@ -123,7 +126,10 @@ front.on('message', (msg, rinfo) => {
     const at = performance.now();
     open.set(key, { at, copies: new Map([[id, at]]) });
     arrivals.push(open.size);
-    max = Math.max(max, open.size);
+    if (open.size > max) {
+      max = open.size;
+      maxAt = Date.now();
+    }
   } else if (!entry.copies.has(id)) entry.copies.set(id, performance.now());
   const up = upstreamFor(rinfo.port);
   if (workerData.delayMs > 0) setTimeout(() => up.send(msg, routerPort, host), workerData.delayMs);
@@ -142,7 +148,7 @@ front.bind(0, '127.0.0.1', () => parentPort.postMessage({ port: front.address().
 parentPort.on('message', (m) => {
   if (m === 'counts') {
     const held = series(1);
-    parentPort.postMessage({ queries: arrivals.length, p95: p95(held), p95WithDropped: p95(series(0)), p95AtArrival: p95(arrivals), max, series: held });
+    parentPort.postMessage({ queries: arrivals.length, p95: p95(held), p95WithDropped: p95(series(0)), p95AtArrival: p95(arrivals), max, maxAt, series: held });
   } else if (m === 'stop') {
     clearInterval(sweep);
     front.close();
