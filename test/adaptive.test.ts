@@ -1004,15 +1004,16 @@ describe('the resolver with the adaptive gate', () => {
     expect(r.limits).toEqual([]);
   });
 
-  it('a server that refuses everything: every lookup ends EREFUSED within its tries, never a hang', async () => {
+  /** A server that refuses everything, and a resolver (tries 2, backoff 1 ms) in front of it. */
+  async function refusingAll(concurrency: number) {
     const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
     servers.push(server);
-    const r = new Resolver({
-      servers: [server.server],
-      concurrency: 50,
-      adaptive: { backoffMs: 1 },
-      tries: 2,
-    });
+    const r = new Resolver({ servers: [server.server], concurrency, adaptive: { backoffMs: 1 }, tries: 2 });
+    return { server, r };
+  }
+
+  it('a server that refuses everything: every lookup ends EREFUSED within its tries, never a hang', async () => {
+    const { server, r } = await refusingAll(50);
     const started = performance.now();
     const results = await Promise.allSettled(names(50).map((n) => r.resolveMx(n)));
     expect(performance.now() - started).toBeLessThan(5000);
@@ -1026,14 +1027,7 @@ describe('the resolver with the adaptive gate', () => {
   });
 
   it('resolveEach against a server that refuses everything: every item ends EREFUSED, never a hang', async () => {
-    const server = await startTestServer({ zone: ZONE, script: rcode('REFUSED') });
-    servers.push(server);
-    const r = new Resolver({
-      servers: [server.server],
-      concurrency: 4,
-      adaptive: { backoffMs: 1 },
-      tries: 2,
-    });
+    const { r } = await refusingAll(4);
     const codes: unknown[] = [];
     // Before, the run held all 4 permits for queries refused, and each waited for a second one.
     for await (const item of r.resolveEach(names(20), 'MX')) codes.push(item.ok ? 'ok' : item.error);
