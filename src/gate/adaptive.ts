@@ -115,12 +115,17 @@ const QUEUE_BOUND_OVER_BASE = 1.25;
 const QUEUE_BOUND_SHARE = 0.2;
 const QUEUE_BOUND_SAMPLES = 3;
 /**
- * After a REFUSED from a queue-bound server, the limit rests below what it held (the edge: ours
- * sent before the refused try and still unanswered when its REFUSED came, the most of this run of
- * REFUSEDs, as one reading may be low: answers sent after a REFUSED may be read before it, from
- * other sockets; and at least QUEUE_BOUND_LOW of what was in flight with the REFUSED that began
- * the run) for this long, rather than probing past it a window at a time: each probe runs a third
- * past the router's number before the first REFUSED says so.
+ * After a REFUSED from a queue-bound server, the limit rests at the cut (the edge times `decrease`;
+ * the edge is what it held: ours sent before the refused try and still unanswered when its REFUSED
+ * came, the most of this run of REFUSEDs, as one reading may be low: answers sent after a REFUSED
+ * may be read before it, from other sockets; and at least QUEUE_BOUND_LOW of what was in flight
+ * with the REFUSED that began the run) for this long, rather than probing past the edge a window at
+ * a time: each probe runs a third past the router's number before the first REFUSED says so. At
+ * the cut, not just under the edge: a queue-bound server answers no faster for more in flight than
+ * keeps it busy (dnsmasq on loopback: fixed 12, 16 and 20 took the same time), and readings run
+ * high as well as low (answers it sent before a REFUSED are read after it: 24-40 in a slow start's
+ * burst, holding 20), so that resting just under an edge read high held it past its number, where
+ * it refuses seldom, for hundreds of ms (p95 held 21-24 in about one run in eight).
  */
 const QUEUE_BOUND_REST_MS = 1000;
 /**
@@ -567,12 +572,16 @@ export class AdaptiveLimit {
       }
       // No growth unless the limit was reached while this try was out (a caller that sends less
       // than the limit says nothing about what the server could take), nor from a late answer.
-      // Below an edge where tries were dropped (timed out, or found overdue several times), or
-      // where a queue-bound server refused, the limit keeps under the edge for a while (up to it
-      // a window at a time after a refusal: a REFUSED costs no wait, a drop a guard time).
+      // Below an edge where tries were dropped (timed out, or found overdue several times), the
+      // limit keeps under the edge for a while; where a queue-bound server refused, at the cut
+      // (see QUEUE_BOUND_REST_MS).
       const dropping = now < this.#droppingUntil && this.#edge !== undefined;
       const resting = now < this.#restingUntil && this.#edge !== undefined;
-      const cap = dropping || resting ? Math.max(1, Math.ceil(this.#edge!) - 1) : this.ceiling;
+      const cap = dropping
+        ? Math.max(1, Math.ceil(this.#edge!) - 1)
+        : resting
+          ? Math.max(1, Math.ceil(this.#edge! * this.settings.decrease))
+          : this.ceiling;
       if (ticket.overdue || this.#fullSeq < ticket.seq || this.#limit >= cap) return;
       const watch = this.#watch;
       const hold = Math.max(HOLD_FLOOR_MS, 2 * (this.#rtt ?? 0) + 4 * this.#rttVar, this.#lateBound(now));
