@@ -33,7 +33,7 @@ const ROUTERS = {
   'dnsmasq (dns-forward-max 20, refuses when full)': {
     size: 20,
     /** What p95 held by the router may be past `size` here, for CI's noisy neighbours (see the test). */
-    over: 5,
+    over: 2,
     start: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20 }),
     cached: (upstream: string) => startDnsmasq({ upstream, forwardMax: 20, cacheSize: 10_000 }),
   },
@@ -131,19 +131,19 @@ describe.skipIf(!available)('the adaptive gate behind real routers', () => {
 
   describe.each(Object.entries(ROUTERS))('%s', (label, { size, over, start, cached }) => {
     it.each([16, 200, 1000])(
-      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= its limit (+ ${over} in CI)`,
+      `ceiling %i: ${LOOKUPS.toLocaleString('en')} lookups, none lost, every answer right, refused or dropped <= 5% of tries, p95 held by the router <= its limit (+ ${over} for CI)`,
       async (ceiling) => {
         const { counts } = await through(label, start, ceiling, LOOKUPS);
-        // The issue's target. Measured on loopback: dnsmasq 11-20 in 56 of 58 readings since a
-        // queue-bound router is told from its first REFUSED, and 22 twice, both in fresh-clone CI
-        // runs (in one the slow start ran to 40 before the first REFUSED); before, 20-23 now and
-        // then (the overshoot lasting until the third REFUSED); before the rule for queue-bound
-        // routers, 29-33 (it refuses only past about 24-30 offered, and a loss-based controller
-        // settles where loss begins). unbound 16 in all 40 readings since copies it dropped no
-        // longer count as held (they did until the answer to the copy sent again: 17-20 in about
-        // one run of seven, sampled by a timer); counted so, it may be a little over, the client's
-        // overshoot past what the router takes. Held here to the limit + 5 (dnsmasq) and + 2
-        // (unbound), for CI's noisy neighbours: the code before the rule still fails it.
+        // The issue's target. Measured on loopback: dnsmasq 9-20 in every reading since the limit
+        // rests at the cut after a queue-bound REFUSED (60 runs); resting just under an edge read
+        // high, 21-24 in about one run in eight (22 twice in fresh-clone CI runs); before the rule
+        // for queue-bound routers, 29-33 (it refuses only past about 24-30 offered, and a
+        // loss-based controller settles where loss begins). unbound 16 in all 40 readings since
+        // copies it dropped no longer count as held (they did until the answer to the copy sent
+        // again: 17-20 in about one run of seven, sampled by a timer); counted so, it may be a
+        // little over, the client's overshoot past what the router takes. Held here to the limit
+        // + 2, for CI's noisy neighbours: the code before the rest at the cut fails it now and then
+        // (22-24), the code before the rule for queue-bound routers always.
         expect(counts.p95).toBeLessThanOrEqual(size + over);
         expect(counts.p95WithDropped).toBeLessThanOrEqual(size + Math.max(over, 4));
       },
