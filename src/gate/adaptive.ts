@@ -125,7 +125,7 @@ const QUEUE_BOUND_SAMPLES = 3;
  * keeps it busy (dnsmasq on loopback: fixed 12, 16 and 20 took the same time), and readings run
  * high as well as low (answers it sent before a REFUSED are read after it: 24-40 in a slow start's
  * burst, holding 20), so that resting just under an edge read high held it past its number, where
- * it refuses seldom, for hundreds of ms (p95 held 21-24 in about one run in eight).
+ * it refuses seldom, for hundreds of ms (p95 held 21-22 in about one run in twelve).
  */
 const QUEUE_BOUND_REST_MS = 1000;
 /**
