@@ -190,3 +190,36 @@ export function typeError(message: string): TypeError {
 export function valueError(message: string): TypeError {
   return nodeError(new TypeError(message), 'ERR_INVALID_ARG_VALUE');
 }
+
+/**
+ * Throws node's ERR_INVALID_ARG_VALUE for an own key of `options` that is none of `keys`, naming the
+ * nearest one if one is close: a typo must not be quietly ignored (`serverz` would fall back to the
+ * system's resolver, `orderd` to results in the order they come).
+ *
+ * @example
+ * ```ts
+ * checkKeys({ orderd: true }, ['ordered', 'signal'], 'resolveEach option');
+ * // TypeError [ERR_INVALID_ARG_VALUE]: Unknown resolveEach option "orderd"; did you mean "ordered"?
+ * ```
+ */
+export function checkKeys(options: object, keys: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (keys.includes(key)) continue;
+    const near = keys.find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+    const hint = near === undefined ? `; options are ${keys.join(', ')}` : `; did you mean "${near}"?`;
+    throw valueError(`Unknown ${what} "${key}"${hint}`);
+  }
+}
+
+/** Levenshtein distance, for a hint (option names are short). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}

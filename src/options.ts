@@ -2,7 +2,7 @@
 
 import { checkInt32, invalidArgValue } from './args.js';
 import type { DispatchConfig, Gate, TcpMode } from './dispatch/config.js';
-import { rangeError, typeError } from './errors.js';
+import { checkKeys, rangeError, typeError } from './errors.js';
 import {
   ADAPTIVE_DEFAULTS,
   type AdaptiveLimit,
@@ -191,9 +191,7 @@ export function buildConfig(options: ResolverOptions): {
       `Expected \`options\` to be an object, got ${options === null ? 'null' : typeof options}`,
     );
   }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key as keyof ResolverOptions)) throw unknownOption(key);
-  }
+  checkKeys(options, OPTION_KEYS, 'Resolver option');
   const servers = options.servers === undefined ? systemServers() : parseServers(options.servers);
   if (options.semaphore !== undefined && options.concurrency !== undefined) {
     throw invalidArgValue('Pass either `concurrency` or `semaphore`, not both');
@@ -249,8 +247,6 @@ export function buildConfig(options: ResolverOptions): {
   return { config, servers, adaptive, deadline, coalesce, cache: checkCache(options.cache) };
 }
 
-const CACHE_KEYS = ['maxEntries', 'minTtl', 'maxTtl', 'negative'];
-
 /** `cache`: off by default; true or options make one; a DnsCache is shared. */
 function checkCache(value: unknown): DnsCache | undefined {
   if (value === undefined || value === false) return undefined;
@@ -260,11 +256,6 @@ function checkCache(value: unknown): DnsCache | undefined {
     throw typeError(
       `Expected \`cache\` to be a boolean, an object or a DnsCache, got ${value === null ? 'null' : typeof value}`,
     );
-  }
-  for (const key of Object.keys(value)) {
-    if (!CACHE_KEYS.includes(key)) {
-      throw invalidArgValue(`Unknown cache option "${key}"; options are ${CACHE_KEYS.join(', ')}`);
-    }
   }
   return new DnsCache(value as CacheOptions);
 }
@@ -347,29 +338,6 @@ function checkRuntime(value: unknown): RuntimeOptions | undefined {
     throw typeError('Expected `runtime.queryId` to be a function');
   }
   return r;
-}
-
-/**
- * A key no option has: a typo (`serverz`) must not quietly fall back to /etc/resolv.conf and send
- * the queries to the system's resolver.
- */
-function unknownOption(key: string): TypeError {
-  const near = OPTION_KEYS.find((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
-  const hint = near === undefined ? `; options are ${OPTION_KEYS.join(', ')}` : `; did you mean "${near}"?`;
-  return invalidArgValue(`Unknown Resolver option "${key}"${hint}`);
-}
-
-/** Levenshtein distance, for a hint (option names are short). */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /** The resolver's own rate and the gate's (a cluster-wide budget), whichever is slower. */

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { checkString, invalidArgValue } from './args.js';
 import { BulkRun, type ResolveEachOptions } from './bulk/each.js';
 import type { DispatchConfig, Gate } from './dispatch/config.js';
-import { codes, DnsError, typeError } from './errors.js';
+import { checkKeys, codes, DnsError, typeError } from './errors.js';
 import type { AdaptiveSettings, LimitView } from './gate/adaptive.js';
 import { type CacheScope, type DnsCache, storeOf } from './lookup/cache.js';
 import { type Ask, Call, type Finish, type Launch, type RunScope } from './lookup/call.js';
@@ -132,6 +132,9 @@ const REVERSE: Ask<string[]> = {
   ...(recordsAsk('PTR', SHAPES.PTR as Shape) as Ask<string[]>),
   syscall: 'getHostByAddr',
 };
+
+/** The options resolveEach takes (ResolveEachOptions' keys). */
+const EACH_KEYS: readonly (keyof ResolveEachOptions)[] = ['ordered', 'signal'];
 
 /**
  * A DNS stub resolver with node's `dns.promises.Resolver` surface, pointed at the nameservers
@@ -572,6 +575,7 @@ export class Resolver {
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw typeError('Expected `options` to be an object');
     }
+    if (options !== undefined) checkKeys(options, EACH_KEYS, 'resolveEach option');
     checkSignal(options?.signal);
     const ask = recordsAsk(type as RecordType, shape as Shape);
     // The run's queries carry this tag: leaving the loop early, or the caller's signal, aborts

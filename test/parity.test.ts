@@ -3,7 +3,7 @@
 import { promises as dns } from 'node:dns';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnsError, type DnsMessage, Resolver, Semaphore } from '../src/index.js';
+import { DnsCache, DnsError, type DnsMessage, Resolver, Semaphore } from '../src/index.js';
 import {
   type AskedQuestion,
   emptyResultCode,
@@ -683,6 +683,21 @@ describe("node's argument rules", () => {
   it('an unknown option is a TypeError naming it (a typo must not fall back to the system resolver)', () => {
     expect(() => new Resolver({ serverz: ['127.0.0.1'] } as never)).toThrow(
       /Unknown Resolver option "serverz"; did you mean "servers"\?/,
+    );
+  });
+  it('an unknown option of resolveEach or of a DnsCache is a TypeError naming it, thrown at once', () => {
+    const r = new Resolver({ servers: ['127.0.0.1:53'] });
+    expect(() => r.resolveEach(['a.test'], 'MX', { orderd: true } as never)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: 'Unknown resolveEach option "orderd"; did you mean "ordered"?',
+      }),
+    );
+    expect(() => new DnsCache({ maxEntrie: 10 } as never)).toThrow(
+      /Unknown cache option "maxEntrie"; did you mean "maxEntries"\?/,
+    );
+    expect(() => new Resolver({ servers: ['127.0.0.1:53'], cache: { size: 5 } as never })).toThrow(
+      /Unknown cache option "size"; options are maxEntries, minTtl, maxTtl, negative/,
     );
   });
 

@@ -2,7 +2,7 @@
 // TTL (RFC 2308), bounded by an LRU. It keeps the answer's bytes as they passed every check, and a
 // hit reads them again with the TTLs counted down: each call gets fresh objects, as from the wire.
 
-import { rangeError, typeError } from '../errors.js';
+import { checkKeys, rangeError, typeError } from '../errors.js';
 import { type DecodedPacket, typeCode } from '../wire/codec.js';
 import { type Response, readResponse } from '../wire/lazy.js';
 import { toWireName } from '../wire/names.js';
@@ -57,6 +57,9 @@ export interface Hit {
   ttl: number;
 }
 
+/** The options a DnsCache takes (CacheOptions' keys). */
+const CACHE_KEYS: readonly (keyof CacheOptions)[] = ['maxEntries', 'minTtl', 'maxTtl', 'negative'];
+
 /**
  * An answer cache that resolvers share when given the same one (`cache: myCache`). Entries are
  * keyed by name, type and the resolver's server set (class is always IN).
@@ -89,6 +92,7 @@ export class DnsCache {
     if (typeof options !== 'object' || options === null) {
       throw typeError(`Expected \`cache\` to be a boolean, an object or a DnsCache, got ${options}`);
     }
+    checkKeys(options, CACHE_KEYS, 'cache option');
     this.maxEntries = whole('cache.maxEntries', options.maxEntries ?? 5000, 1, 2 ** 30);
     this.maxTtl = whole('cache.maxTtl', options.maxTtl ?? 86_400, 0, MAX_TTL);
     this.minTtl = whole('cache.minTtl', options.minTtl ?? 0, 0, this.maxTtl);
