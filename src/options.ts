@@ -289,13 +289,7 @@ function checkAdaptive(value: unknown): AdaptiveSettings | undefined {
     );
   }
   const o = value as AdaptiveOptions;
-  for (const key of Object.keys(o)) {
-    if (!(key in ADAPTIVE_DEFAULTS)) {
-      throw invalidArgValue(
-        `Unknown adaptive option "${key}"; options are ${Object.keys(ADAPTIVE_DEFAULTS).join(', ')}`,
-      );
-    }
-  }
+  checkKeys(o, Object.keys(ADAPTIVE_DEFAULTS), 'adaptive option');
   return {
     initial:
       o.initial === undefined ? ADAPTIVE_DEFAULTS.initial : checkInteger('adaptive.initial', o.initial, 1),
